@@ -1,0 +1,63 @@
+// `${VAR}` interpolation, done after YAML parsing so a value can never change the YAML's
+// structure. Variables come from the process environment, then a `.env` file beside the
+// campaign (the environment wins, as with docker-compose and dotenv). A missing variable
+// is an error naming it; values that look like credentials are registered as secrets.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { MailcampError } from '../shared/errors.js';
+import { registerSecret } from '../shared/secrets.js';
+
+export type Env = Record<string, string | undefined>;
+
+/** Reads KEY=VALUE lines (optional `export`, quotes, # comments) from `<dir>/.env`. */
+export function loadDotEnv(dir: string): Env {
+  const file = path.join(dir, '.env');
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return {};
+  }
+  const out: Env = {};
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
+    if (!m) continue;
+    let v = m[2];
+    if ((v.startsWith('"') && v.endsWith('"')) || (v.startsWith("'") && v.endsWith("'"))) {
+      v = v.slice(1, -1);
+      if (m[2].startsWith('"')) v = v.replace(/\\n/g, '\n').replace(/\\"/g, '"');
+    } else {
+      v = v.replace(/\s+#.*$/, '');
+    }
+    out[m[1]] = v;
+  }
+  return out;
+}
+
+const SECRET_NAME = /PASS|SECRET|TOKEN|KEY|CREDENTIAL|AUTH/i;
+const VAR = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
+/**
+ * Replaces `${VAR}` in `value`. `$${` escapes a literal `${`. Throws a MailcampError
+ * (without a place; the caller adds it) naming the first missing variable.
+ */
+export function interpolate(value: string, env: Env, opts: { secret?: boolean } = {}): string {
+  if (!value.includes('${')) return value;
+  return value.replace(/\$?\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole, name: string) => {
+    if (whole.startsWith('$$')) return whole.slice(1);
+    const v = env[name];
+    if (v === undefined) {
+      throw new MailcampError('INPUT', `environment variable ${name} is not set (nor in .env)`);
+    }
+    if (opts.secret || SECRET_NAME.test(name)) registerSecret(v);
+    return v;
+  });
+}
+
+export function mentionsVariables(value: string): boolean {
+  VAR.lastIndex = 0;
+  return VAR.test(value);
+}

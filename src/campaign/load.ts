@@ -1,0 +1,473 @@
+// Loads campaign.yaml into a validated Campaign. Everything wrong with the file is
+// collected into Diagnostics with its line:col and reported at once (style.md habit 2);
+// the file's folder is the base of every relative path (design.md "Campaign file").
+
+import fs from 'node:fs';
+import path from 'node:path';
+import addressparser from 'nodemailer/lib/addressparser';
+import { checkAddress } from '../recipients/address.js';
+import type { RecipientSource } from '../recipients/types.js';
+import { parseTransportUrl } from '../send/transport-url.js';
+import { Diagnostics } from '../shared/diagnostics.js';
+import { MailcampError } from '../shared/errors.js';
+import { type Env, loadDotEnv } from './env.js';
+import { isNull, type MapNode, SchemaReader } from './schema.js';
+import type { AttachmentSpec, Campaign, MailAddress, ScheduleSpec } from './types.js';
+import { type PNode, type Pos, readYamlFile } from './yaml.js';
+
+export const CAMPAIGN_KEYS = [
+  'name',
+  'from',
+  'reply_to',
+  'subject',
+  'template',
+  'text',
+  'recipients',
+  'data',
+  'attachments',
+  'headers',
+  'unsubscribe',
+  'group_by',
+  'bcc',
+  'transport',
+  'rate',
+  'concurrency',
+  'retry',
+  'schedule',
+  'dkim',
+  'suppress',
+  'max_attachment_size',
+  'mailbox',
+] as const;
+
+const RECIPIENT_KEYS = ['file', 'encoding', 'delimiter', 'email_column', 'name_column'];
+const RATE_KEYS = ['per_second', 'per_minute', 'per_hour'];
+const RETRY_KEYS = ['attempts', 'initial_delay', 'max_delay'];
+const SCHEDULE_KEYS = ['cron', 'timezone', 'at', 'missed', 'catch_up'];
+const DKIM_KEYS = ['domain', 'selector', 'private_key'];
+const UNSUB_KEYS = ['url', 'mailto'];
+const ATTACHMENT_KEYS = ['path', 'filename'];
+const GROUP_KEYS = ['column', 'bcc'];
+const NAME_RE = /^[a-z0-9._-]+$/;
+const DEFAULT_MAX_ATTACHMENTS = 25 * 1024 * 1024;
+
+export interface LoadOptions {
+  env?: Env;
+  /** How paths are shown in messages; default relative to the cwd. */
+  cwd?: string;
+  /** Commands that never connect (status) do not need the transport's secrets set. */
+  missingEnvIsEmpty?: boolean;
+}
+
+/** Loads and validates; throws ValidationError with every problem found. */
+export function loadCampaign(file: string, opts: LoadOptions = {}, diag = new Diagnostics()): Campaign {
+  const c = loadCampaignPartial(file, opts, diag);
+  diag.throwIfErrors();
+  return c!;
+}
+
+/**
+ * Loads as much as can be loaded: returns the Campaign whenever its required parts are
+ * usable, even if `diag` holds errors, so `validate` can go on to templates and rows and
+ * report everything at once. Undefined when a required part is missing or unreadable.
+ */
+export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag = new Diagnostics()): Campaign | undefined {
+  const cwd = opts.cwd ?? process.cwd();
+  const abs = path.resolve(cwd, file);
+  const display = displayPath(abs, cwd);
+  if (!fs.existsSync(abs)) throw new MailcampError('INPUT', 'no such file', { file: display });
+  const dir = path.dirname(abs);
+  let env: Env = { ...loadDotEnv(dir), ...(opts.env ?? process.env) };
+  if (opts.missingEnvIsEmpty) env = new Proxy(env, { get: (t, k: string) => t[k] ?? '' });
+  const parsed = readYamlFile(abs, display, diag);
+  const root = parsed.root;
+  if (!parsed.root && !diag.ok) return undefined;
+  if (!root || root.kind !== 'map') {
+    diag.error('a campaign file must be a mapping of keys (name:, from:, subject: …)', {
+      file: display,
+      line: root?.pos.line ?? 1,
+      col: root?.pos.col ?? 1,
+    });
+    return undefined;
+  }
+  const r = new SchemaReader(diag, env);
+  r.checkKeys(root, CAMPAIGN_KEYS, '');
+  const get = (k: string): PNode | undefined => root.entries.get(k)?.node;
+  const pos: Record<string, Pos> = {};
+  for (const [k, v] of root.entries) pos[k] = v.node.pos;
+  const rootPos = root.pos;
+  const rel = (p: string) => path.resolve(dir, p);
+  const show = (p: string) => displayPath(p, cwd);
+
+  const required = (k: string): PNode | undefined => {
+    const n = get(k);
+    if (!n || isNull(n)) diag.error(`missing required key '${k}'`, { file: display, line: rootPos.line, col: 1 });
+    return n;
+  };
+
+  // name
+  let name = r.str(get('name'), 'name');
+  if (name === undefined && !get('name')) name = path.basename(abs).replace(/\.ya?ml$/i, '').toLowerCase();
+  if (name !== undefined && (!NAME_RE.test(name) || /^(\.{1,2}|suppression.*)$/.test(name))) {
+    const n = get('name');
+    diag.error(`name must match [a-z0-9._-]+ and not be '.', '..' or 'suppression' (it names the journal folder); got '${name}'`, n?.pos ?? rootPos);
+  }
+
+  const from = readAddress(r, required('from'), 'from');
+  const replyTo = readAddress(r, get('reply_to'), 'reply_to');
+  const subject = r.str(required('subject'), 'subject', { env: false });
+
+  // template
+  let template: Campaign['template'] | undefined;
+  const tplNode = required('template');
+  const tplPath = r.str(tplNode, 'template');
+  if (tplPath !== undefined && tplNode) {
+    const p = rel(tplPath);
+    const ext = path.extname(p).toLowerCase();
+    if (!['.mjml', '.hbs', '.html', '.htm', '.handlebars'].includes(ext)) {
+      diag.error(`template must be a .mjml, .hbs or .html file; got '${tplPath}'`, tplNode.pos);
+    } else if (!isFile(p)) {
+      diag.error(`template not found: ${show(p)}`, tplNode.pos);
+    } else template = { path: p, kind: ext === '.mjml' ? 'mjml' : 'handlebars' };
+  }
+  let text: string | undefined;
+  const textNode = get('text');
+  const textPath = r.str(textNode, 'text');
+  if (textPath !== undefined && textNode) {
+    if (!isFile(rel(textPath))) diag.error(`text template not found: ${show(rel(textPath))}`, textNode.pos);
+    else text = rel(textPath);
+  }
+
+  const recipients = readRecipientsKey(r, required('recipients'), rel, show);
+
+  // data
+  let data: Record<string, unknown> = {};
+  const dataNode = get('data');
+  const dm = r.map(dataNode, 'data');
+  if (dm) data = interpolateData(r, dm);
+
+  const attachments = readAttachments(r, get('attachments'), rel, show, dir);
+
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(r.stringMap(get('headers'), 'headers'))) {
+    if (!/^[!-9;-~]+$/.test(k)) diag.error(`headers: '${k}' is not a valid header name`, v.pos);
+    else if (/^(from|to|cc|bcc|subject|date|message-id|mime-version|content-.*|x-mailcamp-.*)$/i.test(k))
+      diag.error(`headers: '${k}' is set by mailcamp and cannot be overridden here`, v.pos);
+    else if (/[\r\n\0]/.test(v.value)) diag.error(`headers.${k}: line break or NUL in a header value`, v.pos);
+    else headers[k] = v.value;
+  }
+
+  let unsubscribe: Campaign['unsubscribe'];
+  const um = r.map(get('unsubscribe'), 'unsubscribe');
+  if (um) {
+    r.checkKeys(um, UNSUB_KEYS, 'unsubscribe');
+    const url = r.str(um.entries.get('url')?.node, 'unsubscribe.url', { env: false });
+    const mailto = r.str(um.entries.get('mailto')?.node, 'unsubscribe.mailto');
+    if (url === undefined && mailto === undefined) diag.error('unsubscribe needs url: or mailto:', um.pos);
+    if (url !== undefined && !/^https?:\/\//i.test(url))
+      diag.error('unsubscribe.url must start with https:// or http://', um.entries.get('url')!.node.pos);
+    if (mailto !== undefined) {
+      const c = checkAddress(mailto.replace(/^mailto:/i, ''));
+      if (!c.ok) diag.error(`unsubscribe.mailto: ${c.reason}`, um.entries.get('mailto')!.node.pos);
+    }
+    unsubscribe = { url, mailto: mailto?.replace(/^mailto:/i, '') };
+  }
+
+  // group_by: column, or {column, bcc}
+  let groupBy: string | undefined;
+  let bcc = r.bool(get('bcc'), 'bcc') ?? false;
+  const gNode = get('group_by');
+  if (gNode && gNode.kind === 'map') {
+    r.checkKeys(gNode, GROUP_KEYS, 'group_by');
+    groupBy = r.str(gNode.entries.get('column')?.node, 'group_by.column');
+    if (groupBy === undefined) diag.error('group_by needs column:', gNode.pos);
+    bcc = r.bool(gNode.entries.get('bcc')?.node, 'group_by.bcc') ?? bcc;
+  } else groupBy = r.str(gNode, 'group_by');
+
+  // transport
+  const tNode = get('transport');
+  const transport = r.str(tNode, 'transport', { secret: true });
+  if (transport !== undefined && tNode) {
+    try {
+      parseTransportUrl(transport, dir);
+    } catch (e) {
+      if (e instanceof MailcampError) diag.error(`transport: ${e.message}`, tNode.pos);
+      else throw e;
+    }
+  }
+
+  let rate: Campaign['rate'];
+  const rm = r.map(get('rate'), 'rate');
+  if (rm) {
+    r.checkKeys(rm, RATE_KEYS, 'rate');
+    rate = {};
+    for (const k of RATE_KEYS) {
+      const v = r.number(rm.entries.get(k)?.node, `rate.${k}`, { positive: true });
+      if (v !== undefined) rate[k as 'per_second'] = v;
+    }
+  }
+  const concurrency = r.number(get('concurrency'), 'concurrency', { integer: true, positive: true }) ?? 4;
+  if (concurrency > 100) diag.error('concurrency must be at most 100', get('concurrency')!.pos);
+
+  const retry = { attempts: 5, initialDelayMs: 2000, maxDelayMs: 300_000 };
+  const retryMap = r.map(get('retry'), 'retry');
+  if (retryMap) {
+    r.checkKeys(retryMap, RETRY_KEYS, 'retry');
+    const e = (k: string) => retryMap.entries.get(k)?.node;
+    retry.attempts = r.number(e('attempts'), 'retry.attempts', { integer: true, positive: true }) ?? retry.attempts;
+    retry.initialDelayMs = r.duration(e('initial_delay'), 'retry.initial_delay') ?? retry.initialDelayMs;
+    retry.maxDelayMs = r.duration(e('max_delay'), 'retry.max_delay') ?? retry.maxDelayMs;
+  }
+
+  const schedule = readSchedule(r, get('schedule'));
+
+  let dkim: Campaign['dkim'];
+  const dk = r.map(get('dkim'), 'dkim');
+  if (dk) {
+    r.checkKeys(dk, DKIM_KEYS, 'dkim');
+    const domain = r.str(dk.entries.get('domain')?.node, 'dkim.domain');
+    const selector = r.str(dk.entries.get('selector')?.node, 'dkim.selector');
+    const keyNode = dk.entries.get('private_key')?.node;
+    const keyPath = r.str(keyNode, 'dkim.private_key');
+    if (!domain || !selector || !keyPath) diag.error('dkim needs domain, selector and private_key', dk.pos);
+    else if (!isFile(rel(keyPath))) diag.error(`dkim.private_key not found: ${show(rel(keyPath))}`, keyNode!.pos);
+    else dkim = { domain, selector, privateKey: rel(keyPath) };
+  }
+
+  const suppress: string[] = [];
+  const sNode = get('suppress');
+  if (sNode && !isNull(sNode)) {
+    const items = sNode.kind === 'seq' ? sNode.items : [sNode];
+    for (const it of items) {
+      const p = r.str(it, 'suppress');
+      if (p === undefined) continue;
+      if (!isFile(rel(p))) diag.error(`suppression list not found: ${show(rel(p))}`, it.pos);
+      else suppress.push(rel(p));
+    }
+  }
+
+  let maxAttachmentBytes = DEFAULT_MAX_ATTACHMENTS;
+  const maNode = get('max_attachment_size');
+  if (maNode && !isNull(maNode)) {
+    const b = maNode.kind === 'scalar' ? parseSize(maNode.value) : undefined;
+    if (b === undefined) diag.error('max_attachment_size must be a size like 10MB or 500KB', maNode.pos);
+    else maxAttachmentBytes = b;
+  }
+
+  if (!name || !from || subject === undefined || !template || !recipients) return undefined;
+  return {
+    file: abs,
+    dir,
+    displayFile: display,
+    name,
+    from,
+    replyTo,
+    subject,
+    template,
+    text,
+    recipients,
+    data,
+    attachments,
+    headers,
+    unsubscribe,
+    groupBy,
+    bcc,
+    transport,
+    rate,
+    concurrency,
+    retry,
+    schedule,
+    dkim,
+    suppress,
+    maxAttachmentBytes,
+    pos,
+  };
+}
+
+export function displayPath(abs: string, cwd: string): string {
+  const r = path.relative(cwd, abs);
+  return r && !r.startsWith('..') && !path.isAbsolute(r) ? r : abs;
+}
+
+function isFile(p: string): boolean {
+  try {
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+export function parseSize(v: unknown): number | undefined {
+  if (typeof v === 'number') return v > 0 ? v : undefined;
+  if (typeof v !== 'string') return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*$/i.exec(v);
+  if (!m) return undefined;
+  const u = (m[2] ?? 'B').toLowerCase();
+  const mult: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1 << 20, gb: 1e9, gib: 1 << 30 };
+  return Math.round(Number(m[1]) * mult[u]);
+}
+
+/** `Name <addr>` or a bare address, validated; display name may be non-ASCII. */
+function readAddress(r: SchemaReader, n: PNode | undefined, key: string): MailAddress | undefined {
+  const raw = r.str(n, key);
+  if (raw === undefined || !n) return undefined;
+  if (/[\r\n\0]/.test(raw)) {
+    r.error(`${key}: line break or NUL in an address`, n.pos);
+    return undefined;
+  }
+  const parsed = addressparser(raw, { flatten: true }) as { name: string; address: string }[];
+  if (parsed.length !== 1 || !parsed[0].address) {
+    r.error(`${key} must be one address like "Name <you@example.com>"; got '${raw}'`, n.pos);
+    return undefined;
+  }
+  const c = checkAddress(parsed[0].address);
+  if (!c.ok) {
+    r.error(`${key}: invalid address "${parsed[0].address}": ${c.reason}`, n.pos);
+    return undefined;
+  }
+  return { name: parsed[0].name || undefined, address: c.address };
+}
+
+function readRecipientsKey(
+  r: SchemaReader,
+  n: PNode | undefined,
+  rel: (p: string) => string,
+  show: (p: string) => string,
+): RecipientSource | undefined {
+  if (!n || isNull(n)) return undefined;
+  let fileNode: PNode | undefined = n;
+  let m: MapNode | undefined;
+  if (n.kind === 'map') {
+    m = n;
+    r.checkKeys(m, RECIPIENT_KEYS, 'recipients');
+    fileNode = m.entries.get('file')?.node;
+    if (!fileNode) {
+      r.error('recipients needs file:', m.pos);
+      return undefined;
+    }
+  }
+  const file = r.str(fileNode, 'recipients' + (m ? '.file' : ''));
+  if (file === undefined) return undefined;
+  const abs = rel(file);
+  if (!isFile(abs)) {
+    r.error(`recipient list not found: ${show(abs)}`, fileNode!.pos);
+    return undefined;
+  }
+  const e = (k: string) => m?.entries.get(k)?.node;
+  const encoding = (r.str(e('encoding'), 'recipients.encoding') ?? 'utf-8').toLowerCase();
+  const delimiter = r.str(e('delimiter'), 'recipients.delimiter') ?? ',';
+  if (delimiter.length !== 1 && delimiter !== '\\t') r.error('recipients.delimiter must be one character', e('delimiter')!.pos);
+  return {
+    file: abs,
+    displayFile: show(abs),
+    encoding,
+    delimiter: delimiter === '\\t' ? '\t' : delimiter,
+    emailColumn: r.str(e('email_column'), 'recipients.email_column') ?? 'email',
+    nameColumn: r.str(e('name_column'), 'recipients.name_column'),
+  };
+}
+
+function interpolateData(r: SchemaReader, m: MapNode): Record<string, unknown> {
+  const walk = (n: PNode, name: string): unknown => {
+    if (n.kind === 'map') {
+      const o: Record<string, unknown> = Object.create(null);
+      for (const [k, v] of n.entries) o[k] = walk(v.node, `${name}.${k}`);
+      return o;
+    }
+    if (n.kind === 'seq') return n.items.map((it, i) => walk(it, `${name}[${i}]`));
+    if (typeof n.value === 'string') return r.str(n, name);
+    return n.value;
+  };
+  return walk(m, 'data') as Record<string, unknown>;
+}
+
+function readAttachments(
+  r: SchemaReader,
+  n: PNode | undefined,
+  rel: (p: string) => string,
+  show: (p: string) => string,
+  dir: string,
+): AttachmentSpec[] {
+  const out: AttachmentSpec[] = [];
+  if (!n || isNull(n)) return out;
+  if (n.kind !== 'seq') {
+    r.error('attachments must be a list', n.pos);
+    return out;
+  }
+  n.items.forEach((it, i) => {
+    const name = `attachments[${i}]`;
+    let pathNode: PNode | undefined = it;
+    let filename: string | undefined;
+    if (it.kind === 'map') {
+      r.checkKeys(it, ATTACHMENT_KEYS, name);
+      pathNode = it.entries.get('path')?.node;
+      filename = r.str(it.entries.get('filename')?.node, `${name}.filename`, { env: false });
+      if (filename !== undefined && /[\r\n\0/\\]/.test(filename.replace(/\{\{[^}]*\}\}/g, ''))) {
+        r.error(`${name}.filename must be a plain file name`, it.entries.get('filename')!.node.pos);
+      }
+      if (!pathNode) {
+        r.error(`${name} needs path:`, it.pos);
+        return;
+      }
+    }
+    const p = r.str(pathNode, `${name}.path`);
+    if (p === undefined) return;
+    const pos = pathNode!.pos;
+    if (p.includes('{{')) {
+      // The literal part before the first expression names the folder the rendered path must stay in.
+      const literal = p.slice(0, p.indexOf('{{'));
+      const baseDir = literal.endsWith('/') || literal.endsWith(path.sep) ? rel(literal) : path.dirname(rel(literal + 'x'));
+      if (!fs.existsSync(baseDir)) r.error(`${name}: folder not found: ${show(baseDir)}`, pos);
+      out.push({ kind: 'templated', pathTemplate: p, baseDir: realOr(baseDir), filename, pos });
+    } else {
+      const abs = rel(p);
+      if (!isFile(abs)) r.error(`attachment not found: ${show(abs)}`, pos);
+      else out.push({ kind: 'shared', path: abs, filename, pos });
+    }
+  });
+  void dir;
+  return out;
+}
+
+function realOr(p: string): string {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return p;
+  }
+}
+
+function readSchedule(r: SchemaReader, n: PNode | undefined): ScheduleSpec | undefined {
+  const m = r.map(n, 'schedule');
+  if (!m) return undefined;
+  r.checkKeys(m, SCHEDULE_KEYS, 'schedule');
+  const e = (k: string) => m.entries.get(k)?.node;
+  const cron = r.str(e('cron'), 'schedule.cron');
+  const timezone = r.str(e('timezone'), 'schedule.timezone');
+  let at: string[] | undefined;
+  const atNode = e('at');
+  if (atNode) {
+    const items = atNode.kind === 'seq' ? atNode.items : [atNode];
+    at = [];
+    for (const it of items) {
+      const s = r.str(it, 'schedule.at');
+      if (s === undefined) continue;
+      if (!/[zZ]|[+-]\d\d:?\d\d$/.test(s) || Number.isNaN(Date.parse(s)))
+        r.error(`schedule.at must be an ISO date-time with an offset, like 2026-12-01T09:00:00+08:00; got '${s}'`, it.pos);
+      else at.push(new Date(s).toISOString());
+    }
+  }
+  if (cron === undefined && at === undefined) r.error('schedule needs cron: or at:', m.pos);
+  if (cron !== undefined && at !== undefined) r.error('schedule takes cron: or at:, not both', m.pos);
+  if (timezone !== undefined) {
+    try {
+      new Intl.DateTimeFormat('en', { timeZone: timezone });
+    } catch {
+      r.error(`schedule.timezone: unknown time zone '${timezone}' (use an IANA name like Europe/Berlin)`, e('timezone')!.pos);
+    }
+  }
+  const missed = r.str(e('missed'), 'schedule.missed') ?? 'latest';
+  if (missed !== 'skip' && missed !== 'latest') r.error("schedule.missed must be 'skip' or 'latest'", e('missed')!.pos);
+  const catchUpMs = r.duration(e('catch_up'), 'schedule.catch_up') ?? 6 * 3_600_000;
+  return { cron, timezone, at, missed: missed as 'skip' | 'latest', catchUpMs };
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// The `mailcamp` executable: wires the process (argv, streams, signals) to main().
+// SIGINT/SIGTERM abort the run gracefully (in-flight messages finish, the journal is
+// consistent, the report is written, exit 130); a second signal exits at once.
+
+import { main } from './cli/main.js';
+
+const ac = new AbortController();
+let signals = 0;
+const onSignal = (sig: NodeJS.Signals) => {
+  signals++;
+  if (signals > 1) {
+    process.stderr.write(`\n${sig} again: exiting now (the journal is consistent; run send again to resume)\n`);
+    process.exit(130);
+  }
+  process.stderr.write(`\n${sig}: finishing messages in flight, then stopping (press Ctrl-C again to stop at once)\n`);
+  ac.abort(new Error(sig));
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+
+const code = await main(process.argv.slice(2), {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  stdin: process.stdin,
+  env: process.env,
+  cwd: process.cwd(),
+  signal: ac.signal,
+});
+process.exitCode = code;
+// Let stdout drain, then leave even if a socket or timer is still around.
+setImmediate(() => process.exit(code));

@@ -1,0 +1,58 @@
+// `mailcamp dev-server`: an embedded SMTP server (smtp-server) on loopback that writes each
+// message it receives as an .eml into a folder and prints a line per message — for trying
+// campaigns locally: `--transport smtp://127.0.0.1:2525`.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { SMTPServer } from 'smtp-server';
+import { emlName } from '../send/outbox.js';
+import { type Io, out } from './io.js';
+import { positiveInt } from './preview.js';
+
+export function register(program: Command, io: Io): void {
+  program
+    .command('dev-server')
+    .description('run a local SMTP server that captures mail to a folder (Ctrl-C to stop)')
+    .option('--port <N>', 'port to listen on', (v) => positiveInt(v, '--port'), 2525)
+    .option('--host <addr>', 'address to listen on', '127.0.0.1')
+    .option('--dir <dir>', 'where to write received messages', 'dev-mail')
+    .action(async (f: { port: number; host: string; dir: string }) => {
+      const dir = path.resolve(io.cwd, f.dir);
+      fs.mkdirSync(dir, { recursive: true });
+      let n = 0;
+      const server = new SMTPServer({
+        authOptional: true,
+        disabledCommands: ['STARTTLS'],
+        allowInsecureAuth: true,
+        logger: false,
+        size: 50 * 1024 * 1024,
+        onAuth: (auth, _s, cb) => cb(null, { user: auth.username }),
+        onData: (stream, session, cb) => {
+          const chunks: Buffer[] = [];
+          stream.on('data', (c: Buffer) => chunks.push(c));
+          stream.on('end', () => {
+            const raw = Buffer.concat(chunks);
+            const to = session.envelope.rcptTo.map((r) => r.address);
+            const file = path.join(dir, emlName(++n, to.join('_')));
+            fs.writeFileSync(file, raw);
+            const subject = /^Subject: (.*(?:\r\n[ \t].*)*)/im.exec(raw.toString('latin1'))?.[1]?.replace(/\r\n/g, '') ?? '';
+            const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+            out(io, `${new Date().toISOString()}  ${from} → ${to.join(', ')}  ${subject}  (${raw.length} bytes)  ${path.relative(io.cwd, file)}`);
+            cb(null, `Message queued as ${path.basename(file)}`);
+          });
+        },
+      });
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(f.port, f.host, () => resolve());
+      });
+      out(io, `dev-server listening on smtp+plain://${f.host}:${f.port} (use --transport smtp://${f.host}:${f.port}); writing to ${dir}`);
+      await new Promise<void>((resolve) => {
+        if (io.signal.aborted) return resolve();
+        io.signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      out(io, `dev-server stopped; ${n} message(s) received`);
+    });
+}

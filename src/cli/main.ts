@@ -1,0 +1,71 @@
+// The commander program. main(argv, io) is what tests call; it returns the exit code and
+// never calls process.exit. All user-facing wording lives under cli/.
+
+import { Command, CommanderError } from 'commander';
+import { formatDiagnostic, ValidationError } from '../shared/diagnostics.js';
+import { exitCodeFor, MailcampError } from '../shared/errors.js';
+import { redact } from '../shared/secrets.js';
+import { register as devServer } from './dev-server.js';
+import { register as init } from './init.js';
+import { err, type Io } from './io.js';
+import { register as preview } from './preview.js';
+import { register as send } from './send.js';
+import { register as status } from './status.js';
+import { register as validate } from './validate.js';
+import { VERSION } from './version.js';
+
+export async function main(argv: string[], io: Io): Promise<number> {
+  let code = 0;
+  const setExit = (n: number) => (code = n);
+  const program = new Command('mailcamp')
+    .description('Declarative, templated mail campaigns: YAML + MJML/Handlebars + CSV → MIME → SMTP, with a journal and a report.')
+    .version(VERSION, '-V, --version')
+    .exitOverride()
+    .showSuggestionAfterError(true)
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    })
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 all delivered (or rendered), 1 some failed/deferred/unknown, 2 invalid input or usage
+(nothing sent), 3 fatal transport error, 130 interrupted (resumable).
+Examples:
+  mailcamp validate campaigns/welcome.yaml
+  mailcamp send campaigns/welcome.yaml --dry-run
+  mailcamp send campaigns/welcome.yaml --transport smtp://user:\${SMTP_PASS}@smtp.example.com:587 --yes`,
+    );
+  validate(program, io, setExit);
+  preview(program, io);
+  send(program, io, setExit);
+  status(program, io);
+  devServer(program, io);
+  init(program, io);
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      return 2;
+    }
+    if (e instanceof ValidationError) {
+      const d = e.diagnostics;
+      for (const x of d.errors) err(io, formatDiagnostic(x));
+      if (d.errorCount > d.errors.length) err(io, `… and ${d.errorCount - d.errors.length} more errors`);
+      for (const x of d.warnings) err(io, formatDiagnostic(x));
+      err(io, `${d.errorCount} error${d.errorCount === 1 ? '' : 's'}; nothing was sent`);
+      return 2;
+    }
+    if (e instanceof MailcampError) {
+      err(io, e.toString());
+      if (e.hint) err(io, `hint: ${e.hint}`);
+      return exitCodeFor(e);
+    }
+    err(io, 'internal error: this is a bug in mailcamp; please report it with the lines below');
+    err(io, redact((e as Error)?.stack ?? String(e)));
+    return 70;
+  }
+}

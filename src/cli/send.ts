@@ -1,0 +1,146 @@
+// `mailcamp send <campaign.yaml>`: flags per design.md. Asks before real SMTP on a
+// terminal; needs --yes without one. A progress bar on a terminal; a summary at the end,
+// and what to do next.
+
+import readline from 'node:readline/promises';
+import type { Command } from 'commander';
+import { runSend, type SendSummary } from '../pipeline/send.js';
+import { redact } from '../shared/secrets.js';
+import { err, type Io, out, plural } from './io.js';
+import { positiveInt } from './preview.js';
+
+interface SendFlags {
+  dryRun?: boolean;
+  out?: string;
+  transport?: string;
+  limit?: number;
+  to?: string;
+  report?: string;
+  yes?: boolean;
+  restart?: boolean;
+  resendUnknown?: boolean;
+  json?: boolean;
+  debugSmtp?: boolean;
+  skipInvalid?: boolean;
+  state?: string;
+}
+
+export function register(program: Command, io: Io, setExit: (n: number) => void): void {
+  program
+    .command('send')
+    .description('send a campaign (validates everything first; resumes an unfinished run)')
+    .argument('<campaign.yaml>', 'the campaign file')
+    .option('--dry-run', 'render and write .eml files; connect to nothing; leave the journal untouched')
+    .option('--out <dir>', 'where --dry-run and the outbox transport write (default: outbox/<name>/ beside the campaign)')
+    .option('--transport <url>', "override the campaign's transport: outbox[:DIR], smtp://, smtps://, smtp+plain://")
+    .option('--limit <N>', 'send at most N messages in this invocation (run send again to continue)', (v) => positiveInt(v, '--limit'))
+    .option('--to <addr>', 'test send: render the first row(s) (see --limit, default 1) but deliver only to ADDR')
+    .option('--report <file>', 'report path (.json; the CSV goes beside it with .csv) (default: reports/<name>/<run>.json)')
+    .option('-y, --yes', 'do not ask for confirmation (required for SMTP when stdin is not a terminal)')
+    .option('--restart', 'begin a new run of a campaign whose last run finished')
+    .option('--resend-unknown', 'also send recipients whose delivery is unknown (connection lost after the message was handed over)')
+    .option('--skip-invalid', 'skip rows with invalid addresses (listed in the report) instead of refusing to send')
+    .option('--json', 'print a machine-readable summary on stdout')
+    .option('--debug-smtp', 'print the SMTP dialogue as it happens (AUTH secrets masked)')
+    .option('--state <dir>', 'state folder (default: nearest .mailcamp/ above the campaign)')
+    .action(async (file: string, f: SendFlags) => {
+      const tty = !!io.stderr.isTTY && !f.json;
+      let lastDraw = 0;
+      const summary = await runSend({
+        file,
+        cwd: io.cwd,
+        env: io.env,
+        transport: f.transport,
+        dryRun: f.dryRun,
+        out: f.out,
+        limit: f.limit,
+        to: f.to,
+        report: f.report,
+        restart: f.restart,
+        resendUnknown: f.resendUnknown,
+        skipInvalid: f.skipInvalid,
+        state: f.state,
+        debugSmtp: f.debugSmtp,
+        yes: f.yes,
+        signal: io.signal,
+        confirm: io.stdin.isTTY ? (info) => ask(io, info) : undefined,
+        logger: {
+          info: (m) => err(io, m),
+          warn: (m) => err(io, `warning: ${m}`),
+          debug: (m) => (f.debugSmtp ? err(io, m) : undefined),
+        },
+        onProgress: (p) => {
+          if (p.event && (p.event.outcome === 'failed' || p.event.outcome === 'unknown')) {
+            if (tty) io.stderr.write('\r\x1b[K');
+            err(io, `line ${p.event.job.row}: ${p.event.job.email}: ${p.event.outcome}: ${p.event.result.response}`);
+          }
+          if (!tty) return;
+          const now = Date.now();
+          if (now - lastDraw < 100 && p.done < p.total) return;
+          lastDraw = now;
+          io.stderr.write('\r\x1b[K' + bar(p.done, p.total));
+        },
+      });
+      if (tty) io.stderr.write('\r\x1b[K');
+      report(io, f, summary);
+      setExit(summary.exitCode);
+    });
+}
+
+function bar(done: number, total: number): string {
+  const width = 30;
+  const frac = total ? Math.min(1, done / total) : 1;
+  const fill = Math.round(frac * width);
+  return `[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${done}/${total}`;
+}
+
+async function ask(io: Io, info: { recipients: number; server: string; campaign: string }): Promise<boolean> {
+  const rl = readline.createInterface({ input: io.stdin, output: io.stderr });
+  try {
+    const a = await rl.question(`Send ${plural(info.recipients, 'message')} of '${info.campaign}' through ${info.server}? [y/N] `);
+    return /^y(es)?$/i.test(a.trim());
+  } finally {
+    rl.close();
+  }
+}
+
+function report(io: Io, f: SendFlags, s: SendSummary): void {
+  for (const w of s.warnings) err(io, `warning: ${w}`);
+  for (const n of s.notes) err(io, n);
+  const t = s.totals;
+  if (f.json) {
+    out(
+      io,
+      JSON.stringify({
+        campaign: s.campaign,
+        run_id: s.runId,
+        transport: s.transport,
+        dry_run: s.dryRun,
+        interrupted: s.interrupted,
+        error: s.fatal ? redact(s.fatal.toString()) : undefined,
+        totals: { recipients: t.recipients, sent: t.sent, failed: t.failed, deferred: t.deferred, skipped: t.skipped, unknown: t.unknown, pending: t.pending + t.sending },
+        report: s.reportPath,
+        report_csv: s.csvPath,
+        out_dir: s.outDir,
+        exit_code: s.exitCode,
+      }),
+    );
+  } else {
+    if (s.fatal) err(io, s.fatal.toString());
+    const verb = s.dryRun ? 'rendered' : s.transport.startsWith('outbox:') ? 'written' : 'sent';
+    out(
+      io,
+      `${s.campaign}: ${verb} ${t.sent}, failed ${t.failed}, deferred ${t.deferred}, unknown ${t.unknown}, skipped ${t.skipped} of ${plural(t.recipients, 'recipient')}` +
+        (t.pending + t.sending ? `, ${t.pending + t.sending} not yet sent` : ''),
+    );
+    if (s.outDir) out(io, `messages: ${s.outDir}`);
+    out(io, `report: ${s.reportPath}`);
+  }
+  // What to do next.
+  if (!f.json) {
+    if (s.fatal) err(io, 'next: fix the transport problem above, then run the same command again to resume');
+    else if (s.interrupted) err(io, 'interrupted; run the same command again to resume');
+    else if (s.dryRun) err(io, 'next: look at the .eml files, then send without --dry-run');
+    else if (s.exitCode === 1) err(io, `next: mailcamp status <campaign> to see who was not reached`);
+  }
+}

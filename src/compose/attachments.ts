@@ -1,0 +1,104 @@
+// Attachments: shared ones are read and encoded once per campaign; per-recipient ones
+// (a path rendered from recipient data) must resolve — symlinks followed — inside the
+// folder that the path's literal part names (design.md), so a CSV cell can never make
+// mailcamp read /etc/passwd or ../../secrets. Sizes are capped.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import type { AttachmentSpec, Campaign } from '../campaign/types.js';
+import { MailcampError } from '../shared/errors.js';
+import { contentTypeOf } from '../render/inline-images.js';
+import { binaryPart } from './parts.js';
+
+export interface PreparedAttachment {
+  filename: string;
+  /** Encoded MIME part, ready to splice. */
+  part: Buffer;
+  size: number;
+}
+
+export function mimeTypeOf(file: string): string {
+  const ext = path.extname(file).toLowerCase();
+  const known: Record<string, string> = {
+    '.pdf': 'application/pdf',
+    '.txt': 'text/plain',
+    '.csv': 'text/csv',
+    '.ics': 'text/calendar',
+    '.zip': 'application/zip',
+    '.doc': 'application/msword',
+    '.docx': 'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+    '.xlsx': 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+    '.json': 'application/json',
+  };
+  return known[ext] ?? contentTypeOf(file);
+}
+
+/** Reads and encodes a shared attachment (once per campaign). */
+export function prepareShared(spec: Extract<AttachmentSpec, { kind: 'shared' }>, displayFile: string, filename?: string): PreparedAttachment {
+  let content: Buffer;
+  try {
+    content = fs.readFileSync(spec.path);
+  } catch (e) {
+    throw new MailcampError('INPUT', `cannot read attachment ${spec.path}: ${(e as NodeJS.ErrnoException).code}`, {
+      file: displayFile,
+      line: spec.pos.line,
+      col: spec.pos.col,
+    });
+  }
+  const name = filename ?? path.basename(spec.path);
+  return {
+    filename: name,
+    part: binaryPart(content, { contentType: mimeTypeOf(spec.path), filename: name, disposition: 'attachment' }),
+    size: content.length,
+  };
+}
+
+export interface RecipientPlace {
+  csvFile: string;
+  row: number;
+  /** The CSV column(s) the path was built from, for the error's place. */
+  column?: string;
+}
+
+/** Resolves a per-recipient attachment path, refusing anything outside its base folder. */
+export function resolveRecipientPath(
+  c: Campaign,
+  spec: Extract<AttachmentSpec, { kind: 'templated' }>,
+  rendered: string,
+  place: RecipientPlace,
+): string {
+  const where = { file: place.csvFile, line: place.row, column: place.column };
+  if (rendered.includes('\0')) throw new MailcampError('INPUT', 'attachment path contains a NUL byte', where);
+  const abs = path.resolve(c.dir, rendered);
+  let real: string;
+  try {
+    real = fs.realpathSync(abs);
+  } catch {
+    throw new MailcampError('INPUT', `attachment not found: ${rendered}`, where);
+  }
+  const rel = path.relative(spec.baseDir, real);
+  if (!rel || rel.startsWith('..') || path.isAbsolute(rel)) {
+    throw new MailcampError('INPUT', `attachment path '${rendered}' leaves its folder ${spec.baseDir}`, where);
+  }
+  if (!fs.statSync(real).isFile()) throw new MailcampError('INPUT', `attachment is not a file: ${rendered}`, where);
+  return real;
+}
+
+/** Reads and encodes a per-recipient attachment. */
+export function preparePerRecipient(file: string, filename: string | undefined, where: RecipientPlace, maxBytes: number): PreparedAttachment {
+  const st = fs.statSync(file);
+  if (st.size > maxBytes) {
+    throw new MailcampError('INPUT', `attachment ${path.basename(file)} is ${st.size} bytes; the limit is ${maxBytes}`, {
+      file: where.csvFile,
+      line: where.row,
+      column: where.column,
+    });
+  }
+  const content = fs.readFileSync(file);
+  const name = filename ?? path.basename(file);
+  return {
+    filename: name,
+    part: binaryPart(content, { contentType: mimeTypeOf(file), filename: name, disposition: 'attachment' }),
+    size: content.length,
+  };
+}

@@ -1,0 +1,42 @@
+// Header lines, 7-bit and folded (RFC 5322 §2.2.3): non-ASCII display names and subjects as
+// RFC 2047 encoded words, through nodemailer's MimeNode/mime-funcs, which mail clients have
+// been reading for a decade. A value that would carry CR, LF or NUL into a header is refused
+// here, the last gate before bytes are written (header injection).
+
+import crypto from 'node:crypto';
+import { foldLines } from 'nodemailer/lib/mime-funcs';
+import MimeNode from 'nodemailer/lib/mime-node';
+import type { MailAddress } from '../campaign/types.js';
+import { MailcampError } from '../shared/errors.js';
+
+const encoder = new MimeNode();
+
+/** `Name: value` folded at 76 columns, CRLF-terminated. */
+export function headerLine(name: string, value: string | MailAddress | MailAddress[]): string {
+  const encoded =
+    typeof value === 'string' ? encoder.encodeHeaderValue(name, value) : encoder.encodeHeaderValue(name, value as never);
+  return foldLines(`${name}: ${encoded}`, 76) + '\r\n';
+}
+
+/** Throws when `value` holds a character that could end or inject a header. */
+export function assertHeaderSafe(value: string, what: string): void {
+  if (/[\r\n\0]/.test(value)) {
+    throw new MailcampError('INPUT', `${what}: line break or NUL in a value that goes into a header`);
+  }
+}
+
+/** RFC 5322 §3.3 date-time, in UTC: `Sun, 22 Nov 2026 04:18:05 +0000`. */
+export function rfc5322Date(d: Date): string {
+  return d.toUTCString().replace(/GMT$/, '+0000');
+}
+
+/** Message-ID stable per run and recipient, so a retry reuses it (design.md). */
+export function messageIdFor(runId: string, key: string, domain: string): string {
+  const h = crypto.createHash('sha256').update(runId).update('\0').update(key).digest('base64url').slice(0, 22);
+  return `<${h}.${runId.slice(0, 8)}@${domain}>`;
+}
+
+/** The opaque X-Mailcamp-Recipient id: not the address, but stable for a campaign. */
+export function recipientToken(campaign: string, key: string): string {
+  return crypto.createHash('sha256').update(campaign).update('\0').update(key).digest('base64url').slice(0, 16);
+}

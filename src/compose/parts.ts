@@ -1,0 +1,84 @@
+// MIME leaf parts: transfer encoding chosen per content the way nodemailer does (7bit for
+// short ASCII lines, quoted-printable for mostly-Latin text, base64 for the rest), CRLF line
+// ends, lines ≤ 76 columns (RFC 2045 §6.7, §6.8). Shared attachments and inline images are
+// encoded once per campaign into a ready Buffer and spliced into every message.
+
+import path from 'node:path';
+import { wrap as b64wrap } from 'nodemailer/lib/base64';
+import { buildHeaderParam, encodeWords } from 'nodemailer/lib/mime-funcs';
+import { encode as qpEncode, wrap as qpWrap } from 'nodemailer/lib/qp';
+
+export function crlf(s: string): string {
+  return s.replace(/\r\n|\r|\n/g, '\r\n');
+}
+
+function nonLatinRatio(s: string): number {
+  let non = 0;
+  let latin = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) non++;
+    else if ((c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)) latin++;
+  }
+  return non / Math.max(1, non + latin);
+}
+
+/** A text/* part (headers + body), UTF-8. */
+export function textPart(subtype: 'plain' | 'html', body: string): string {
+  const text = crlf(body);
+  let cte: string;
+  let encoded: string;
+  // eslint-disable-next-line no-control-regex
+  if (/^[\x09\x0d\x0a\x20-\x7e]*$/.test(text) && !/[^\r\n]{78}/.test(text) && !/^\.|\r\n\.|^From |\r\nFrom /.test(text)) {
+    cte = '7bit';
+    encoded = text;
+  } else if (nonLatinRatio(text) < 0.5) {
+    cte = 'quoted-printable';
+    encoded = qpWrap(qpEncode(text), 76);
+  } else {
+    cte = 'base64';
+    encoded = b64wrap(Buffer.from(text, 'utf8').toString('base64'), 76);
+  }
+  if (!encoded.endsWith('\r\n')) encoded += '\r\n';
+  return `Content-Type: text/${subtype}; charset=utf-8\r\nContent-Transfer-Encoding: ${cte}\r\n\r\n${encoded}`;
+}
+
+/** `filename` parameter: plain when 7-bit safe, RFC 2231 continuations otherwise. */
+export function filenameParams(filename: string): string {
+  const params = buildHeaderParam('filename', filename, 50);
+  if (params.length === 1 && params[0].key === 'filename') {
+    const v = params[0].value;
+    return `filename=${/^[A-Za-z0-9!#$&+.^_`{}~-]+$/.test(v) ? v : JSON.stringify(v)}`;
+  }
+  return params.map((p) => `${p.key}=${p.value}`).join(';\r\n ');
+}
+
+/** Content-Type `name=` for old clients that ignore Content-Disposition (RFC 2047 words). */
+function nameParam(filename: string): string {
+  const enc = /^[\x20-\x7e]*$/.test(filename) ? filename : encodeWords(filename, 'B', 52, true);
+  return `name=${JSON.stringify(enc)}`;
+}
+
+export interface BinaryPartOptions {
+  contentType: string;
+  filename: string;
+  disposition: 'attachment' | 'inline';
+  contentId?: string;
+}
+
+/** A base64 part, fully encoded (headers + body) — done once for shared content. */
+export function binaryPart(content: Buffer, o: BinaryPartOptions): Buffer {
+  const head =
+    `Content-Type: ${o.contentType}; ${nameParam(o.filename)}\r\n` +
+    'Content-Transfer-Encoding: base64\r\n' +
+    (o.contentId ? `Content-ID: <${o.contentId}>\r\n` : '') +
+    `Content-Disposition: ${o.disposition}; ${filenameParams(o.filename)}\r\n\r\n`;
+  const b64 = content.toString('base64');
+  const lines: string[] = [];
+  for (let i = 0; i < b64.length; i += 76) lines.push(b64.slice(i, i + 76));
+  return Buffer.from(head + lines.join('\r\n') + (lines.length ? '\r\n' : ''), 'ascii');
+}
+
+export function basename(p: string): string {
+  return path.basename(p);
+}

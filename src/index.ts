@@ -1,0 +1,11 @@
+// The library API: the pipeline stages as functions, for scripts that embed mailcamp.
+export { loadCampaign } from './campaign/load.js';
+export type { Campaign } from './campaign/types.js';
+export { runSend, type SendOptions, type SendSummary } from './pipeline/send.js';
+export { runValidate, type ValidateOptions, type ValidateResult } from './pipeline/validate.js';
+export { runPreview, type PreviewOptions } from './pipeline/preview.js';
+export { runStatus, type StatusOptions } from './pipeline/status.js';
+export { MailcampError } from './shared/errors.js';
+export { type Clock, systemClock, ManualClock } from './shared/clock.js';
+export type { Transport, SendResult } from './send/transport.js';
+export type { Journal } from './state/journal-api.js';

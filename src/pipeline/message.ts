@@ -1,0 +1,111 @@
+// One recipient (or group) → a composed message: the glue between render and compose that
+// validate, preview and send share, so what validate checks is exactly what send does.
+
+import { preparePerRecipient, type RecipientPlace, resolveRecipientPath } from '../compose/attachments.js';
+import { compose, type Composed, type PreparedCampaign } from '../compose/index.js';
+import { assertHeaderSafe, messageIdFor, recipientToken } from '../compose/headers.js';
+import type { Recipient } from '../recipients/types.js';
+import type { RenderInput, Rendered } from '../render/index.js';
+import { MailcampError } from '../shared/errors.js';
+
+/** What the pipeline sends: one recipient, or one group of them. */
+export interface Unit {
+  key: string;
+  row: number;
+  /** Addresses, comma-joined (journal/report). */
+  email: string;
+  members: Recipient[];
+  groupValue?: string;
+}
+
+export function unitForRecipient(r: Recipient): Unit {
+  return { key: r.key, row: r.row, email: r.email, members: [r] };
+}
+
+export function unitForGroup(value: string, members: Recipient[]): Unit {
+  return {
+    key: `group:${value}`,
+    row: members[0].row,
+    email: members.map((m) => m.email).join(', '),
+    members,
+    groupValue: value,
+  };
+}
+
+export function renderInputFor(u: Unit): RenderInput {
+  const first = u.members[0];
+  if (u.groupValue === undefined) return { row: first.row, email: first.email, name: first.name, fields: first.fields };
+  return {
+    row: first.row,
+    email: u.email,
+    fields: first.fields,
+    groupValue: u.groupValue,
+    members: u.members.map((m) => ({ ...m.fields, email: m.email, name: m.name ?? '' })),
+  };
+}
+
+export interface BuildOptions {
+  runId: string;
+  now: Date;
+  /** Deliver to this address instead (send --to). */
+  overrideTo?: string;
+}
+
+export interface RenderedUnit {
+  rendered: Rendered;
+  /** Per-recipient attachments: resolved (inside their folder), not yet read. */
+  files: { file: string; filename?: string; where: RecipientPlace }[];
+}
+
+/**
+ * Renders one unit and checks everything that depends on its data: header values free of
+ * line breaks, per-recipient attachment paths inside their folder. Validate stops here.
+ */
+export function renderUnit(p: PreparedCampaign, u: Unit, o: BuildOptions): RenderedUnit {
+  const c = p.compiled.campaign;
+  const csv = c.recipients.displayFile;
+  const rendered = p.compiled.render(renderInputFor(u), o.now);
+  try {
+    assertHeaderSafe(rendered.subject, 'subject');
+    for (const m of u.members) if (m.name) assertHeaderSafe(m.name, 'name');
+    for (const [k, v] of rendered.headers) assertHeaderSafe(v, `headers.${k}`);
+    for (const n of rendered.sharedAttachmentNames) if (n) assertHeaderSafe(n, 'attachment filename');
+  } catch (e) {
+    if (e instanceof MailcampError) {
+      // Header injection: name the column whose value carries the line break.
+      const bad = u.members.flatMap((m) => Object.entries(m.fields)).find(([, v]) => /[\r\n\0]/.test(v));
+      throw new MailcampError(e.code, e.message, { file: csv, line: u.row, column: bad?.[0] }, e.hint);
+    }
+    throw e;
+  }
+  const files = rendered.attachmentPaths.map((a) => {
+    const spec = c.attachments[a.spec];
+    if (spec.kind !== 'templated') throw new Error('bug: templated attachment expected');
+    const column = columnsIn(spec.pathTemplate).find((k) => k in u.members[0].fields);
+    const where = { csvFile: csv, row: u.row, column };
+    return { file: resolveRecipientPath(c, spec, a.path, where), filename: a.filename, where };
+  });
+  return { rendered, files };
+}
+
+/** Renders and composes. Errors are MailcampErrors placed at the CSV line. */
+export function buildMessage(p: PreparedCampaign, u: Unit, o: BuildOptions): Composed {
+  const c = p.compiled.campaign;
+  const { rendered, files } = renderUnit(p, u, o);
+  const atts = files.map((f) => preparePerRecipient(f.file, f.filename, f.where, c.maxAttachmentBytes - p.sharedBytes));
+  const domain = c.from.address.split('@')[1];
+  const to = o.overrideTo ? [{ address: o.overrideTo }] : u.members.map((m) => ({ name: m.name, address: m.email }));
+  return compose(p, {
+    to,
+    bcc: c.bcc && u.groupValue !== undefined && !o.overrideTo,
+    rendered,
+    messageId: messageIdFor(o.runId, u.key, domain),
+    date: o.now,
+    recipientToken: recipientToken(c.name, u.key),
+    attachments: atts,
+  });
+}
+
+function columnsIn(tpl: string): string[] {
+  return [...tpl.matchAll(/\{\{\{?\s*([A-Za-z0-9_.-]+)/g)].map((m) => m[1].split('.')[0]);
+}

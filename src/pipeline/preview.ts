@@ -1,0 +1,64 @@
+// `mailcamp preview`: one recipient (by CSV line or address; default the first) rendered
+// to an .eml (the exact bytes send would deliver) and an .html for a browser.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Env } from '../campaign/env.js';
+import { Diagnostics } from '../shared/diagnostics.js';
+import { MailcampError } from '../shared/errors.js';
+import { loadForSending } from './context.js';
+import { buildMessage, renderUnit } from './message.js';
+import { unitsOf } from './units.js';
+
+export interface PreviewOptions {
+  file: string;
+  cwd?: string;
+  env?: Env;
+  row?: number;
+  email?: string;
+  out?: string;
+  now?: Date;
+}
+
+export interface PreviewResult {
+  eml: string;
+  html: string;
+  row: number;
+  email: string;
+  subject: string;
+}
+
+export async function runPreview(o: PreviewOptions): Promise<PreviewResult> {
+  const cwd = o.cwd ?? process.cwd();
+  const { campaign: c, prepared } = await loadForSending(o.file, { env: o.env, cwd });
+  const diag = new Diagnostics();
+  const want = o.email?.toLowerCase();
+  for await (const u of unitsOf(c, diag)) {
+    const match =
+      (o.row === undefined && want === undefined) ||
+      (o.row !== undefined && u.members.some((m) => m.row === o.row)) ||
+      (want !== undefined && u.members.some((m) => m.key === want || m.email.toLowerCase() === want));
+    if (!match) continue;
+    const now = o.now ?? new Date();
+    const { rendered } = renderUnit(prepared, u, { runId: 'preview', now });
+    const msg = buildMessage(prepared, u, { runId: 'preview', now });
+    const out = path.resolve(cwd, o.out ?? path.join(c.dir, 'preview', c.name));
+    fs.mkdirSync(out, { recursive: true });
+    const base = `${c.name}-line${u.row}`;
+    const eml = path.join(out, `${base}.eml`);
+    const html = path.join(out, `${base}.html`);
+    fs.writeFileSync(eml, msg.raw);
+    // Inline images point at cid: in the message; the browser copy uses the files.
+    let page = rendered.html;
+    for (const img of prepared.compiled.inlineImages) page = page.split(`cid:${img.cid}`).join(pathToFileUrl(img.path));
+    fs.writeFileSync(html, page);
+    return { eml, html, row: u.row, email: u.email, subject: rendered.subject };
+  }
+  diag.throwIfErrors();
+  const what = o.row !== undefined ? `line ${o.row}` : o.email ? `address ${o.email}` : 'any recipient';
+  throw new MailcampError('USAGE', `no recipient at ${what} in ${c.recipients.displayFile}`);
+}
+
+function pathToFileUrl(p: string): string {
+  return 'file://' + p.split(path.sep).map(encodeURIComponent).join('/');
+}

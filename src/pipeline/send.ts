@@ -1,0 +1,376 @@
+// `mailcamp send`, top to bottom like the diagram in design.md:
+//   load+validate → select (dedupe, suppression, resume) → render → compose → send → journal → report.
+// The whole list is validated before the first connection is opened: a campaign with a
+// bad row sends nothing. Then a second pass streams the list again and sends.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Campaign } from '../campaign/types.js';
+import { type Env, interpolate, loadDotEnv } from '../campaign/env.js';
+import { writeReport } from '../report/write-report.js';
+import { Dispatcher, type DispatchEvent } from '../send/dispatcher.js';
+import { emlName, OutboxTransport } from '../send/outbox.js';
+import { RateLimiter } from '../send/rate-limit.js';
+import { RetryPolicy } from '../send/retry.js';
+import { SmtpTransport } from '../send/smtp.js';
+import { parseTransportUrl, type TransportSpec } from '../send/transport-url.js';
+import type { Transport } from '../send/transport.js';
+import { type Clock, systemClock } from '../shared/clock.js';
+import { Diagnostics } from '../shared/diagnostics.js';
+import { MailcampError } from '../shared/errors.js';
+import { type Logger, silentLogger } from '../shared/logger.js';
+import { redactUrl } from '../shared/secrets.js';
+import { campaignStateDir, ensureStateDir, findStateDir } from '../state/folder.js';
+import { openJournal, type SqliteJournal } from '../state/journal.js';
+import { acquireLock, type Lock } from '../state/lock.js';
+import { openSuppression, suppressionFile } from '../state/suppression.js';
+import type { RunInfo, Totals } from '../state/types.js';
+import { loadAsFarAsPossible, type Loaded } from './context.js';
+import { buildMessage, renderUnit, type Unit } from './message.js';
+import { loadSuppressFilesAsync } from './suppress-files.js';
+import { unitsOf } from './units.js';
+
+export interface SendOptions {
+  file: string;
+  cwd?: string;
+  env?: Env;
+  transport?: string;
+  dryRun?: boolean;
+  out?: string;
+  limit?: number;
+  to?: string;
+  report?: string;
+  restart?: boolean;
+  resendUnknown?: boolean;
+  skipInvalid?: boolean;
+  state?: string;
+  debugSmtp?: boolean;
+  /** Asked before anything goes to an SMTP server; false aborts. Undefined: refuse unless `yes`. */
+  confirm?: (info: { recipients: number; server: string; campaign: string }) => Promise<boolean>;
+  yes?: boolean;
+  clock?: Clock;
+  logger?: Logger;
+  signal?: AbortSignal;
+  /** Extra trusted CA for SMTP TLS (tests, private CAs). */
+  ca?: string | Buffer;
+  onProgress?: (p: Progress) => void;
+  /** Run id to use for a new run (schedule: the occurrence). */
+  runId?: string;
+}
+
+export interface Progress {
+  done: number;
+  total: number;
+  event?: DispatchEvent;
+}
+
+export interface SendSummary {
+  campaign: string;
+  runId: string;
+  transport: string;
+  totals: Totals;
+  reportPath: string;
+  csvPath: string;
+  outDir?: string;
+  dryRun: boolean;
+  interrupted: boolean;
+  /** Set when the run stopped early because of a fatal transport error. */
+  fatal?: MailcampError;
+  warnings: string[];
+  /** Resume notes: unknown recipients held back, etc. */
+  notes: string[];
+  exitCode: number;
+}
+
+export function newRunId(clock: Clock): string {
+  const t = new Date(clock.now()).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${t}-${crypto.randomBytes(3).toString('hex')}`;
+}
+
+export async function runSend(o: SendOptions): Promise<SendSummary> {
+  const clock = o.clock ?? systemClock;
+  const logger = o.logger ?? silentLogger;
+  const signal = o.signal ?? new AbortController().signal;
+  const cwd = o.cwd ?? process.cwd();
+
+  // 1. Load and validate everything before touching the network or the journal.
+  const diag = new Diagnostics();
+  const loaded = await loadAsFarAsPossible(o.file, { env: o.env, cwd }, diag);
+  if (!loaded.campaign || !loaded.prepared) {
+    diag.throwIfErrors();
+    throw new Error('bug: campaign not loaded but no error recorded');
+  }
+  const c = loaded.campaign;
+  const prepared = loaded.prepared;
+  // ${VAR} works in --transport too, so a password need not appear on the command line.
+  const transportUrl = o.transport !== undefined ? interpolateFlag(o.transport, { ...loadDotEnv(c.dir), ...(o.env ?? process.env) }) : (c.transport ?? 'outbox');
+  let spec: TransportSpec;
+  try {
+    spec = parseTransportUrl(transportUrl, o.transport ? cwd : c.dir);
+  } catch (e) {
+    if (e instanceof MailcampError) throw new MailcampError('USAGE', `--transport: ${e.message}`);
+    throw e;
+  }
+  const stateDir = findStateDir(c.dir, o.state ? path.resolve(cwd, o.state) : undefined);
+  const throwaway = !!(o.dryRun || o.to);
+  const suppression = throwaway && !fs.existsSync(suppressionFile(stateDir)) ? undefined : openSuppression(ensureStateDir(stateDir));
+  try {
+    const extra = await loadSuppressFilesAsync(c, diag);
+    const isSuppressed = (key: string): string | undefined => {
+      const e = suppression?.get(key);
+      if (e) return `suppressed (${e.kind}: ${e.reason})`;
+      return extra.get(key);
+    };
+    const runIdForCheck = o.runId ?? 'validate';
+    let total = 0;
+    for await (const u of unitsOf(c, diag, { isSuppressed, skipInvalid: o.skipInvalid })) {
+      try {
+        renderUnit(prepared, u, { runId: runIdForCheck, now: new Date(clock.now()) });
+      } catch (e) {
+        diag.capture(e);
+      }
+      total++;
+    }
+    diag.throwIfErrors();
+    const warnings = diag.warnings.map((d) => formatWarning(d));
+
+    // 2. Transport, and the user's go-ahead for real SMTP.
+    if (o.dryRun) spec = { kind: 'outbox', dir: o.out ? path.resolve(cwd, o.out) : undefined };
+    const outDir =
+      spec.kind === 'outbox' ? (spec.dir ?? (o.out ? path.resolve(cwd, o.out) : path.join(c.dir, 'outbox', c.name))) : undefined;
+    if (spec.kind === 'smtp') {
+      const server = `${spec.host}:${spec.port}`;
+      const count = o.to ? Math.min(o.limit ?? 1, total) : o.limit !== undefined ? Math.min(o.limit, total) : total;
+      if (!o.yes) {
+        if (!o.confirm) {
+          throw new MailcampError('USAGE', `refusing to send ${count} message(s) to ${server} without confirmation: stdin is not a terminal; pass --yes`);
+        }
+        if (!(await o.confirm({ recipients: count, server, campaign: c.name }))) {
+          throw new MailcampError('USAGE', 'not sent: confirmation declined');
+        }
+      }
+    }
+
+    // 3. State: the journal (a throwaway one for dry runs and test sends) and its lock.
+    let journalDir: string;
+    let lock: Lock | undefined;
+    if (throwaway) journalDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailcamp-dry-'));
+    else {
+      journalDir = campaignStateDir(ensureStateDir(stateDir), c.name);
+      lock = acquireLock(journalDir, `send ${c.displayFile}`);
+    }
+    const journal = openJournal(journalDir, { clock });
+    try {
+      return await sendWithJournal({
+        o,
+        c,
+        prepared,
+        journal,
+        spec,
+        transportUrl,
+        outDir,
+        clock,
+        logger,
+        signal,
+        cwd,
+        total,
+        warnings,
+        isSuppressed,
+      });
+    } finally {
+      journal.close();
+      lock?.release();
+      if (throwaway) fs.rmSync(journalDir, { recursive: true, force: true });
+    }
+  } finally {
+    suppression?.close();
+  }
+}
+
+interface Ctx {
+  o: SendOptions;
+  c: Campaign;
+  prepared: Loaded['prepared'];
+  journal: SqliteJournal;
+  spec: TransportSpec;
+  transportUrl: string;
+  outDir?: string;
+  clock: Clock;
+  logger: Logger;
+  signal: AbortSignal;
+  cwd: string;
+  total: number;
+  warnings: string[];
+  isSuppressed: (key: string) => string | undefined;
+}
+
+async function sendWithJournal(x: Ctx): Promise<SendSummary> {
+  const { o, c, journal, clock, logger, signal } = x;
+  const notes: string[] = [];
+  const shownTransport = x.spec.kind === 'outbox' ? `outbox:${x.outDir}` : redactUrl(x.transportUrl);
+
+  // Resume, refuse, or start a run.
+  let run: RunInfo | undefined = journal.currentRun();
+  if (run && run.state === 'finished' && !o.restart) {
+    const t = journal.totals();
+    throw new MailcampError(
+      'STATE',
+      `campaign '${c.name}' already ran (run ${run.runId}, finished ${new Date(run.finishedAt ?? run.startedAt).toISOString()}: ` +
+        `sent ${t.sent}, failed ${t.failed}, skipped ${t.skipped}); pass --restart to send it again`,
+    );
+  }
+  if (!run || o.restart) run = journal.startRun(o.runId ?? newRunId(clock), shownTransport);
+  else {
+    run = journal.resumeRun();
+    const n = journal.markStaleSendingUnknown();
+    if (n) notes.push(`${n} recipient(s) were being sent when the last run stopped; marked unknown`);
+    notes.push(`resuming run ${run.runId}`);
+  }
+  const runId = run.runId;
+
+  const transport = makeTransport(x);
+  const dispatcher = new Dispatcher({
+    transport,
+    journal,
+    concurrency: x.spec.kind === 'smtp' ? c.concurrency : Math.max(c.concurrency, 8),
+    rate: c.rate && x.spec.kind === 'smtp' ? new RateLimiter(c.rate, clock) : undefined,
+    retry: new RetryPolicy(c.retry),
+    clock,
+    signal,
+    onEvent: (event) => {
+      done++;
+      o.onProgress?.({ done, total: x.total, event });
+    },
+  });
+  let done = 0;
+  let sentThisRun = 0;
+  let fatal: MailcampError | undefined;
+  let heldUnknown = 0;
+  let limited = false;
+
+  try {
+    await transport.open();
+  } catch (e) {
+    await transport.close().catch(() => {});
+    throw e;
+  }
+  try {
+    const diag = new Diagnostics(0);
+    const units = unitsOf(c, diag, {
+      isSuppressed: x.isSuppressed,
+      skipInvalid: o.skipInvalid,
+      onSkip: (row, email, reason) => {
+        const key = email.trim().toLowerCase();
+        if (!journal.get(key)) journal.addSkipped({ key, row, email, messageId: '' }, reason);
+      },
+    });
+    for await (const u of units) {
+      if (signal.aborted || dispatcher.fatal) break;
+      const entry = journal.get(u.key);
+      if (entry) {
+        if (entry.status === 'sent' || entry.status === 'failed' || entry.status === 'skipped') continue;
+        if (entry.status === 'unknown' && !o.resendUnknown) {
+          heldUnknown++;
+          continue;
+        }
+        if (entry.status === 'deferred' && entry.nextAttemptAt && entry.nextAttemptAt > clock.now()) {
+          // Not yet due: wait for it like an in-run retry would.
+          await clock.sleep(entry.nextAttemptAt - clock.now(), signal).catch(() => {});
+          if (signal.aborted) break;
+        }
+      } else {
+        journal.addPending({ key: u.key, row: u.row, email: u.email, messageId: '' });
+      }
+      if (o.limit !== undefined && sentThisRun >= o.limit) {
+        limited = true;
+        break;
+      }
+      if (o.to && sentThisRun >= (o.limit ?? 1)) {
+        limited = true;
+        break;
+      }
+      const composed = buildMessage(x.prepared, u, { runId, now: new Date(clock.now()), overrideTo: o.to });
+      composed.label = emlName(u.row, u.key);
+      sentThisRun++;
+      await dispatcher.submit({ key: u.key, row: u.row, email: o.to ?? u.email, composed, attempts: entry?.attempts ?? 0 });
+    }
+    await dispatcher.drain();
+  } catch (e) {
+    if (e instanceof MailcampError && e.code === 'TRANSPORT') fatal = e;
+    else throw e;
+  } finally {
+    await transport.close().catch(() => {});
+    await journal.flush();
+  }
+  if (heldUnknown) notes.push(`${heldUnknown} recipient(s) in state unknown were not sent again; use --resend-unknown to send them`);
+
+  const interrupted = signal.aborted;
+  const totals = journal.totals();
+  const unfinished = totals.pending + totals.sending + totals.deferred;
+  if (interrupted || fatal) journal.endRun('interrupted');
+  else if (!limited && unfinished === 0 && !o.to) journal.endRun('finished');
+  if (limited) notes.push(`stopped after ${sentThisRun} message(s) (--limit); run send again to continue`);
+
+  // Report: built from the journal.
+  const defaultReport = path.join(c.dir, 'reports', c.name, `${o.dryRun ? 'dry-run-' : o.to ? 'test-' : ''}${runId}.json`);
+  const reportPath = o.report ? path.resolve(x.cwd, o.report) : defaultReport;
+  const csvPath = reportPath.replace(/\.json$/i, '') + '.csv';
+  const finalRun = journal.currentRun()!;
+  await writeReport({
+    jsonPath: reportPath,
+    csvPath,
+    campaign: c.name,
+    run: finalRun,
+    transport: shownTransport,
+    entries: journal.entries(),
+    totals,
+  });
+  logger.debug(`report written to ${reportPath}`);
+
+  const bad = totals.failed + totals.deferred + totals.unknown + totals.pending + totals.sending;
+  const exitCode = fatal ? 3 : interrupted ? 130 : bad > 0 ? 1 : 0;
+  return {
+    campaign: c.name,
+    runId,
+    transport: shownTransport,
+    totals,
+    reportPath,
+    csvPath,
+    outDir: x.outDir,
+    dryRun: !!o.dryRun,
+    interrupted,
+    fatal,
+    warnings: x.warnings,
+    notes,
+    exitCode,
+  };
+}
+
+function makeTransport(x: Ctx): Transport {
+  if (x.spec.kind === 'outbox') {
+    return new OutboxTransport(x.outDir!, (msg) => msg.label ?? emlName(0, msg.envelope.to.join('_')));
+  }
+  return new SmtpTransport(x.spec, {
+    poolSize: x.c.concurrency,
+    logger: x.logger,
+    debug: x.o.debugSmtp,
+    ca: x.o.ca,
+  });
+}
+
+function formatWarning(d: { message: string; file?: string; line?: number; col?: number; column?: string }): string {
+  let where = d.file ? `${d.file}${d.line ? `:${d.line}` : ''}${d.col ? `:${d.col}` : ''}: ` : '';
+  if (d.column) where += `column '${d.column}': `;
+  return where + d.message;
+}
+
+function interpolateFlag(value: string, env: Env): string {
+  try {
+    return interpolate(value, env, { secret: true });
+  } catch (e) {
+    if (e instanceof MailcampError) throw new MailcampError('USAGE', `--transport: ${e.message}`);
+    throw e;
+  }
+}

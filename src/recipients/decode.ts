@@ -1,0 +1,269 @@
+// Bytes -> text for the recipients CSV, with the encoding checks that turn mojibake into an error
+// with a line number instead of garbled names in thousands of sent messages.
+//
+// The stages (all streaming, nothing holds the whole file):
+//   file bytes -> ByteCheck (BOMs, UTF-16 sniffing, UTF-8 validation) -> iconv-lite decodeStream
+//              -> TextCheck (U+FFFD from iconv = bytes invalid in the declared legacy encoding)
+// UTF-8 is validated on the raw bytes, not by looking for U+FFFD in the decoded text, because a
+// UTF-8 file may legitimately contain U+FFFD (EF BF BD). The legacy encodings cannot carry U+FFFD
+// in practice (only gb18030 and UTF-16 can encode it at all), so there the decoder's replacement
+// character is a reliable sign of invalid bytes.
+// Line numbers count LF, CRLF and lone CR as one break each, like an editor. The invalid-bytes
+// error is reported once per file (a wrong encoding usually breaks every other line) and reading
+// goes on, so the other problems of the file are still found; a UTF-16 file read as UTF-8, or a
+// byte order mark contradicting the declared encoding, stops reading (MailcampError through the
+// stream).
+
+import { isUtf8 } from 'node:buffer';
+import { Transform, type TransformCallback } from 'node:stream';
+import iconv from 'iconv-lite';
+import { MailcampError } from '../shared/errors.js';
+import type { Diagnostics } from '../shared/diagnostics.js';
+
+export interface ResolvedEncoding {
+  /** The name as the user wrote it (for messages), 'utf-8' when not given. */
+  name: string;
+  kind: 'utf8' | 'utf16le' | 'utf16be' | 'utf16' | 'legacy';
+}
+
+const SUPPORTED_HINT = 'utf-8, gbk, gb18030, big5, shift_jis, euc-kr, latin1, windows-1252, utf-16le';
+
+/** Validates the encoding name; an unknown one is a MailcampError naming it. */
+export function resolveEncoding(name: string | undefined, file: string): ResolvedEncoding {
+  const given = name === undefined || name.trim() === '' ? 'utf-8' : name.trim();
+  const canon = given.toLowerCase().replace(/[^0-9a-z]/g, '');
+  if (canon === 'utf8') return { name: given, kind: 'utf8' };
+  if (!iconv.encodingExists(given)) {
+    throw new MailcampError(
+      'INPUT',
+      `unknown encoding '${given}' in the recipients mapping (known: ${SUPPORTED_HINT}, …)`,
+      { file },
+    );
+  }
+  if (canon === 'utf16le' || canon === 'ucs2') return { name: given, kind: 'utf16le' };
+  if (canon === 'utf16be') return { name: given, kind: 'utf16be' };
+  if (canon === 'utf16') return { name: given, kind: 'utf16' };
+  return { name: given, kind: 'legacy' };
+}
+
+/** The transforms that turn the file's bytes into checked text. */
+export function decodeStages(enc: ResolvedEncoding, file: string, diag: Diagnostics): NodeJS.ReadWriteStream[] {
+  const stages: NodeJS.ReadWriteStream[] = [new ByteCheck(enc, file, diag)];
+  // The UTF-8 BOM is removed by ByteCheck; let iconv remove the UTF-16 ones it understands.
+  stages.push(iconv.decodeStream(enc.kind === 'utf8' ? 'utf8' : enc.name, { stripBOM: enc.kind !== 'utf8' }));
+  if (enc.kind !== 'utf8') stages.push(new TextCheck(enc, file, diag));
+  return stages;
+}
+
+/** Counts editor lines: LF, CRLF and a lone CR each end one line. */
+export class LineCounter {
+  line = 1;
+  private afterCr = false;
+
+  bytes(buf: Uint8Array, from: number, to: number): void {
+    for (let i = from; i < to; i++) this.unit(buf[i]);
+  }
+
+  text(s: string, from: number, to: number): void {
+    for (let i = from; i < to; i++) this.unit(s.charCodeAt(i));
+  }
+
+  private unit(c: number): void {
+    if (c === 10) {
+      if (!this.afterCr) this.line++;
+      this.afterCr = false;
+    } else if (c === 13) {
+      this.line++;
+      this.afterCr = true;
+    } else {
+      this.afterCr = false;
+    }
+  }
+}
+
+function utf16Advice(enc: ResolvedEncoding, what: string, suggested: string): string {
+  return (
+    `${what}, but the recipients encoding is ${enc.name}: re-export the file as UTF-8 ` +
+    `(in Excel: "CSV UTF-8") or set \`encoding: ${suggested}\` in the recipients mapping`
+  );
+}
+
+class ByteCheck extends Transform {
+  private head: Buffer | undefined = Buffer.alloc(0); // bytes kept until the BOM can be judged
+  private tail: Buffer = Buffer.alloc(0); // an incomplete UTF-8 sequence cut by the chunk boundary
+  private lines = new LineCounter();
+  private validating: boolean;
+
+  constructor(
+    private readonly enc: ResolvedEncoding,
+    private readonly file: string,
+    private readonly diag: Diagnostics,
+  ) {
+    super();
+    this.validating = enc.kind === 'utf8';
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    try {
+      if (this.head !== undefined) {
+        this.head = Buffer.concat([this.head, chunk]);
+        if (this.head.length < 4) return cb();
+        chunk = this.start(this.head);
+        this.head = undefined;
+      }
+      this.pass(chunk, false);
+      cb();
+    } catch (e) {
+      cb(e as Error);
+    }
+  }
+
+  override _flush(cb: TransformCallback): void {
+    try {
+      if (this.head !== undefined) {
+        const rest = this.start(this.head);
+        this.head = undefined;
+        this.pass(rest, true);
+      } else {
+        this.pass(Buffer.alloc(0), true);
+      }
+      cb();
+    } catch (e) {
+      cb(e as Error);
+    }
+  }
+
+  /** Judges the first bytes; returns them without a UTF-8 BOM, or throws. */
+  private start(buf: Buffer): Buffer {
+    const { enc, file } = this;
+    const utf16 = enc.kind !== 'utf8' && enc.kind !== 'legacy';
+    if (buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) {
+      if (enc.kind === 'utf8') return buf.subarray(3);
+      throw new MailcampError(
+        'INPUT',
+        `the file starts with a UTF-8 byte order mark, but the recipients encoding is ${enc.name}: ` +
+          'remove `encoding` from the recipients mapping (UTF-8 is the default)',
+        { file, line: 1 },
+      );
+    }
+    const le = buf[0] === 0xff && buf[1] === 0xfe;
+    const be = buf[0] === 0xfe && buf[1] === 0xff;
+    if (le || be) {
+      if (enc.kind === 'utf16' || (le && enc.kind === 'utf16le') || (be && enc.kind === 'utf16be')) return buf;
+      throw new MailcampError(
+        'INPUT',
+        utf16Advice(enc, `the file is UTF-16${le ? 'LE' : 'BE'} (byte order mark ${le ? 'FF FE' : 'FE FF'})`,
+          le ? 'utf-16le' : 'utf-16be'),
+        { file, line: 1 },
+      );
+    }
+    // No BOM: "e\0m\0a\0..." is UTF-16LE text; no CSV in an ASCII-based encoding starts with NUL.
+    if (!utf16 && buf.length >= 2 && (buf[0] === 0) !== (buf[1] === 0)) {
+      const suggested = buf[1] === 0 ? 'utf-16le' : 'utf-16be';
+      throw new MailcampError('INPUT', utf16Advice(enc, 'the file looks like UTF-16 (NUL bytes between letters)', suggested),
+        { file, line: 1 });
+    }
+    return buf;
+  }
+
+  private pass(chunk: Buffer, end: boolean): void {
+    if (!this.validating) {
+      if (chunk.length) this.push(chunk);
+      return;
+    }
+    let buf = this.tail.length ? Buffer.concat([this.tail, chunk]) : chunk;
+    const cut = end ? buf.length : incompleteTailStart(buf);
+    this.tail = Buffer.from(buf.subarray(cut));
+    buf = buf.subarray(0, cut);
+    if (!isUtf8(buf)) {
+      const bad = firstInvalidUtf8(buf);
+      this.lines.bytes(buf, 0, bad);
+      this.diag.error(
+        'invalid UTF-8 bytes on this line: the file is probably in another encoding; ' +
+          'set it in the recipients mapping, e.g. `encoding: gbk` (or gb18030, big5, shift_jis, latin1)',
+        { file: this.file, line: this.lines.line },
+      );
+      this.validating = false;
+      this.push(Buffer.concat([buf, this.tail]));
+      this.tail = Buffer.alloc(0);
+      return;
+    }
+    this.lines.bytes(buf, 0, buf.length);
+    if (buf.length) this.push(buf);
+  }
+}
+
+/** Index where a UTF-8 sequence that is cut off at the end of `buf` starts (buf.length if none). */
+function incompleteTailStart(buf: Uint8Array): number {
+  for (let k = 1; k <= 3 && k <= buf.length; k++) {
+    const b = buf[buf.length - k];
+    if ((b & 0xc0) === 0x80) continue; // continuation byte: keep looking for the lead byte
+    const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+    return need > k ? buf.length - k : buf.length;
+  }
+  return buf.length;
+}
+
+/** Index of the first byte that does not start a well-formed UTF-8 sequence (Unicode §3.9, table 3-7). */
+export function firstInvalidUtf8(buf: Uint8Array): number {
+  let i = 0;
+  const n = buf.length;
+  while (i < n) {
+    const b = buf[i];
+    if (b < 0x80) {
+      i++;
+      continue;
+    }
+    let len: number;
+    let lo = 0x80;
+    let hi = 0xbf;
+    if (b >= 0xc2 && b <= 0xdf) len = 2;
+    else if (b >= 0xe0 && b <= 0xef) {
+      len = 3;
+      if (b === 0xe0) lo = 0xa0;
+      if (b === 0xed) hi = 0x9f; // no UTF-16 surrogates
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      len = 4;
+      if (b === 0xf0) lo = 0x90;
+      if (b === 0xf4) hi = 0x8f; // nothing above U+10FFFF
+    } else return i;
+    if (i + len > n) return i;
+    const b1 = buf[i + 1];
+    if (b1 < lo || b1 > hi) return i;
+    for (let j = 2; j < len; j++) if ((buf[i + j] & 0xc0) !== 0x80) return i;
+    i += len;
+  }
+  return n;
+}
+
+class TextCheck extends Transform {
+  private lines = new LineCounter();
+  private checking = true;
+
+  constructor(
+    private readonly enc: ResolvedEncoding,
+    private readonly file: string,
+    private readonly diag: Diagnostics,
+  ) {
+    super({ decodeStrings: false });
+  }
+
+  override _transform(chunk: string | Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    const s = typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+    if (this.checking) {
+      const bad = s.indexOf('\uFFFD');
+      if (bad < 0) {
+        this.lines.text(s, 0, s.length);
+      } else {
+        this.lines.text(s, 0, bad);
+        this.diag.error(
+          `bytes on this line are not valid ${this.enc.name}: check the encoding in the recipients mapping ` +
+            '(if the file is UTF-8, remove `encoding`)',
+          { file: this.file, line: this.lines.line },
+        );
+        this.checking = false;
+      }
+    }
+    cb(null, s);
+  }
+}

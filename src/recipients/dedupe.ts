@@ -1,0 +1,126 @@
+// A memory-compact "have we seen this address?" set for lists of a million rows and more.
+//
+// A JavaScript Set of 1M address strings costs ~80-100 MB (string headers, hash table, pointers).
+// Instead we keep a 64-bit hash per key in an open-addressing table (linear probing) of two
+// interleaved 32-bit words in one Uint32Array: 8 bytes per slot, load factor at most 3/4,
+// capacity doubling. 1M keys fit in 2^21 slots = 16 MiB (plus a transient 8 MiB while the
+// table doubles from 2^20 to 2^21 slots).
+//
+// The trade-off: two different addresses whose 64-bit hashes collide are taken as duplicates, and
+// the second one is skipped (with a visible "duplicate" warning). The two 32-bit halves come from
+// two unrelated functions (FNV-1a and a MurmurHash3-style mix, both with the murmur3 finalizer), so
+// the chance of any false duplicate among n keys is about n^2 / 2^65: ~3e-8 for a million
+// addresses, ~3e-6 for ten million. We accept that to keep memory flat; the table keeps no
+// strings and therefore cannot say on which line a duplicate was first seen.
+
+const EMPTY = 0; // a slot is empty when both words are 0; a key hashing to (0, 0) is stored as (0, 1)
+const MAX_LOAD_NUM = 3;
+const MAX_LOAD_DEN = 4;
+
+export class SeenSet {
+  private slots: Uint32Array;
+  private mask: number;
+  private count = 0;
+
+  constructor(initialCapacity = 1024) {
+    let cap = 16;
+    while (cap < initialCapacity) cap *= 2;
+    this.slots = new Uint32Array(cap * 2);
+    this.mask = cap - 1;
+  }
+
+  /** Records `key`; returns false when it (or a key with the same 64-bit hash) was already added. */
+  add(key: string): boolean {
+    const hi = hashFnv(key);
+    let lo = hashMurmur(key);
+    if (hi === EMPTY && lo === EMPTY) lo = 1;
+    if (this.probe(hi, lo) >= 0) return false;
+    if ((this.count + 1) * MAX_LOAD_DEN > (this.mask + 1) * MAX_LOAD_NUM) {
+      this.grow();
+    }
+    const slot = ~this.probe(hi, lo);
+    this.slots[slot * 2] = hi;
+    this.slots[slot * 2 + 1] = lo;
+    this.count++;
+    return true;
+  }
+
+  has(key: string): boolean {
+    const hi = hashFnv(key);
+    let lo = hashMurmur(key);
+    if (hi === EMPTY && lo === EMPTY) lo = 1;
+    return this.probe(hi, lo) >= 0;
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Bytes held by the table (for memory budgeting and tests). */
+  get byteLength(): number {
+    return this.slots.byteLength;
+  }
+
+  /** Slot index holding (hi, lo), or ~index of the empty slot where it would go. */
+  private probe(hi: number, lo: number): number {
+    const slots = this.slots;
+    const mask = this.mask;
+    let i = hi & mask;
+    for (;;) {
+      const h = slots[i * 2];
+      const l = slots[i * 2 + 1];
+      if (h === EMPTY && l === EMPTY) return ~i;
+      if (h === hi && l === lo) return i;
+      i = (i + 1) & mask;
+    }
+  }
+
+  private grow(): void {
+    const old = this.slots;
+    const cap = (this.mask + 1) * 2;
+    this.slots = new Uint32Array(cap * 2);
+    this.mask = cap - 1;
+    for (let j = 0; j < old.length; j += 2) {
+      const hi = old[j];
+      const lo = old[j + 1];
+      if (hi === EMPTY && lo === EMPTY) continue;
+      const slot = ~this.probe(hi, lo);
+      this.slots[slot * 2] = hi;
+      this.slots[slot * 2 + 1] = lo;
+    }
+  }
+}
+
+// FNV-1a over UTF-16 code units (keys are JS strings; no need to encode to UTF-8 first).
+function hashFnv(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return fmix32(h);
+}
+
+// MurmurHash3 x86_32 body, one code unit per block: independent of FNV in structure and constants.
+function hashMurmur(s: string): number {
+  let h = 0x9747b28c;
+  for (let i = 0; i < s.length; i++) {
+    let k = Math.imul(s.charCodeAt(i), 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, 0x1b873593);
+    h ^= k;
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  return fmix32(h ^ s.length);
+}
+
+// murmur3's finalizer: spreads every input bit over the low bits used for the table index.
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}

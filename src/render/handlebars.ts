@@ -1,0 +1,148 @@
+// The Handlebars environment: strict (a missing variable is an error, never an empty
+// string: style.md habit 3), no compat mode, no prototype access, only the helpers we
+// register, and partials from a `partials/` folder beside the template.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import Handlebars from 'handlebars';
+import { MailcampError } from '../shared/errors.js';
+
+export type HB = typeof Handlebars;
+export type Tpl = (ctx: unknown) => string;
+
+export const HELPERS = ['formatDate', 'formatNumber', 'default', 'eq', 'ne', 'upper', 'lower', 'join'] as const;
+/** Handlebars' own helpers that we keep. */
+export const BUILTIN_HELPERS = ['if', 'unless', 'each', 'with', 'lookup'] as const;
+
+const DATE_STYLES = ['short', 'medium', 'long', 'full'] as const;
+
+function toDate(v: unknown): Date | undefined {
+  if (v instanceof Date) return v;
+  if (typeof v === 'number') return new Date(v);
+  if (typeof v === 'string' && v.trim()) {
+    const d = new Date(v);
+    return Number.isNaN(d.getTime()) ? undefined : d;
+  }
+  return undefined;
+}
+
+export function createEnvironment(): HB {
+  const hb = Handlebars.create();
+  // Only what we register is callable; these built-ins would otherwise leak internals.
+  hb.unregisterHelper('log');
+  hb.unregisterHelper('helperMissing');
+  hb.registerHelper('helperMissing', function (this: unknown, ...args: unknown[]) {
+    const opts = args[args.length - 1] as { name: string; loc?: { start: { line: number; column: number } } };
+    throw new Error(`"${opts.name}" not defined`);
+  });
+
+  hb.registerHelper('formatDate', (value: unknown, ...rest: unknown[]) => {
+    const opts = rest.pop() as { hash: Record<string, string> };
+    const style = (rest[0] as string | undefined) ?? opts.hash.style ?? 'medium';
+    const d = toDate(value);
+    if (!d) throw new Error(`formatDate: not a date: ${JSON.stringify(value)}`);
+    const { locale, timeZone } = opts.hash;
+    if (!(DATE_STYLES as readonly string[]).includes(style)) throw new Error(`formatDate: style must be one of ${DATE_STYLES.join(', ')}`);
+    return new Intl.DateTimeFormat(locale || 'en', { dateStyle: style as 'long', timeZone }).format(d);
+  });
+  hb.registerHelper('formatNumber', (value: unknown, opts: { hash: Record<string, string | number> }) => {
+    const n = typeof value === 'number' ? value : Number(String(value).trim());
+    if (value === '' || !Number.isFinite(n)) throw new Error(`formatNumber: not a number: ${JSON.stringify(value)}`);
+    const { locale, currency, style, decimals } = opts.hash;
+    const o: Intl.NumberFormatOptions = {};
+    if (currency) Object.assign(o, { style: 'currency', currency: String(currency) });
+    else if (style) o.style = String(style) as 'percent';
+    if (decimals !== undefined) o.minimumFractionDigits = o.maximumFractionDigits = Number(decimals);
+    return new Intl.NumberFormat(locale ? String(locale) : 'en', o).format(n);
+  });
+  hb.registerHelper('default', (value: unknown, fallback: unknown) =>
+    value === undefined || value === null || value === '' ? fallback : value,
+  );
+  hb.registerHelper('eq', (a: unknown, b: unknown) => String(a) === String(b));
+  hb.registerHelper('ne', (a: unknown, b: unknown) => String(a) !== String(b));
+  hb.registerHelper('upper', (s: unknown) => String(s).toUpperCase());
+  hb.registerHelper('lower', (s: unknown) => String(s).toLowerCase());
+  hb.registerHelper('join', (list: unknown, sep: unknown) =>
+    Array.isArray(list) ? list.join(typeof sep === 'string' ? sep : ', ') : String(list),
+  );
+  return hb;
+}
+
+/** Registers every file of `<templateDir>/partials/` by its base name. */
+export function registerPartials(hb: HB, templateDir: string): string[] {
+  const dir = path.join(templateDir, 'partials');
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(dir).filter((f) => /\.(hbs|html|handlebars|txt)$/i.test(f));
+  } catch {
+    return [];
+  }
+  const registered: string[] = [];
+  for (const f of names) {
+    const name = f.replace(/\.[^.]+$/, '');
+    hb.registerPartial(name, fs.readFileSync(path.join(dir, f), 'utf8'));
+    registered.push(name);
+  }
+  return registered;
+}
+
+export interface CompileOptions {
+  /** Where errors point (template file as the user sees it). */
+  file: string;
+  /** Subject, text and header values are not HTML. */
+  escape: boolean;
+}
+
+const RUNTIME = {
+  allowProtoPropertiesByDefault: false,
+  allowProtoMethodsByDefault: false,
+  allowCallsToHelperMissing: false,
+};
+
+/** Compiles eagerly (syntax errors now, with line:col) and returns a strict render function. */
+export function compileTemplate(hb: HB, source: string, opts: CompileOptions): Tpl {
+  let fn: HandlebarsTemplateDelegate;
+  try {
+    hb.parse(source);
+    fn = hb.compile(source, {
+      strict: true,
+      noEscape: !opts.escape,
+      compat: false,
+      knownHelpers: Object.fromEntries([...HELPERS, ...BUILTIN_HELPERS].map((h) => [h, true])),
+      knownHelpersOnly: false,
+    });
+    // Precompile now rather than on first use so that every error shows up in validate.
+    fn({}, { ...RUNTIME, helpers: {} } as RuntimeOptions & object);
+  } catch (e) {
+    const err = e as Error & { lineNumber?: number; column?: number };
+    if (/Parse error|Expecting|doesn't match|Invalid path/.test(err.message)) {
+      const m = /on line (\d+)/.exec(err.message);
+      throw new MailcampError('INPUT', `template syntax: ${err.message.split('\n').pop()}`, {
+        file: opts.file,
+        line: err.lineNumber ?? (m ? Number(m[1]) : undefined),
+        col: err.column !== undefined ? err.column + 1 : undefined,
+      });
+    }
+    // A missing variable on the empty context: expected; the real check is per recipient.
+  }
+  const compiled = fn!;
+  return (ctx: unknown) => compiled(ctx, RUNTIME);
+}
+
+type RuntimeOptions = Handlebars.RuntimeOptions;
+
+/** Turns a Handlebars runtime error into a placed MailcampError. */
+export function renderError(e: unknown, file: string, row?: number): MailcampError {
+  if (e instanceof MailcampError) return e;
+  const msg = (e as Error).message ?? String(e);
+  const m = /^"([^"]+)" not defined in .* - (\d+):(\d+)$/.exec(msg) ?? /^"([^"]+)" not defined/.exec(msg);
+  if (m) {
+    const where = row !== undefined ? ` (CSV line ${row})` : '';
+    return new MailcampError('INPUT', `unknown variable '${m[1]}'${where}`, {
+      file,
+      line: m[2] ? Number(m[2]) : undefined,
+      col: m[3] ? Number(m[3]) + 1 : undefined,
+    });
+  }
+  return new MailcampError('INPUT', msg + (row !== undefined ? ` (CSV line ${row})` : ''), { file });
+}

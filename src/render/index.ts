@@ -1,0 +1,199 @@
+// Render stage: compiles everything once per campaign (MJML → HTML, inline images, the
+// derived text part, subject/header/attachment-name templates), then renders one recipient
+// (or group) with plain template calls. Recipient data never reaches MJML.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Campaign } from '../campaign/types.js';
+import { displayPath } from '../campaign/load.js';
+import type { Diagnostics } from '../shared/diagnostics.js';
+import { MailcampError } from '../shared/errors.js';
+import { compileTemplate, createEnvironment, type HB, registerPartials, renderError, type Tpl } from './handlebars.js';
+import { type InlineImage, inlineImages } from './inline-images.js';
+import { compileMjml } from './mjml.js';
+import { htmlToTextTemplate } from './text.js';
+import { reportUnknownVariables, type Scope } from './variables.js';
+
+export interface RenderInput {
+  row: number;
+  /** Address(es) as they go into To:/the envelope. */
+  email: string;
+  name?: string;
+  /** The recipient's CSV fields; for a group, the first member's. */
+  fields: Record<string, string>;
+  /** Group messages: every member's fields plus `email` and `name`. */
+  members?: Record<string, string>[];
+  groupValue?: string;
+}
+
+export interface Rendered {
+  subject: string;
+  html: string;
+  text: string;
+  headers: [string, string][];
+  attachmentPaths: { spec: number; path: string; filename?: string }[];
+  sharedAttachmentNames: (string | undefined)[];
+  unsubscribeUrl?: string;
+}
+
+export interface CompiledCampaign {
+  campaign: Campaign;
+  inlineImages: InlineImage[];
+  /** Compiled (MJML → HTML) template source, with `cid:` image links, before Handlebars. */
+  htmlSource: string;
+  textSource: string;
+  render(input: RenderInput, now: Date): Rendered;
+}
+
+export const BUILTINS = ['campaign', 'recipient', 'now', 'occurrence'];
+
+/**
+ * Compiles the campaign's templates. `columns` are the CSV header names (for the static
+ * variable check). Problems go to `diag`; a fatal one throws.
+ */
+export async function compileCampaign(
+  c: Campaign,
+  columns: string[],
+  diag: Diagnostics,
+  cwd = process.cwd(),
+): Promise<CompiledCampaign | undefined> {
+  const hb = createEnvironment();
+  const tplDisplay = displayPath(c.template.path, cwd);
+  const tplDir = path.dirname(c.template.path);
+  registerPartials(hb, tplDir);
+  const domain = c.from.address.split('@')[1];
+
+  // What a template can see, for the static check.
+  const dataKeys = Object.keys(c.data);
+  const rowNames = new Set([...columns, ...dataKeys, ...BUILTINS]);
+  const scope: Scope = c.groupBy
+    ? { names: new Set([...dataKeys, ...BUILTINS, 'members', 'group', c.groupBy]), members: new Set([...columns, 'email', 'name']) }
+    : { names: rowNames };
+  const describe = c.groupBy
+    ? `a group message sees: ${[c.groupBy, 'group', 'members', ...dataKeys].join(', ')}; member columns inside {{#each members}}`
+    : `CSV columns: ${columns.join(', ')}` + (dataKeys.length ? `; data: ${dataKeys.join(', ')}` : '');
+
+  const source = fs.readFileSync(c.template.path, 'utf8');
+  reportUnknownVariables(source, tplDisplay, scope, diag, describe);
+  const subjectPlace = { file: c.displayFile, line: c.pos.subject?.line ?? 1 };
+  reportUnknownVariablesAt(c.subject, c.displayFile, c.pos.subject, scope, diag, describe);
+
+  let html = source;
+  if (c.template.kind === 'mjml') {
+    try {
+      html = await compileMjml(source, c.template.path, tplDisplay);
+    } catch (e) {
+      diag.capture(e);
+      return undefined;
+    }
+  }
+  let images: InlineImage[] = [];
+  try {
+    ({ html, images } = inlineImages(html, tplDir, tplDisplay, domain));
+  } catch (e) {
+    diag.capture(e);
+  }
+
+  let textSource: string;
+  let textDisplay: string;
+  if (c.text) {
+    textSource = fs.readFileSync(c.text, 'utf8');
+    textDisplay = displayPath(c.text, cwd);
+    reportUnknownVariables(textSource, textDisplay, scope, diag, describe);
+  } else {
+    textSource = htmlToTextTemplate(html);
+    textDisplay = tplDisplay + ' (text part)';
+  }
+
+  const compile = (src: string, file: string, escape: boolean, place?: { line: number }): Tpl | undefined => {
+    try {
+      return compileTemplate(hb, src, { file, escape });
+    } catch (e) {
+      if (e instanceof MailcampError && place && e.place.line) e.place.line += place.line - 1;
+      diag.capture(e);
+      return undefined;
+    }
+  };
+  const htmlTpl = compile(html, tplDisplay, true);
+  const textTpl = compile(textSource, textDisplay, false);
+  const subjectTpl = compile(c.subject, c.displayFile, false, subjectPlace);
+  const headerTpls: [string, Tpl][] = [];
+  for (const [k, v] of Object.entries(c.headers)) {
+    reportUnknownVariablesAt(v, c.displayFile, c.pos.headers, scope, diag, describe);
+    const t = compile(v, c.displayFile, false, c.pos.headers);
+    if (t) headerTpls.push([k, t]);
+  }
+  const unsubTpl = c.unsubscribe?.url ? compile(c.unsubscribe.url, c.displayFile, false, c.pos.unsubscribe) : undefined;
+  if (c.unsubscribe?.url) reportUnknownVariablesAt(c.unsubscribe.url, c.displayFile, c.pos.unsubscribe, scope, diag, describe);
+  const attTpls: { spec: number; path: Tpl; filename?: Tpl }[] = [];
+  const sharedNames: (Tpl | undefined)[] = [];
+  c.attachments.forEach((a, i) => {
+    if (a.filename) reportUnknownVariablesAt(a.filename, c.displayFile, a.pos, scope, diag, describe);
+    const fn = a.filename ? compile(a.filename, c.displayFile, false, a.pos) : undefined;
+    if (a.kind === 'templated') {
+      reportUnknownVariablesAt(a.pathTemplate, c.displayFile, a.pos, scope, diag, describe);
+      const p = compile(a.pathTemplate, c.displayFile, false, a.pos);
+      if (p) attTpls.push({ spec: i, path: p, filename: fn });
+    } else sharedNames.push(fn && !a.filename!.includes('{{') ? fn : fn);
+  });
+  if (!diag.ok || !htmlTpl || !textTpl || !subjectTpl) return undefined;
+
+  const campaignInfo = { name: c.name };
+  const render = (input: RenderInput, now: Date): Rendered => {
+    const ctx = contextFor(c, input, now, campaignInfo);
+    const run = (t: Tpl, file: string) => {
+      try {
+        return t(ctx);
+      } catch (e) {
+        throw renderError(e, file, input.row);
+      }
+    };
+    return {
+      subject: run(subjectTpl, c.displayFile),
+      html: run(htmlTpl, tplDisplay),
+      text: run(textTpl, textDisplay),
+      headers: headerTpls.map(([k, t]) => [k, run(t, c.displayFile)]),
+      attachmentPaths: attTpls.map((a) => ({
+        spec: a.spec,
+        path: run(a.path, c.displayFile),
+        filename: a.filename ? run(a.filename, c.displayFile) : undefined,
+      })),
+      sharedAttachmentNames: sharedNames.map((t) => (t ? run(t, c.displayFile) : undefined)),
+      unsubscribeUrl: unsubTpl ? run(unsubTpl, c.displayFile) : undefined,
+    };
+  };
+  return { campaign: c, inlineImages: images, htmlSource: html, textSource, render };
+}
+
+function reportUnknownVariablesAt(
+  src: string,
+  file: string,
+  pos: { line: number; col: number } | undefined,
+  scope: Scope,
+  diag: Diagnostics,
+  describe: string,
+): void {
+  if (!src.includes('{{')) return;
+  // Values in the campaign file: place the error at the value's line.
+  const local = new (diag.constructor as new () => Diagnostics)();
+  reportUnknownVariables(src, file, scope, local, describe);
+  for (const d of local.errors) diag.error(d.message, { file, line: pos?.line, col: pos?.col });
+}
+
+function contextFor(c: Campaign, input: RenderInput, now: Date, campaign: { name: string }): Record<string, unknown> {
+  const recipient = { email: input.email, row: input.row, name: input.name ?? '' };
+  if (input.members) {
+    return {
+      ...c.data,
+      [c.groupBy!]: input.groupValue,
+      group: input.groupValue,
+      members: input.members,
+      campaign,
+      recipient,
+      now,
+    };
+  }
+  return { ...c.data, ...input.fields, campaign, recipient, now };
+}
+
+export type { HB };

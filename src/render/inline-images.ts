@@ -1,0 +1,70 @@
+// Relative `<img src>` in the template become inline `cid:` parts (design.md): resolved
+// from the template file's folder, read once per campaign, and given a Content-ID that is
+// stable (a hash of the content) so a golden message stays byte-identical.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { MailcampError } from '../shared/errors.js';
+
+export interface InlineImage {
+  cid: string;
+  path: string;
+  filename: string;
+  contentType: string;
+  content: Buffer;
+}
+
+const TYPES: Record<string, string> = {
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.gif': 'image/gif',
+  '.webp': 'image/webp',
+  '.svg': 'image/svg+xml',
+  '.bmp': 'image/bmp',
+};
+
+export function contentTypeOf(file: string): string {
+  return TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
+}
+
+const IMG_SRC = /(<img\b[^>]*?\bsrc\s*=\s*)(["'])([^"']*)\2/gi;
+
+function isRelative(src: string): boolean {
+  return !!src && !/^([a-z][a-z0-9+.-]*:|\/\/|#|\{\{)/i.test(src) && !src.includes('{{');
+}
+
+/** Rewrites relative image sources to `cid:` and returns the images to attach. */
+export function inlineImages(
+  html: string,
+  baseDir: string,
+  displayTemplate: string,
+  domain: string,
+): { html: string; images: InlineImage[] } {
+  const images = new Map<string, InlineImage>();
+  const out = html.replace(IMG_SRC, (whole, pre: string, q: string, src: string) => {
+    if (!isRelative(src)) return whole;
+    const file = path.resolve(baseDir, decodeURI(src.split(/[?#]/)[0]));
+    let img = images.get(file);
+    if (!img) {
+      let content: Buffer;
+      try {
+        content = fs.readFileSync(file);
+      } catch {
+        throw new MailcampError('INPUT', `image not found: ${src} (looked in ${baseDir})`, { file: displayTemplate });
+      }
+      const hash = crypto.createHash('sha256').update(content).digest('hex').slice(0, 16);
+      img = {
+        cid: `${hash}.${path.basename(file).replace(/[^A-Za-z0-9._-]/g, '_')}@${domain}`,
+        path: file,
+        filename: path.basename(file),
+        contentType: contentTypeOf(file),
+        content,
+      };
+      images.set(file, img);
+    }
+    return `${pre}${q}cid:${img.cid}${q}`;
+  });
+  return { html: out, images: [...images.values()] };
+}

@@ -1,0 +1,32 @@
+// The text/plain part when no `text:` template is given: derived from the compiled HTML
+// *once per campaign*, with the Handlebars expressions kept as they are, and then compiled
+// as a (non-escaping) template. So the per-recipient cost is a template call, not an
+// HTML-to-text conversion. Options keep `{{…}}` intact: no upper-casing of headings, no
+// wrapping inside long words.
+
+import { convert } from 'html-to-text';
+
+export function htmlToTextTemplate(html: string): string {
+  const text = convert(html, {
+    wordwrap: 78,
+    preserveNewlines: false,
+    selectors: [
+      { selector: 'img', format: 'skip' },
+      { selector: 'style', format: 'skip' },
+      { selector: 'head', format: 'skip' },
+      { selector: 'h1', options: { uppercase: false } },
+      { selector: 'h2', options: { uppercase: false } },
+      { selector: 'h3', options: { uppercase: false } },
+      { selector: 'h4', options: { uppercase: false } },
+      { selector: 'h5', options: { uppercase: false } },
+      { selector: 'h6', options: { uppercase: false } },
+      { selector: 'table', format: 'block' },
+      { selector: 'tr', format: 'block' },
+      { selector: 'td', format: 'block' },
+      { selector: 'th', format: 'block' },
+      { selector: 'a', options: { hideLinkHrefIfSameAsText: true, ignoreHref: false } },
+    ],
+  });
+  // html-to-text decodes entities: `&#123;&#123;` written on purpose would become a template.
+  return text.replace(/\n{3,}/g, '\n\n').trim() + '\n';
+}

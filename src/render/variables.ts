@@ -1,0 +1,144 @@
+// Static check of the variables a template uses, against what a recipient will have
+// (CSV columns, `data`, built-ins). It runs on the template's *source* (MJML or
+// Handlebars), so errors point at the line the author wrote, before any row is rendered:
+// `templates/news.mjml:4:7: unknown variable 'nmae'; CSV columns are: name, email …`.
+// `{{constructor}}`, `{{__proto__}}` and friends are unknown variables like any other.
+
+import Handlebars from 'handlebars';
+import { suggest } from '../campaign/suggest.js';
+import type { Diagnostics } from '../shared/diagnostics.js';
+import { BUILTIN_HELPERS, HELPERS } from './handlebars.js';
+
+type Node = { type: string; loc?: { start: { line: number; column: number } } } & Record<string, any>;
+
+export interface Scope {
+  /** Names available at this level; undefined means unknown (not checked). */
+  names: Set<string> | undefined;
+  /** Scope of an `{{#each members}}` block: names of a member. */
+  members?: Set<string>;
+}
+
+export interface VariableUse {
+  name: string;
+  line: number;
+  col: number;
+}
+
+const HELPER_SET = new Set<string>([...HELPERS, ...BUILTIN_HELPERS]);
+const FORBIDDEN = new Set(['constructor', '__proto__', 'prototype', '__defineGetter__', '__lookupGetter__']);
+
+/**
+ * Returns the uses of names that the scope does not provide. `members` is the scope of
+ * group members (inside `{{#each members}}`).
+ */
+export function findUnknownVariables(source: string, root: Scope): VariableUse[] {
+  let ast: Node;
+  try {
+    ast = Handlebars.parse(source) as unknown as Node;
+  } catch {
+    return []; // syntax errors are reported by compileTemplate
+  }
+  const out: VariableUse[] = [];
+  const stack: Scope[] = [root];
+
+  const checkPath = (p: Node) => {
+    if (p.type !== 'PathExpression') return;
+    if (p.data) return; // @index, @key, @root…
+    const depth = p.depth as number;
+    const parts = p.parts as string[];
+    const scope = stack[stack.length - 1 - depth];
+    const head = parts[0];
+    for (const part of parts) {
+      if (FORBIDDEN.has(part)) {
+        out.push({ name: p.original, line: p.loc!.start.line, col: p.loc!.start.column + 1 });
+        return;
+      }
+    }
+    if (!scope || !scope.names || head === undefined) return; // `this`, or unchecked scope
+    if (!scope.names.has(head)) out.push({ name: head, line: p.loc!.start.line, col: p.loc!.start.column + 1 });
+  };
+
+  const visitParams = (n: Node) => {
+    for (const param of n.params ?? []) visitExpr(param);
+    for (const pair of n.hash?.pairs ?? []) visitExpr(pair.value);
+  };
+  const visitExpr = (e: Node) => {
+    if (e.type === 'PathExpression') checkPath(e);
+    else if (e.type === 'SubExpression') {
+      visitParams(e);
+      // the helper name of a subexpression is a helper, not a variable
+      if (e.path.type === 'PathExpression' && !HELPER_SET.has(e.path.original)) checkPath(e.path);
+    }
+  };
+  const visitMustache = (n: Node) => {
+    const p = n.path as Node;
+    const isHelperCall = (n.params?.length ?? 0) > 0 || (n.hash?.pairs?.length ?? 0) > 0;
+    if (p.type === 'PathExpression' && HELPER_SET.has(p.original)) visitParams(n);
+    else {
+      if (!isHelperCall) visitExpr(p);
+      else {
+        // unknown helper: report the name
+        out.push({ name: p.original, line: p.loc!.start.line, col: p.loc!.start.column + 1 });
+      }
+      visitParams(n);
+    }
+  };
+  const visitProgram = (prog: Node | undefined) => {
+    if (!prog) return;
+    for (const st of prog.body as Node[]) visit(st);
+  };
+  const visit = (n: Node) => {
+    switch (n.type) {
+      case 'MustacheStatement':
+        visitMustache(n);
+        break;
+      case 'BlockStatement': {
+        const helper = n.path.original as string;
+        visitMustache(n);
+        if (helper === 'each' || helper === 'with') {
+          const arg = n.params?.[0] as Node | undefined;
+          const cur = stack[stack.length - 1];
+          const inner: Scope =
+            arg?.type === 'PathExpression' && arg.original === 'members' && cur.members
+              ? { names: cur.members }
+              : { names: undefined };
+          stack.push(inner);
+          visitProgram(n.program);
+          stack.pop();
+          visitProgram(n.inverse);
+        } else {
+          visitProgram(n.program);
+          visitProgram(n.inverse);
+        }
+        break;
+      }
+      case 'PartialStatement':
+      case 'PartialBlockStatement':
+        visitParams(n);
+        break;
+      default:
+        break;
+    }
+  };
+  visitProgram(ast);
+  return out;
+}
+
+/** Reports unknown variables as errors at their place in `file`. */
+export function reportUnknownVariables(
+  source: string,
+  file: string,
+  root: Scope,
+  diag: Diagnostics,
+  describe: string,
+): void {
+  for (const u of findUnknownVariables(source, root)) {
+    const known = root.names ? [...root.names] : [];
+    const s = suggest(u.name, known);
+    const why = FORBIDDEN.has(u.name.split('.').pop()!) ? 'not allowed' : 'not defined';
+    diag.error(
+      `unknown variable '${u.name}': ${why} (${describe})` + (s && why === 'not defined' ? `; did you mean '${s}'?` : ''),
+      { file, line: u.line, col: u.col },
+    );
+  }
+}

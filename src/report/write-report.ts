@@ -1,0 +1,148 @@
+// The run report (design.md, "What a run leaves behind"): one JSON file and the same rows as
+// CSV beside it, read from the journal, which is the only record of delivery state.
+//
+// Both files are streamed from a single pass over the entries (the journal's iterator can be
+// consumed once, and a run may have a million recipients), chunk by chunk with backpressure,
+// into temporary files that replace the targets only when both are complete (atomic-file.ts).
+// JSON puts one message per line, so a large report stays greppable and diffable.
+//
+// Entries are reported as the journal has them: after an interrupted run `pending` and
+// `sending` rows appear with that status. `totals` carries the six keys of the contract.
+// Text from outside (SMTP replies) passes through redact(), and the transport through
+// redactUrl(), so no credential reaches a report even if a caller forgot.
+
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { MailcampError } from '../shared/errors.js';
+import { redact, redactUrl } from '../shared/secrets.js';
+import type { DeliveryStatus, JournalEntry, RunInfo, Totals } from '../state/types.js';
+import { AtomicFile } from './atomic-file.js';
+import { csvRow } from './csv-escape.js';
+
+export interface ReportOptions {
+  jsonPath: string;
+  /** Default: jsonPath with `.json` replaced by `.csv`, or with `.csv` appended. */
+  csvPath?: string;
+  campaign: string;
+  run: RunInfo;
+  /** Transport URL; credentials are removed before writing. */
+  transport: string;
+  entries: Iterable<JournalEntry> | AsyncIterable<JournalEntry>;
+  totals: Totals;
+}
+
+/** One element of the report's `messages`, and one CSV row. */
+export interface ReportMessage {
+  row: number;
+  email: string;
+  status: DeliveryStatus;
+  message_id: string;
+  attempts: number;
+  response: string | null;
+  /** ISO 8601 time of the entry's last change. */
+  at: string | null;
+}
+
+export const CSV_COLUMNS = ['row', 'email', 'status', 'message_id', 'attempts', 'response', 'at'] as const;
+
+/** `reports/x.json` → `reports/x.csv`; `reports/x` → `reports/x.csv`. */
+export function defaultCsvPath(jsonPath: string): string {
+  return /\.json$/i.test(jsonPath) ? jsonPath.replace(/\.json$/i, '.csv') : `${jsonPath}.csv`;
+}
+
+function iso(ms: number | undefined): string | null {
+  return ms !== undefined && Number.isFinite(ms) ? new Date(ms).toISOString() : null;
+}
+
+export function toReportMessage(e: JournalEntry): ReportMessage {
+  return {
+    row: e.row,
+    email: e.email,
+    status: e.status,
+    message_id: e.messageId,
+    attempts: e.attempts,
+    response: e.response === undefined || e.response === null ? null : redact(e.response),
+    at: iso(e.updatedAt),
+  };
+}
+
+/** Writes the JSON and CSV reports atomically; resolves when both are durably in place. */
+export async function writeReport(opts: ReportOptions): Promise<void> {
+  const csvPath = opts.csvPath ?? defaultCsvPath(opts.jsonPath);
+  if (path.resolve(csvPath) === path.resolve(opts.jsonPath)) {
+    throw new Error(`report: the CSV path must differ from the JSON path (${opts.jsonPath})`);
+  }
+  let json: AtomicFile | undefined;
+  let csv: AtomicFile | undefined;
+  try {
+    await mkdir(path.dirname(path.resolve(opts.jsonPath)), { recursive: true });
+    await mkdir(path.dirname(path.resolve(csvPath)), { recursive: true });
+    json = await AtomicFile.create(opts.jsonPath);
+    csv = await AtomicFile.create(csvPath);
+    const t = opts.totals;
+    const head = {
+      campaign: opts.campaign,
+      run_id: opts.run.runId,
+      started_at: iso(opts.run.startedAt),
+      finished_at: iso(opts.run.finishedAt),
+      transport: redactUrl(opts.transport),
+      totals: {
+        recipients: t.recipients,
+        sent: t.sent,
+        failed: t.failed,
+        deferred: t.deferred,
+        skipped: t.skipped,
+        unknown: t.unknown,
+      },
+    };
+    // The head is pretty-printed and left open after `totals` so the messages can follow.
+    const headText = JSON.stringify(head, null, 2);
+    json.write(headText.slice(0, headText.lastIndexOf('}')).trimEnd() + ',\n  "messages": [');
+    csv.write(csvRow(CSV_COLUMNS));
+
+    let first = true;
+    for await (const entry of opts.entries) {
+      const m = toReportMessage(entry);
+      json.write((first ? '\n    ' : ',\n    ') + JSON.stringify(m));
+      csv.write(csvRow([m.row, m.email, m.status, m.message_id, m.attempts, m.response, m.at]));
+      first = false;
+      if (json.full || csv.full) await Promise.all([json.flush(), csv.flush()]);
+    }
+    json.write(first ? ']\n}\n' : '\n  ]\n}\n');
+
+    await Promise.all([json.finish(), csv.finish()]);
+    // CSV first: a reader that finds the new JSON can count on the CSV beside it being new too.
+    await csv.rename();
+    await json.rename();
+  } catch (err) {
+    await Promise.all([json?.discard(), csv?.discard()]);
+    throw asUserError(err, opts.jsonPath, csvPath, csv?.tempPath);
+  }
+}
+
+/**
+ * A file-system failure (folder not writable, disk full, a folder where the file should be) is
+ * the user's to fix: it becomes a MailcampError naming the report file it concerns. Anything
+ * else, such as a journal error from the entries, is passed on unchanged.
+ */
+function asUserError(err: unknown, jsonPath: string, csvPath: string, csvTemp?: string): unknown {
+  const e = err as NodeJS.ErrnoException;
+  if (!(err instanceof Error) || typeof e.syscall !== 'string' || typeof e.code !== 'string') return err;
+  const about = e.path ? path.resolve(e.path) : '';
+  const csvOnly = [path.resolve(csvPath), csvTemp && path.resolve(csvTemp)];
+  const file = about && csvOnly.includes(about) ? csvPath : jsonPath;
+  const reason = REASONS[e.code] ?? e.message;
+  return new MailcampError('INPUT', `cannot write the report: ${reason} (${e.code})`, { file });
+}
+
+const REASONS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EISDIR: 'a folder is in the way',
+  // mkdir -p reports a file where a folder should be as EEXIST, open() as ENOTDIR.
+  EEXIST: 'a file is in the way of its folder',
+  ENOTDIR: 'a file is in the way of its folder',
+};

@@ -1,0 +1,42 @@
+// The outbox transport: every message becomes an .eml file (RFC 5322 bytes, exactly what an
+// SMTP server would receive) in a folder. The default when a campaign names no transport,
+// and what dry runs write. Files are written atomically (temp + rename).
+
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Composed } from '../compose/index.js';
+import type { SendResult, Transport } from './transport.js';
+
+export function emlName(row: number, key: string): string {
+  const safe = key.replace(/^group:/, 'group-').replace(/[^A-Za-z0-9@._+-]/g, '_').slice(0, 80);
+  return `${String(row).padStart(6, '0')}-${safe}.eml`;
+}
+
+export class OutboxTransport implements Transport {
+  readonly description: string;
+  private made = false;
+
+  constructor(
+    readonly dir: string,
+    private readonly nameFor: (msg: Composed) => string,
+  ) {
+    this.description = `outbox:${dir}`;
+  }
+
+  async open(): Promise<void> {
+    fs.mkdirSync(this.dir, { recursive: true });
+    this.made = true;
+  }
+
+  async send(msg: Composed, beforeData: () => Promise<void>): Promise<SendResult> {
+    if (!this.made) await this.open();
+    await beforeData();
+    const file = path.join(this.dir, this.nameFor(msg));
+    const tmp = `${file}.tmp-${process.pid}`;
+    await fs.promises.writeFile(tmp, msg.raw);
+    await fs.promises.rename(tmp, file);
+    return { status: 'sent', response: `written ${path.basename(file)}` };
+  }
+
+  async close(): Promise<void> {}
+}

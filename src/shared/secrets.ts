@@ -1,0 +1,35 @@
+// Secrets never appear in output, reports or logs. Every value that came from a
+// credential (a URL password, a `${VAR}` that held one) is registered here, and every
+// string that leaves the program through the CLI, a report or a log goes through redact().
+
+const secrets = new Set<string>();
+
+export function registerSecret(value: string | undefined | null): void {
+  if (!value || value.length < 3) return;
+  secrets.add(value);
+  // URL-encoded forms appear in transport URLs.
+  const enc = encodeURIComponent(value);
+  if (enc !== value) secrets.add(enc);
+}
+
+export function redact(text: string): string {
+  let out = text;
+  for (const s of secrets) {
+    if (out.includes(s)) out = out.split(s).join('***');
+  }
+  return out;
+}
+
+/** A transport URL without its credentials, for reports and messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) {
+      registerSecret(decodeURIComponent(u.password));
+      u.password = '***';
+    }
+    return redact(u.toString());
+  } catch {
+    return redact(url.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@'));
+  }
+}

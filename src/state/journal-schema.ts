@@ -1,0 +1,117 @@
+// The journal's SQLite schema and statements, apart from journal.ts so that file holds only
+// the group-commit logic. Statements are prepared once per connection: the journal runs
+// several per recipient, up to a million recipients.
+
+import type BetterSqlite3 from 'better-sqlite3';
+import type { Db } from './sqlite.js';
+import type { DeliveryStatus, JournalEntry, RunInfo, RunState } from './types.js';
+
+export const SCHEMA_VERSION = 1;
+
+export interface EntryRow {
+  key: string;
+  row: number;
+  email: string;
+  status: DeliveryStatus;
+  attempts: number;
+  response: string | null;
+  message_id: string;
+  next_attempt_at: number | null;
+  updated_at: number;
+}
+
+export interface RunRow {
+  run_id: string;
+  started_at: number;
+  finished_at: number | null;
+  state: RunState;
+  transport: string;
+}
+
+export function migrate(db: Db): void {
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS runs (
+      run_id      TEXT PRIMARY KEY,
+      started_at  INTEGER NOT NULL,
+      finished_at INTEGER,
+      state       TEXT NOT NULL,
+      transport   TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS entries (
+      key             TEXT PRIMARY KEY,
+      row             INTEGER NOT NULL,
+      email           TEXT NOT NULL,
+      status          TEXT NOT NULL,
+      attempts        INTEGER NOT NULL DEFAULT 0,
+      response        TEXT,
+      message_id      TEXT NOT NULL,
+      next_attempt_at INTEGER,
+      updated_at      INTEGER NOT NULL
+    );
+    -- (row, key) is the order everything is read in; (status, row, key) serves the
+    -- filtered reads (due, entries(['pending'])) in that order without sorting.
+    CREATE INDEX IF NOT EXISTS entries_row ON entries (row, key);
+    CREATE INDEX IF NOT EXISTS entries_status ON entries (status, row, key);
+  `);
+}
+
+type Stmt = BetterSqlite3.Statement<unknown[]>;
+type ReadKeys = 'currentRun' | 'exists' | 'get' | 'duePending' | 'dueDeferred' | 'nextDeferred' | 'totals';
+type WriteKeys = 'insertRun' | 'setRunState' | 'deleteEntries' | 'insert' | 'sending' | 'result' | 'staleSending';
+export type Statements = Record<ReadKeys, Stmt> & Record<WriteKeys, Stmt | undefined>;
+
+export function prepareStatements(db: Db, readonly: boolean): Statements {
+  const write = <T>(f: () => T): T | undefined => (readonly ? undefined : f());
+  return {
+    currentRun: db.prepare('SELECT * FROM runs ORDER BY rowid DESC LIMIT 1'),
+    exists: db.prepare('SELECT 1 FROM entries WHERE key = ?').pluck(),
+    get: db.prepare('SELECT * FROM entries WHERE key = ?'),
+    duePending: db.prepare(`SELECT * FROM entries WHERE status = 'pending' ORDER BY row, key LIMIT ?`),
+    dueDeferred: db.prepare(
+      `SELECT * FROM entries WHERE status = 'deferred' AND next_attempt_at <= ? ORDER BY row, key LIMIT ?`,
+    ),
+    nextDeferred: db.prepare(`SELECT MIN(next_attempt_at) FROM entries WHERE status = 'deferred'`).pluck(),
+    totals: db.prepare('SELECT status, COUNT(*) AS n FROM entries GROUP BY status'),
+    insertRun: write(() =>
+      db.prepare('INSERT INTO runs (run_id, started_at, finished_at, state, transport) VALUES (?, ?, NULL, ?, ?)'),
+    ),
+    setRunState: write(() => db.prepare('UPDATE runs SET state = ?, finished_at = ? WHERE run_id = ?')),
+    deleteEntries: write(() => db.prepare('DELETE FROM entries')),
+    insert: write(() =>
+      db.prepare(
+        `INSERT OR IGNORE INTO entries (key, row, email, status, attempts, response, message_id, next_attempt_at, updated_at)
+         VALUES (?, ?, ?, ?, 0, ?, ?, NULL, ?)`,
+      ),
+    ),
+    sending: write(() =>
+      db.prepare(`UPDATE entries SET status = 'sending', attempts = attempts + 1, updated_at = ? WHERE key = ?`),
+    ),
+    result: write(() =>
+      db.prepare('UPDATE entries SET status = ?, response = ?, next_attempt_at = ?, updated_at = ? WHERE key = ?'),
+    ),
+    staleSending: write(() =>
+      db.prepare(`UPDATE entries SET status = 'unknown', response = ?, updated_at = ? WHERE status = 'sending'`),
+    ),
+  };
+}
+
+export function toEntry(r: EntryRow): JournalEntry {
+  const e: JournalEntry = {
+    key: r.key,
+    row: r.row,
+    email: r.email,
+    status: r.status,
+    attempts: r.attempts,
+    messageId: r.message_id,
+    updatedAt: r.updated_at,
+  };
+  if (r.response !== null) e.response = r.response;
+  if (r.next_attempt_at !== null) e.nextAttemptAt = r.next_attempt_at;
+  return e;
+}
+
+export function toRun(r: RunRow): RunInfo {
+  const run: RunInfo = { runId: r.run_id, startedAt: r.started_at, state: r.state, transport: r.transport };
+  if (r.finished_at !== null) run.finishedAt = r.finished_at;
+  return run;
+}

@@ -1,0 +1,426 @@
+// The journal: the durable per-recipient delivery state of one campaign
+// (`.mailcamp/<name>/journal.sqlite`), implementing the Journal interface of journal-api.ts.
+//
+// Why SQLite (better-sqlite3, WAL, synchronous=FULL; see sqlite.ts):
+// - Durability in the right order. A recipient is `sending` on disk before its DATA goes out:
+//   once the server has the message, responsibility has passed to it (RFC 5321 §6.1), and if
+//   the connection dies after the final dot we cannot tell whether it was accepted (RFC 1047).
+//   A resume must therefore never re-send a `sending` entry silently: it becomes `unknown`
+//   (markStaleSendingUnknown). A committed SQLite transaction is fsynced, so "the promise
+//   resolved" means "on disk".
+// - Speed at a million recipients: one fsync per message would cap a run at a few hundred
+//   messages a second. Writes are queued and committed together (group commit): every write
+//   made in the same turn of the event loop shares one transaction and one fsync.
+// - Memory: recipients stay on disk; entries() pages through an index.
+// - Crash safety: a write torn by a crash fails the WAL checksum and SQLite's recovery drops
+//   it on the next open, so the file always holds a prefix of whole commits.
+//
+// Group commit. markSending / markResults / addPending / addSkipped append to a queue; the
+// queue is committed in ONE transaction on the next setImmediate, or at once when it passes
+// FLUSH_AT rows. The promises of markSending / markResults resolve only after that commit:
+// a caller that awaits markSending and then sends DATA can never send an entry that is not
+// `sending` on disk. Reads (get, entries, due, totals ...) commit the queue first, so they
+// see every write made before them. If a commit fails (disk full), the journal refuses every
+// later call: sending on without a journal would break the promises above.
+//
+// Why entries() pages instead of holding one `.iterate()` cursor: better-sqlite3 refuses any
+// other statement on a connection while a cursor is open, so a caller that sends (and
+// therefore writes) while walking the entries would fail, and an open read transaction pins a
+// WAL snapshot, so the WAL could not be checkpointed during a long run. Each page is a short
+// `.iterate()` over a keyset query (row, key) > (last row, last key), which streams just the
+// same and visits each entry at most once.
+
+import path from 'node:path';
+import fs from 'node:fs';
+import type { Clock } from '../shared/clock.js';
+import { systemClock } from '../shared/clock.js';
+import { MailcampError } from '../shared/errors.js';
+import type { Journal, NewEntry, ResultUpdate } from './journal-api.js';
+import type { DeliveryStatus, JournalEntry, RunInfo, RunState, Totals } from './types.js';
+import type { Statement } from 'better-sqlite3';
+import { openDatabase, type Db } from './sqlite.js';
+import { migrate, prepareStatements, SCHEMA_VERSION, toEntry, toRun, type EntryRow, type RunRow } from './journal-schema.js';
+
+export const JOURNAL_FILE = 'journal.sqlite';
+/** The response given to entries found `sending` when a run is resumed. */
+export const INTERRUPTED_RESPONSE = 'interrupted while sending; delivery unknown';
+
+/** Queued rows that force a commit without waiting for the event loop. */
+const FLUSH_AT = 1000;
+/** Entries read per page by entries(). */
+const PAGE_SIZE = 500;
+
+const STATUSES: readonly DeliveryStatus[] = ['pending', 'sending', 'sent', 'failed', 'deferred', 'unknown', 'skipped'];
+const RESULTS: ReadonlySet<string> = new Set<ResultUpdate['status']>(['sent', 'failed', 'deferred', 'unknown', 'skipped']);
+
+export interface JournalOptions {
+  clock?: Clock;
+  /** Opens an existing journal for reading only (e.g. `status` beside a running `send`). */
+  readonly?: boolean;
+}
+
+
+type Op =
+  | { kind: 'add'; entry: NewEntry; status: 'pending' | 'skipped'; response: string | null; at: number }
+  | { kind: 'sending'; keys: string[]; at: number }
+  | { kind: 'results'; updates: ResultUpdate[]; at: number };
+
+interface Waiter {
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+
+export function journalFile(dir: string): string {
+  return path.join(dir, JOURNAL_FILE);
+}
+
+/** True when a journal has been written in `dir` (nothing sent yet otherwise). */
+export function journalExists(dir: string): boolean {
+  return fs.existsSync(journalFile(dir));
+}
+
+export function openJournal(dir: string, opts: JournalOptions = {}): SqliteJournal {
+  return new SqliteJournal(dir, opts);
+}
+
+export class SqliteJournal implements Journal {
+  readonly file: string;
+  /** Transactions committed by the group commit (for tests and benchmarks). */
+  commits = 0;
+
+  private readonly db: Db;
+  private readonly clock: Clock;
+  private readonly readonly: boolean;
+  private queue: Op[] = [];
+  private queuedRows = 0;
+  /** Keys touched by queued ops: get() must commit before reading them, addPending sees them. */
+  private queuedKeys = new Set<string>();
+  private waiters: Waiter[] = [];
+  private scheduled = false;
+  private closed = false;
+  private broken: Error | undefined;
+  private readonly onExit = () => {
+    try {
+      this.close();
+    } catch {
+      // Exiting anyway; what was committed stays, the rest resumes as `sending` -> `unknown`.
+    }
+  };
+
+  private readonly st: ReturnType<typeof prepareStatements>;
+  private readonly entriesStatements = new Map<number, Statement<unknown[]>>();
+  private readonly commitOps: (ops: Op[]) => void;
+
+  constructor(dir: string, opts: JournalOptions = {}) {
+    this.file = journalFile(dir);
+    this.clock = opts.clock ?? systemClock;
+    this.readonly = !!opts.readonly;
+    if (this.readonly && !fs.existsSync(this.file)) {
+      throw new MailcampError('STATE', 'no journal yet: nothing has been sent for this campaign', { file: this.file });
+    }
+    this.db = openDatabase(this.file, { readonly: this.readonly, version: SCHEMA_VERSION, migrate });
+    this.st = prepareStatements(this.db, this.readonly);
+    const st = this.st;
+    this.commitOps = this.db.transaction((ops: Op[]) => {
+      for (const op of ops) {
+        if (op.kind === 'add') {
+          const e = op.entry;
+          st.insert!.run(e.key, e.row, e.email, op.status, op.response, e.messageId, op.at);
+        } else if (op.kind === 'sending') {
+          for (const key of op.keys) st.sending!.run(op.at, key);
+        } else {
+          for (const u of op.updates) {
+            const next = u.status === 'deferred' ? (u.nextAttemptAt ?? null) : null;
+            st.result!.run(u.status, u.response ?? null, next, op.at, u.key);
+          }
+        }
+      }
+    }).immediate;
+    if (!this.readonly) process.on('exit', this.onExit);
+  }
+
+  // ---- runs
+
+  currentRun(): RunInfo | undefined {
+    this.usable();
+    const r = this.st.currentRun.get() as RunRow | undefined;
+    return r && toRun(r);
+  }
+
+  startRun(runId: string, transport: string): RunInfo {
+    this.writable();
+    this.flushNow();
+    const startedAt = this.clock.now();
+    this.db
+      .transaction(() => {
+        this.st.deleteEntries!.run();
+        this.st.insertRun!.run(runId, startedAt, 'running', transport);
+      })
+      .immediate();
+    return { runId, startedAt, state: 'running', transport };
+  }
+
+  endRun(state: 'finished' | 'interrupted'): void {
+    this.setRunState(state, this.clock.now());
+  }
+
+  /** Marks the current run running again (a resume of an interrupted run). */
+  resumeRun(): RunInfo {
+    return this.setRunState('running', null);
+  }
+
+  private setRunState(state: RunState, finishedAt: number | null): RunInfo {
+    this.writable();
+    this.flushNow();
+    const r = this.st.currentRun.get() as RunRow | undefined;
+    if (!r) throw new Error('journal: no run has been started');
+    this.st.setRunState!.run(state, finishedAt, r.run_id);
+    return toRun({ ...r, state, finished_at: finishedAt });
+  }
+
+  // ---- writes (group commit)
+
+  addPending(entry: NewEntry): boolean {
+    this.writable();
+    if (this.queuedKeys.has(entry.key) || this.st.exists.get(entry.key) !== undefined) return false;
+    this.enqueue({ kind: 'add', entry, status: 'pending', response: null, at: this.clock.now() }, [entry.key]);
+    return true;
+  }
+
+  /** Records a recipient that will not be sent. A key already present is left as it is. */
+  addSkipped(entry: NewEntry, reason: string): void {
+    this.writable();
+    if (this.queuedKeys.has(entry.key) || this.st.exists.get(entry.key) !== undefined) return;
+    this.enqueue({ kind: 'add', entry, status: 'skipped', response: reason, at: this.clock.now() }, [entry.key]);
+  }
+
+  markSending(keys: string[]): Promise<void> {
+    try {
+      this.writable();
+      this.requireKnown(keys);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.enqueueAndWait({ kind: 'sending', keys: [...keys], at: this.clock.now() }, keys);
+  }
+
+  markResults(updates: ResultUpdate[]): Promise<void> {
+    try {
+      this.writable();
+      for (const u of updates) {
+        if (!RESULTS.has(u.status)) {
+          throw new Error(`journal: '${u.status}' is not a result`);
+        }
+      }
+      this.requireKnown(updates.map((u) => u.key));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const copy = updates.map((u) => ({ ...u }));
+    return this.enqueueAndWait({ kind: 'results', updates: copy, at: this.clock.now() }, copy.map((u) => u.key));
+  }
+
+  flush(): Promise<void> {
+    try {
+      this.usable();
+      this.flushNow();
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Entries left `sending` by a process that died: DATA may or may not have reached the
+   * server (RFC 5321 §6.1, RFC 1047), so they become `unknown` and are re-sent only when the
+   * user says so. Call it when resuming, while holding the campaign's lock (another live
+   * process's `sending` entries are genuinely in flight). Returns how many changed.
+   */
+  markStaleSendingUnknown(): number {
+    this.writable();
+    this.flushNow();
+    return this.st.staleSending!.run(INTERRUPTED_RESPONSE, this.clock.now()).changes;
+  }
+
+  // ---- reads (each commits the queue first)
+
+  get(key: string): JournalEntry | undefined {
+    this.usable();
+    if (this.queuedKeys.has(key)) this.flushNow();
+    const r = this.st.get.get(key) as EntryRow | undefined;
+    return r && toEntry(r);
+  }
+
+  *entries(statuses?: DeliveryStatus[]): Generator<JournalEntry, void, undefined> {
+    const wanted = statuses ? [...new Set(statuses)] : undefined;
+    if (wanted && wanted.length === 0) return;
+    let lastRow = Number.MIN_SAFE_INTEGER;
+    let lastKey = '';
+    for (;;) {
+      this.usable();
+      this.flushNow();
+      const stmt = this.entriesStatement(wanted?.length ?? 0);
+      const page: JournalEntry[] = [];
+      for (const r of stmt.iterate(...[...(wanted ?? []), lastRow, lastKey]) as IterableIterator<EntryRow>) {
+        page.push(toEntry(r));
+      }
+      for (const e of page) yield e;
+      if (page.length < PAGE_SIZE) return;
+      lastRow = page[page.length - 1].row;
+      lastKey = page[page.length - 1].key;
+    }
+  }
+
+  due(now: number, limit: number): JournalEntry[] {
+    this.usable();
+    this.flushNow();
+    if (limit <= 0) return [];
+    // Two index-ordered reads merged here, rather than one query with OR that SQLite would
+    // have to sort in full on every call.
+    const pending = this.st.duePending.all(limit) as EntryRow[];
+    const deferred = this.st.dueDeferred.all(now, limit) as EntryRow[];
+    const out: JournalEntry[] = [];
+    let i = 0;
+    let j = 0;
+    while (out.length < limit && (i < pending.length || j < deferred.length)) {
+      const a = pending[i];
+      const b = deferred[j];
+      if (b === undefined || (a !== undefined && (a.row < b.row || (a.row === b.row && a.key < b.key)))) {
+        out.push(toEntry(a));
+        i++;
+      } else {
+        out.push(toEntry(b));
+        j++;
+      }
+    }
+    return out;
+  }
+
+  nextDeferredAt(): number | undefined {
+    this.usable();
+    this.flushNow();
+    const v = this.st.nextDeferred.get() as number | null | undefined;
+    return v ?? undefined;
+  }
+
+  totals(): Totals {
+    this.usable();
+    this.flushNow();
+    const t = { recipients: 0 } as Totals;
+    for (const s of STATUSES) t[s] = 0;
+    for (const r of this.st.totals.all() as { status: DeliveryStatus; n: number }[]) {
+      t[r.status] = r.n;
+      t.recipients += r.n;
+    }
+    return t;
+  }
+
+  /** Commits what is queued and closes the file. Calling it again does nothing. */
+  close(): void {
+    if (this.closed) return;
+    process.removeListener('exit', this.onExit);
+    let failure: unknown;
+    try {
+      if (!this.broken) this.flushNow();
+    } catch (e) {
+      failure = e;
+    }
+    this.closed = true;
+    this.db.close();
+    if (failure) throw failure;
+  }
+
+  // ---- internals
+
+  private usable(): void {
+    if (this.broken) throw this.broken;
+    if (this.closed) throw new Error('journal: used after close()');
+  }
+
+  private writable(): void {
+    this.usable();
+    if (this.readonly) throw new Error('journal: opened read-only');
+  }
+
+  private requireKnown(keys: string[]): void {
+    for (const k of keys) {
+      if (!this.queuedKeys.has(k) && this.st.exists.get(k) === undefined) {
+        throw new Error(`journal: no entry for '${k}'`);
+      }
+    }
+  }
+
+  private enqueue(op: Op, keys: string[]): void {
+    this.queue.push(op);
+    for (const k of keys) this.queuedKeys.add(k);
+    this.queuedRows += Math.max(1, keys.length);
+    if (this.queuedRows >= FLUSH_AT) {
+      this.flushNow();
+    } else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        if (this.closed || this.broken) return;
+        try {
+          this.flushNow();
+        } catch {
+          // Already handed to the waiters and kept in this.broken for every later call.
+        }
+      });
+    }
+  }
+
+  private enqueueAndWait(op: Op, keys: string[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
+      try {
+        this.enqueue(op, keys);
+      } catch {
+        // The failed commit has rejected this promise with the others.
+      }
+    });
+  }
+
+  /** Commits the queue in one transaction, then settles the waiting promises. */
+  private flushNow(): void {
+    if (this.queue.length === 0 && this.waiters.length === 0) return;
+    const ops = this.queue;
+    const waiters = this.waiters;
+    this.queue = [];
+    this.waiters = [];
+    this.queuedKeys = new Set();
+    this.queuedRows = 0;
+    if (ops.length > 0) {
+      try {
+        this.commitOps(ops);
+        this.commits++;
+      } catch (e) {
+        this.broken = new MailcampError('STATE', `journal write failed: ${(e as Error).message}`, { file: this.file });
+        for (const w of waiters) w.reject(this.broken);
+        throw this.broken;
+      }
+    }
+    for (const w of waiters) w.resolve();
+  }
+
+  private entriesStatement(nStatuses: number): Statement<unknown[]> {
+    let s = this.entriesStatements.get(nStatuses);
+    if (!s) {
+      // One status: its index delivers the order. Several: walk the row index and filter
+      // (`+status` keeps SQLite from picking the status index and sorting every page).
+      const filter =
+        nStatuses === 0
+          ? ''
+          : nStatuses === 1
+            ? 'status = ? AND'
+            : `+status IN (${new Array(nStatuses).fill('?').join(', ')}) AND`;
+      s = this.db.prepare(
+        `SELECT * FROM entries WHERE ${filter} (row, key) > (?, ?) ORDER BY row, key LIMIT ${PAGE_SIZE}`,
+      );
+      this.entriesStatements.set(nStatuses, s);
+    }
+    return s;
+  }
+}
+

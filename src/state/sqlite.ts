@@ -1,0 +1,67 @@
+// Opening the SQLite files of the state folder (journal, suppression list) with the settings
+// their durability depends on, in one place so both get them right.
+//
+// - journal_mode=WAL: a commit appends to the write-ahead log, readers (a `status` running
+//   beside a `send`) never block the writer, and a write torn by a crash fails the WAL frame
+//   checksum and is discarded on the next open: the file is always a prefix of commits.
+// - synchronous=FULL: the WAL is fsynced at every commit, so "committed" means "on disk",
+//   which is what the journal promises before a message's DATA goes out. (NORMAL would let
+//   the last commits vanish on power loss.)
+// - busy_timeout: two mailcamp processes may share a file (a `bounces` writing the
+//   suppression list while a `send` reads it); wait for the other's write instead of failing.
+// - user_version holds the schema version, so an older mailcamp refuses a newer file instead
+//   of misreading it.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { MailcampError } from '../shared/errors.js';
+
+export type Db = Database.Database;
+
+const BUSY_TIMEOUT_MS = 10_000;
+
+export interface OpenOptions {
+  readonly?: boolean;
+  /** Schema version this code writes; a file with a higher one is refused. */
+  version: number;
+  /** Creates tables/indexes (idempotent: `IF NOT EXISTS`); run when the file is older. */
+  migrate: (db: Db) => void;
+}
+
+export function openDatabase(file: string, opts: OpenOptions): Db {
+  let db: Db;
+  try {
+    if (!opts.readonly) fs.mkdirSync(path.dirname(file), { recursive: true });
+    db = new Database(file, { readonly: !!opts.readonly, fileMustExist: !!opts.readonly, timeout: BUSY_TIMEOUT_MS });
+  } catch (e) {
+    throw new MailcampError('STATE', `cannot open: ${(e as Error).message}`, { file });
+  }
+  try {
+    if (!opts.readonly) {
+      db.pragma('journal_mode = WAL');
+    }
+    db.pragma('synchronous = FULL');
+    const found = db.pragma('user_version', { simple: true }) as number;
+    if (found > opts.version) {
+      throw new MailcampError(
+        'STATE',
+        `written by a newer mailcamp (format ${found}, this one reads up to ${opts.version})`,
+        { file },
+        'upgrade mailcamp',
+      );
+    }
+    if (!opts.readonly && found < opts.version) {
+      db.transaction(() => {
+        opts.migrate(db);
+        db.pragma(`user_version = ${opts.version}`);
+      }).immediate();
+    }
+    return db;
+  } catch (e) {
+    db.close();
+    if (e instanceof MailcampError) throw e;
+    // SQLITE_NOTADB and friends: somebody put another file here, or it is damaged.
+    throw new MailcampError('STATE', `cannot use: ${(e as Error).message}`, { file });
+  }
+}

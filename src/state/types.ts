@@ -1,0 +1,34 @@
+// Delivery state as the journal keeps it (design.md "What a run leaves behind").
+
+export type DeliveryStatus = 'pending' | 'sending' | 'sent' | 'failed' | 'deferred' | 'unknown' | 'skipped';
+
+export interface JournalEntry {
+  /** Recipient key: lower-cased address, or `group:<value>` for group messages. */
+  key: string;
+  /** CSV line number (first member's, for a group). */
+  row: number;
+  /** The address(es) as sent; for a group, comma-joined. */
+  email: string;
+  status: DeliveryStatus;
+  attempts: number;
+  /** Last SMTP reply or error text (never holding secrets), or skip reason. */
+  response?: string;
+  messageId: string;
+  /** Epoch ms: when a deferred entry may be tried again. */
+  nextAttemptAt?: number;
+  /** Epoch ms of the last change. */
+  updatedAt: number;
+}
+
+export type RunState = 'running' | 'finished' | 'interrupted';
+
+export interface RunInfo {
+  runId: string;
+  startedAt: number;
+  finishedAt?: number;
+  state: RunState;
+  /** Transport URL with credentials removed. */
+  transport: string;
+}
+
+export type Totals = Record<DeliveryStatus, number> & { recipients: number };

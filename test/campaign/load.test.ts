@@ -1,0 +1,131 @@
+// The campaign loader: every problem with its line:col, suggestions for unknown keys,
+// ${VAR} from the environment and .env, paths relative to the campaign file.
+
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { loadCampaign } from '../../src/campaign/load.js';
+import { Diagnostics, formatDiagnostic, ValidationError } from '../../src/shared/diagnostics.js';
+import { redact } from '../../src/shared/secrets.js';
+import { tmpDir, writeFiles } from '../helpers/tmp.js';
+
+const BASE = {
+  't.hbs': '<p>{{name}}</p>',
+  'r.csv': 'email,name\na@example.com,A\n',
+};
+
+function project(yaml: string, extra: Record<string, string> = {}): string {
+  const dir = tmpDir();
+  writeFiles(dir, { ...BASE, ...extra, 'c.yaml': yaml });
+  return path.join(dir, 'c.yaml');
+}
+
+function problems(file: string, env: Record<string, string> = {}): string[] {
+  try {
+    loadCampaign(file, { env, cwd: path.dirname(file) });
+  } catch (e) {
+    if (e instanceof ValidationError) return e.diagnostics.errors.map(formatDiagnostic);
+    throw e;
+  }
+  return [];
+}
+
+const MIN = 'name: t\nfrom: a@example.com\nsubject: hi\ntemplate: t.hbs\nrecipients: r.csv\n';
+
+describe('loadCampaign', () => {
+  test('a minimal campaign loads with defaults', () => {
+    const c = loadCampaign(project(MIN), { env: {} });
+    assert.equal(c.name, 't');
+    assert.equal(c.from.address, 'a@example.com');
+    assert.equal(c.template.kind, 'handlebars');
+    assert.equal(c.recipients.encoding, 'utf-8');
+    assert.equal(c.recipients.emailColumn, 'email');
+    assert.equal(c.concurrency, 4);
+    assert.deepEqual(c.retry, { attempts: 5, initialDelayMs: 2000, maxDelayMs: 300000 });
+    assert.equal(c.transport, undefined);
+  });
+
+  test('unknown key: error at its line:col with a suggestion', () => {
+    const p = problems(project(MIN + 'subjet: x\n'));
+    assert.deepEqual(p, ["c.yaml:6:1: unknown key 'subjet'; did you mean 'subject'?"]);
+  });
+
+  test('nested unknown key and wrong types, all reported at once', () => {
+    const p = problems(project(MIN + 'rate: { per_secnd: 5, per_hour: -1 }\nconcurrency: two\nretry: { initial_delay: soon }\n'));
+    assert.deepEqual(p, [
+      "c.yaml:6:9: unknown key 'per_secnd' in rate; did you mean 'per_second'?",
+      'c.yaml:6:33: rate.per_hour must be a positive number',
+      'c.yaml:7:14: concurrency must be a positive whole number',
+      'c.yaml:8:25: retry.initial_delay must be a duration like 500ms, 2s, 5m or 1h',
+    ]);
+  });
+
+  test('YAML syntax error and duplicate key with their places', () => {
+    assert.deepEqual(problems(project(MIN + 'name: again\n')), ['c.yaml:6:1: duplicate key']);
+    const p = problems(project('name: t\nfrom: [a@example.com\nsubject: x\n'));
+    assert.equal(p.length >= 1, true);
+    assert.match(p[0], /^c\.yaml:\d+:\d+: /);
+  });
+
+  test('alias bomb is refused quickly', () => {
+    const lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
+    for (let i = 1; i < 12; i++) lines.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill('*' + String.fromCharCode(96 + i)).join(',')}]`);
+    const t = Date.now();
+    const p = problems(project(MIN + 'data:\n' + lines.map((l) => '  ' + l).join('\n') + '\n'));
+    assert.ok(Date.now() - t < 2000);
+    assert.match(p.join('\n'), /aliases/);
+  });
+
+  test('missing files are named at the key that points to them', () => {
+    const p = problems(project('name: t\nfrom: a@example.com\nsubject: hi\ntemplate: nope.mjml\nrecipients: none.csv\n'));
+    assert.deepEqual(p, ['c.yaml:4:11: template not found: nope.mjml', 'c.yaml:5:13: recipient list not found: none.csv']);
+  });
+
+  test('${VAR} from the environment, then .env; missing one named; secret registered', () => {
+    const yaml = MIN + 'transport: smtp://u:${SMTP_PASS}@smtp.example.com:587\ndata: { who: "${WHO}" }\n';
+    const file = project(yaml, { '.env': 'WHO=dotenv\nSMTP_PASS=fromdotenv\n' });
+    const c = loadCampaign(file, { env: { SMTP_PASS: 's3cr3t-pass' } });
+    assert.equal(c.transport, 'smtp://u:s3cr3t-pass@smtp.example.com:587');
+    assert.equal(c.data.who, 'dotenv');
+    assert.equal(redact('x s3cr3t-pass y'), 'x *** y');
+    const p = problems(project(MIN + 'data: { who: "${NOPE_NOT_SET}" }\n'));
+    assert.deepEqual(p, ['c.yaml:6:14: data.who: environment variable NOPE_NOT_SET is not set (nor in .env)']);
+  });
+
+  test('transport URLs are checked', () => {
+    assert.match(problems(project(MIN + 'transport: ftp://x\n'))[0], /unknown transport scheme 'ftp:'/);
+    assert.match(problems(project(MIN + 'transport: smtp+plain://u:pw@mail.example.com\n'))[0], /clear text/);
+    assert.deepEqual(problems(project(MIN + 'transport: smtps://mail.example.com?tls_verify=false\n')), []);
+  });
+
+  test('addresses and name are validated', () => {
+    const p = problems(project('name: Bad Name\nfrom: not-an-address\nsubject: hi\ntemplate: t.hbs\nrecipients: r.csv\n'));
+    assert.match(p[0], /^c\.yaml:1:7: name must match/);
+    assert.match(p[1], /^c\.yaml:2:7: from/);
+  });
+
+  test('recipients mapping and templated attachments', () => {
+    const c = loadCampaign(
+      project(
+        'name: t\nfrom: "Acme <a@example.com>"\nsubject: hi\ntemplate: t.hbs\n' +
+          'recipients: { file: r.csv, encoding: GBK, delimiter: ";", email_column: mail }\n' +
+          'attachments:\n  - path: "inv/{{id}}.pdf"\n    filename: "Invoice {{id}}.pdf"\n',
+        { 'inv/.keep': '' },
+      ),
+      { env: {} },
+    );
+    assert.equal(c.from.name, 'Acme');
+    assert.equal(c.recipients.encoding, 'gbk');
+    assert.equal(c.recipients.delimiter, ';');
+    assert.equal(c.recipients.emailColumn, 'mail');
+    const a = c.attachments[0];
+    assert.equal(a.kind, 'templated');
+    assert.ok(a.kind === 'templated' && a.baseDir.endsWith(`${path.sep}inv`));
+  });
+
+  test('diagnostics keep going past the first error', () => {
+    const d = new Diagnostics();
+    assert.throws(() => loadCampaign(project('from: x\nsubjet: y\n'), { env: {} }, d));
+    assert.ok(d.errorCount >= 3, d.errors.map(formatDiagnostic).join('\n'));
+  });
+});

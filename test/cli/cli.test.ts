@@ -1,0 +1,115 @@
+// CLI behaviour through main(argv, io): validate reports every problem with its place and
+// sends nothing; help describes every flag; exit codes follow design.md.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { runCli } from '../helpers/cli.js';
+import { copyExample } from '../helpers/examples.js';
+import { startSmtpServer } from '../helpers/smtp-server.js';
+import { tmpDir, writeFiles } from '../helpers/tmp.js';
+
+function broken(): string {
+  const dir = tmpDir();
+  writeFiles(dir, {
+    'c.yaml': 'name: broken\nfrom: me@example.com\nsubjet: hi\nsubject: "Hi {{name}}"\ntemplate: t.hbs\nrecipients: r.csv\n',
+    't.hbs': '<p>Hello {{name}}, your code is {{coupon}}</p>\n',
+    'r.csv': 'email,name\nok@example.com,Ok\nnot-an-address,Bad\n',
+  });
+  return dir;
+}
+
+describe('validate', () => {
+  test('typo key, unknown variable and bad address: all three with places, exit 2', async () => {
+    const dir = broken();
+    const r = await runCli(['validate', 'c.yaml'], { cwd: dir });
+    assert.equal(r.code, 2);
+    const lines = r.stderr.trim().split('\n');
+    assert.ok(lines.includes("c.yaml:3:1: unknown key 'subjet'; did you mean 'subject'?"), r.stderr);
+    assert.ok(lines.some((l) => /^t\.hbs:1:\d+: unknown variable 'coupon'/.test(l)), r.stderr);
+    assert.ok(lines.some((l) => /^r\.csv:3: column 'email': invalid address "not-an-address"/.test(l)), r.stderr);
+    assert.match(lines[lines.length - 1], /^3 errors, 0 warnings; nothing was sent$/);
+  });
+
+  test('send on the same campaign connects to nothing and exits 2', async () => {
+    const dir = broken();
+    const server = await startSmtpServer({ starttls: false });
+    try {
+      const r = await runCli(['send', 'c.yaml', '--transport', `smtp://127.0.0.1:${server.port}`, '--yes'], { cwd: dir });
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(server.connections, 0);
+      assert.match(r.stderr, /nothing was sent/);
+      assert.ok(!fs.existsSync(path.join(dir, '.mailcamp', 'broken')), 'no journal written');
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('a valid example validates with exit 0', async () => {
+    const { dir, campaign } = copyExample('newsletter');
+    const r = await runCli(['validate', campaign], { cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /ok: newsletter: 5 messages would be sent/);
+  });
+});
+
+describe('help', () => {
+  test('mailcamp --help lists every command', async () => {
+    const r = await runCli(['--help'], { cwd: tmpDir() });
+    assert.equal(r.code, 0);
+    for (const c of ['validate', 'preview', 'send', 'status', 'dev-server', 'init']) assert.match(r.stdout, new RegExp(`\\n  ${c}\\b`));
+    assert.match(r.stdout, /Exit codes/);
+  });
+
+  test('mailcamp send --help describes every flag', async () => {
+    const r = await runCli(['send', '--help'], { cwd: tmpDir() });
+    assert.equal(r.code, 0);
+    for (const f of ['--dry-run', '--out', '--transport', '--limit', '--to', '--report', '--yes', '--restart', '--resend-unknown', '--json', '--debug-smtp', '--skip-invalid', '--state']) {
+      assert.match(r.stdout, new RegExp(`${f}\\b[^\\n]*\\s{2,}\\S`), `flag ${f} has a description`);
+    }
+  });
+
+  test('unknown command and bad flag value: exit 2', async () => {
+    assert.equal((await runCli(['sned'], { cwd: tmpDir() })).code, 2);
+    assert.equal((await runCli(['send', 'x.yaml', '--limit', 'zero'], { cwd: tmpDir() })).code, 2);
+  });
+});
+
+describe('send to the outbox', () => {
+  test('dry run writes one .eml per recipient, leaves the journal untouched, exit 0', async () => {
+    const { dir, campaign } = copyExample('newsletter');
+    const r = await runCli(['send', campaign, '--dry-run', '--out', 'dry'], { cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(fs.readdirSync(path.join(dir, 'dry')).filter((f) => f.endsWith('.eml')).length, 5);
+    assert.ok(!fs.existsSync(path.join(dir, '.mailcamp', 'newsletter')), 'journal untouched');
+  });
+
+  test('default outbox run, then a second send is refused until --restart', async () => {
+    const { dir, campaign } = copyExample('team-notice');
+    const r1 = await runCli(['send', campaign], { cwd: dir });
+    assert.equal(r1.code, 0, r1.stderr);
+    const out = path.join(dir, 'outbox', 'team-notice');
+    assert.equal(fs.readdirSync(out).filter((f) => f.endsWith('.eml')).length, 3);
+    const reports = fs.readdirSync(path.join(dir, 'reports', 'team-notice'));
+    assert.ok(reports.some((f) => f.endsWith('.json')) && reports.some((f) => f.endsWith('.csv')));
+    const r2 = await runCli(['send', campaign], { cwd: dir });
+    assert.equal(r2.code, 2);
+    assert.match(r2.stderr, /already ran .*--restart/);
+    const r3 = await runCli(['send', campaign, '--restart'], { cwd: dir });
+    assert.equal(r3.code, 0, r3.stderr);
+  });
+
+  test('SMTP without a terminal and without --yes is refused before connecting', async () => {
+    const { dir, campaign } = copyExample('newsletter');
+    const server = await startSmtpServer({ starttls: false });
+    try {
+      const r = await runCli(['send', campaign, '--transport', `smtp://127.0.0.1:${server.port}`], { cwd: dir });
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /--yes/);
+      assert.equal(server.connections, 0);
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -1,0 +1,48 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SeenSet } from '../../src/recipients/dedupe.js';
+
+describe('SeenSet', () => {
+  test('add is true the first time and false after', () => {
+    const s = new SeenSet();
+    assert.equal(s.add('a@example.com'), true);
+    assert.equal(s.add('b@example.com'), true);
+    assert.equal(s.add('a@example.com'), false);
+    assert.equal(s.has('b@example.com'), true);
+    assert.equal(s.has('c@example.com'), false);
+    assert.equal(s.size, 2);
+  });
+
+  test('keys are compared exactly (callers lower-case them)', () => {
+    const s = new SeenSet();
+    assert.equal(s.add('a@example.com'), true);
+    assert.equal(s.add('A@example.com'), true);
+  });
+
+  test('100k distinct keys: no false duplicate, every repeat found, through many doublings', () => {
+    const s = new SeenSet(16);
+    for (let i = 0; i < 100_000; i++) assert.equal(s.add(`user${i}@example${i % 7}.com`), true, `key ${i}`);
+    assert.equal(s.size, 100_000);
+    for (let i = 0; i < 100_000; i += 7) assert.equal(s.add(`user${i}@example${i % 7}.com`), false, `repeat ${i}`);
+    assert.equal(s.size, 100_000);
+    // Keys that differ only in one character or in order must not collide either.
+    assert.equal(s.add('user1@example2.com'), true);
+    assert.equal(s.add('user2@example1.com'), true);
+  });
+
+  test('the empty string and non-ASCII keys are ordinary keys', () => {
+    const s = new SeenSet();
+    assert.equal(s.add(''), true);
+    assert.equal(s.add(''), false);
+    assert.equal(s.add('张伟@例子.中国'), true);
+    assert.equal(s.add('张伟@例子.中国'), false);
+  });
+
+  test('1M keys stay under 20 MB', () => {
+    const s = new SeenSet();
+    for (let i = 0; i < 1_000_000; i++) s.add(`u${i}@d.com`);
+    assert.equal(s.size, 1_000_000);
+    assert.ok(s.byteLength < 20 * 1024 * 1024, `${s.byteLength} bytes`);
+    assert.ok(s.byteLength >= 1_000_000 * 8, 'at least 8 bytes per key: the hashes are really stored');
+  });
+});

@@ -1,0 +1,118 @@
+// Render stage: strict Handlebars, the static variable check, helpers, MJML compiled once,
+// subject/text without HTML escaping, hardening against prototype access.
+
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { loadCampaign } from '../../src/campaign/load.js';
+import { compileCampaign } from '../../src/render/index.js';
+import { Diagnostics, formatDiagnostic } from '../../src/shared/diagnostics.js';
+import { tmpDir, writeFiles } from '../helpers/tmp.js';
+
+async function compiled(files: Record<string, string>, yamlExtra = '', columns = ['email', 'name', 'city']) {
+  const dir = tmpDir();
+  const { subject, tpl, ...rest } = files;
+  writeFiles(dir, {
+    'c.yaml': `name: t\nfrom: a@example.com\nsubject: "${subject ?? 'Hi {{name}}'}"\ntemplate: ${tpl ?? 't.hbs'}\nrecipients: r.csv\n${yamlExtra}`,
+    'r.csv': columns.join(',') + '\n',
+    ...rest,
+  });
+  const diag = new Diagnostics();
+  const c = loadCampaign(path.join(dir, 'c.yaml'), { env: {}, cwd: dir }, diag);
+  const cc = await compileCampaign(c, columns, diag, dir);
+  return { cc, diag, errors: diag.errors.map(formatDiagnostic) };
+}
+
+const row = (fields: Record<string, string>) => ({ row: 2, email: fields.email ?? 'a@example.com', name: fields.name, fields });
+
+describe('render', () => {
+  test('unknown variable in the template: error at template:line:col with the columns listed', async () => {
+    const { errors } = await compiled({ 't.hbs': '<p>Hi</p>\n<p>{{nmae}}</p>' });
+    assert.deepEqual(errors, ["t.hbs:2:6: unknown variable 'nmae': not defined (CSV columns: email, name, city); did you mean 'name'?"]);
+  });
+
+  test('{{constructor}}, {{__proto__}} and {{#if missing}} are errors like any unknown variable', async () => {
+    const { errors } = await compiled({ 't.hbs': '{{constructor}} {{__proto__}} {{name.constructor.constructor}} {{#if missing}}x{{/if}}' });
+    assert.equal(errors.length, 4, errors.join('\n'));
+    assert.match(errors[0], /t\.hbs:1:3: unknown variable 'constructor': not allowed/);
+    assert.match(errors[1], /unknown variable '__proto__': not allowed/);
+    assert.match(errors[2], /unknown variable 'name.constructor.constructor': not allowed/);
+    assert.match(errors[3], /t\.hbs:1:\d+: unknown variable 'missing'/);
+  });
+
+  test('unregistered helper is an error; built-in log helper is gone', async () => {
+    const { errors } = await compiled({ 't.hbs': '{{shout name}} {{log name}}' });
+    assert.equal(errors.length, 2, errors.join('\n'));
+  });
+
+  test('subject and text are not HTML-escaped; HTML is', async () => {
+    const { cc } = await compiled({ 't.hbs': '<p>{{name}}</p>', subject: '{{name}} news' });
+    const r = cc!.render(row({ email: 'a@example.com', name: 'Tom & Jerry <3', city: 'x' }), new Date());
+    assert.equal(r.subject, 'Tom & Jerry <3 news');
+    assert.equal(r.html, '<p>Tom &amp; Jerry &lt;3</p>');
+    assert.match(r.text, /Tom & Jerry <3/);
+  });
+
+  test('helpers: formatDate, formatNumber, default, eq', async () => {
+    const { cc, errors } = await compiled({
+      't.hbs':
+        '{{formatDate since "long" locale="zh-CN" timeZone="UTC"}}|{{formatNumber amount locale="de-DE" currency="EUR"}}|{{default city "n/a"}}|{{#if (eq name "A")}}yes{{/if}}',
+    }, '', ['email', 'name', 'city', 'since', 'amount']);
+    assert.deepEqual(errors, []);
+    const r = cc!.render(row({ email: 'a@x.com', name: 'A', city: '', since: '2024-03-05', amount: '1234.5' }), new Date());
+    assert.equal(r.html, '2024年3月5日|1.234,50\u00a0€|n/a|yes');
+  });
+
+  test('MJML is compiled once; recipient data never goes through it', async () => {
+    const mjml = '<mjml><mj-body><mj-section><mj-column><mj-text>Hello {{name}}</mj-text></mj-column></mj-section></mj-body></mjml>';
+    const { cc, errors } = await compiled({ 't.mjml': mjml, tpl: 't.mjml' });
+    assert.deepEqual(errors, []);
+    assert.match(cc!.htmlSource, /Hello \{\{name\}\}/);
+    const r = cc!.render(row({ email: 'a@x.com', name: '<mj-raw>x</mj-raw>', city: '' }), new Date());
+    assert.match(r.html, /Hello &lt;mj-raw&gt;x&lt;\/mj-raw&gt;/);
+  });
+
+  test('MJML errors are reported with line and tag', async () => {
+    const mjml = '<mjml>\n<mj-body>\n<mj-section>\n<mj-colum><mj-text>x</mj-text></mj-colum>\n</mj-section></mj-body></mjml>';
+    const { errors } = await compiled({ 't.mjml': mjml, tpl: 't.mjml' });
+    assert.match(errors[0], /^t\.mjml:4: MJML <mj-colum>: /);
+  });
+
+  test('mj-include outside the template folder is refused', async () => {
+    const mjml = '<mjml><mj-body><mj-include path="../secret.mjml" /></mj-body></mjml>';
+    const dir = tmpDir();
+    writeFiles(dir, { 'secret.mjml': '<mj-section><mj-column><mj-text>secret</mj-text></mj-column></mj-section>' });
+    const { errors, cc } = await compiled({ 'tpl/t.mjml': mjml, tpl: 'tpl/t.mjml', 'secret.mjml': '<mj-section><mj-column><mj-text>SECRET</mj-text></mj-column></mj-section>' });
+    assert.ok(errors.length > 0 || !cc!.htmlSource.includes('SECRET'), 'include outside the folder must not be read');
+    assert.ok(errors.some((e) => /mj-include/.test(e)), errors.join('\n'));
+  });
+
+  test('partials from partials/ beside the template', async () => {
+    const { cc, errors } = await compiled({ 't.hbs': '<p>{{> footer}}</p>', 'partials/footer.hbs': 'Bye {{name}}' });
+    assert.deepEqual(errors, []);
+    assert.equal(cc!.render(row({ email: 'a@x.com', name: 'Zoë', city: '' }), new Date()).html, '<p>Bye Zoë</p>');
+  });
+
+  test('text part derived from HTML keeps the variables and is rendered per recipient', async () => {
+    const { cc } = await compiled({ 't.hbs': '<h1>Hello {{name}}</h1><p>Visit <a href="https://x.example/{{city}}">us</a></p>' });
+    assert.match(cc!.textSource, /Hello \{\{name\}\}/);
+    const r = cc!.render(row({ email: 'a@x.com', name: 'Ana', city: 'lisbon' }), new Date());
+    assert.match(r.text, /Hello Ana/);
+    assert.match(r.text, /https:\/\/x\.example\/lisbon/);
+  });
+
+  test('group campaigns see members inside {{#each members}}', async () => {
+    const { cc, errors } = await compiled(
+      { 't.hbs': '{{team}}:{{#each members}} {{name}}<{{email}}>{{/each}}', subject: '[{{team}}] notice' },
+      'group_by: team\n',
+      ['email', 'name', 'team'],
+    );
+    assert.deepEqual(errors, []);
+    const r = cc!.render(
+      { row: 2, email: 'a@x.com, b@x.com', fields: { email: 'a@x.com', name: 'A', team: 'web' }, groupValue: 'web', members: [{ email: 'a@x.com', name: 'A', team: 'web' }, { email: 'b@x.com', name: 'B', team: 'web' }] },
+      new Date(),
+    );
+    assert.equal(r.html, 'web: A<a@x.com> B<b@x.com>');
+    assert.equal(r.subject, '[web] notice');
+  });
+});

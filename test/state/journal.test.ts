@@ -1,0 +1,377 @@
+import { test, describe, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { ManualClock } from '../../src/shared/clock.js';
+import { MailcampError } from '../../src/shared/errors.js';
+import {
+  INTERRUPTED_RESPONSE,
+  JOURNAL_FILE,
+  journalExists,
+  openJournal,
+  type SqliteJournal,
+} from '../../src/state/journal.js';
+import type { NewEntry } from '../../src/state/journal-api.js';
+
+let dir: string;
+let open: SqliteJournal[];
+let clock: ManualClock;
+
+function journal(): SqliteJournal {
+  const j = openJournal(dir, { clock });
+  open.push(j);
+  return j;
+}
+
+function entry(i: number, row = i + 2): NewEntry {
+  return { key: `user${i}@example.com`, row, email: `User${i}@example.com`, messageId: `<m${i}@mailcamp>` };
+}
+
+/** What another process would read from the file right now. */
+function onDisk(sql: string, ...params: unknown[]): unknown {
+  const db = new Database(path.join(dir, JOURNAL_FILE), { readonly: true });
+  try {
+    return db.prepare(sql).pluck().get(...params);
+  } finally {
+    db.close();
+  }
+}
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailcamp-journal-'));
+  open = [];
+  clock = new ManualClock(Date.UTC(2026, 10, 1));
+});
+
+afterEach(() => {
+  for (const j of open) {
+    try {
+      j.close();
+    } catch {
+      // a test may have closed it already or broken it on purpose
+    }
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('journal', () => {
+  test('an entry moves pending -> sending -> deferred -> sending -> sent', async () => {
+    const j = journal();
+    j.startRun('run1', 'smtp://smtp.example.com:587');
+    assert.equal(j.addPending(entry(1)), true);
+    let e = j.get('user1@example.com');
+    assert.deepEqual(e, {
+      key: 'user1@example.com',
+      row: 3,
+      email: 'User1@example.com',
+      status: 'pending',
+      attempts: 0,
+      messageId: '<m1@mailcamp>',
+      updatedAt: clock.now(),
+    });
+
+    await clock.advance(1000);
+    await j.markSending(['user1@example.com']);
+    e = j.get('user1@example.com')!;
+    assert.equal(e.status, 'sending');
+    assert.equal(e.attempts, 1);
+    assert.equal(e.updatedAt, clock.now());
+
+    const retryAt = clock.now() + 60_000;
+    await j.markResults([{ key: 'user1@example.com', status: 'deferred', response: '451 4.7.1 try later', nextAttemptAt: retryAt }]);
+    e = j.get('user1@example.com')!;
+    assert.equal(e.status, 'deferred');
+    assert.equal(e.response, '451 4.7.1 try later');
+    assert.equal(e.nextAttemptAt, retryAt);
+    assert.equal(j.nextDeferredAt(), retryAt);
+
+    await j.markSending(['user1@example.com']);
+    await j.markResults([{ key: 'user1@example.com', status: 'sent', response: '250 2.0.0 queued' }]);
+    e = j.get('user1@example.com')!;
+    assert.equal(e.status, 'sent');
+    assert.equal(e.attempts, 2);
+    assert.equal(e.response, '250 2.0.0 queued');
+    assert.equal(e.nextAttemptAt, undefined, 'a sent entry has no retry time');
+    assert.equal(j.nextDeferredAt(), undefined);
+  });
+
+  test('markSending resolves only after its rows are committed, and writes of one tick share one commit', async () => {
+    const j = journal();
+    j.startRun('run1', 'outbox');
+    for (let i = 0; i < 3; i++) j.addPending(entry(i));
+    await j.flush();
+    const before = j.commits;
+
+    const promises = [0, 1, 2].map((i) => j.markSending([`user${i}@example.com`]));
+    // Queued, not yet written: another process still sees pending.
+    assert.equal(onDisk('SELECT status FROM entries WHERE key = ?', 'user0@example.com'), 'pending');
+    let resolved = 0;
+    for (const p of promises) void p.then(() => resolved++);
+    await Promise.resolve();
+    assert.equal(resolved, 0, 'no markSending promise resolves before the commit');
+
+    await promises[0];
+    for (let i = 0; i < 3; i++) {
+      assert.equal(onDisk('SELECT status FROM entries WHERE key = ?', `user${i}@example.com`), 'sending');
+    }
+    await Promise.all(promises);
+    assert.equal(j.commits - before, 1, 'three calls in one tick, one transaction');
+  });
+
+  test('a large batch commits at once, without waiting for the event loop', () => {
+    const j = journal();
+    for (let i = 0; i < 1500; i++) j.addPending(entry(i));
+    // FLUSH_AT is 1000: the first thousand are on disk already, synchronously.
+    assert.ok((onDisk('SELECT COUNT(*) FROM entries') as number) >= 1000);
+  });
+
+  test('addPending returns false for a key already present, flushed or not', async () => {
+    const j = journal();
+    assert.equal(j.addPending(entry(1)), true);
+    assert.equal(j.addPending(entry(1)), false, 'still queued');
+    assert.equal(j.addPending({ ...entry(1), row: 99 }), false);
+    await j.flush();
+    assert.equal(j.addPending(entry(1)), false, 'committed');
+    assert.equal(j.get('user1@example.com')!.row, 3, 'the first row is kept');
+    j.close();
+    const again = journal();
+    assert.equal(again.addPending(entry(1)), false, 'after reopening');
+    assert.equal(again.addPending(entry(2)), true);
+  });
+
+  test('addSkipped records the reason and never replaces an existing entry', async () => {
+    const j = journal();
+    j.addPending(entry(1));
+    j.addSkipped(entry(1), 'duplicate');
+    j.addSkipped(entry(2), 'suppressed: hard bounce');
+    assert.equal(j.addPending(entry(2)), false, 'a skipped key is present');
+    assert.equal(j.get('user1@example.com')!.status, 'pending');
+    const s = j.get('user2@example.com')!;
+    assert.equal(s.status, 'skipped');
+    assert.equal(s.response, 'suppressed: hard bounce');
+  });
+
+  test('close() commits what is queued; reopening keeps entries and the run', async () => {
+    const j = journal();
+    const run = j.startRun('run1', 'smtp://smtp.example.com:587');
+    j.addPending(entry(1));
+    j.addPending(entry(2));
+    void j.markSending(['user1@example.com']);
+    j.close();
+    assert.throws(() => j.get('user1@example.com'), /after close/);
+
+    const again = journal();
+    assert.deepEqual(again.currentRun(), run);
+    assert.equal(again.get('user1@example.com')!.status, 'sending');
+    assert.equal(again.get('user2@example.com')!.status, 'pending');
+  });
+
+  test('startRun drops the previous run entries; endRun and resumeRun set its state', async () => {
+    const j = journal();
+    assert.equal(j.currentRun(), undefined);
+    j.startRun('run1', 'outbox');
+    j.addPending(entry(1));
+    await clock.advance(5000);
+    j.endRun('finished');
+    assert.deepEqual(j.currentRun(), {
+      runId: 'run1',
+      startedAt: Date.UTC(2026, 10, 1),
+      finishedAt: Date.UTC(2026, 10, 1) + 5000,
+      state: 'finished',
+      transport: 'outbox',
+    });
+
+    const run2 = j.startRun('run2', 'smtp://h:25');
+    assert.equal(j.currentRun()!.runId, 'run2');
+    assert.equal(j.get('user1@example.com'), undefined);
+    assert.equal(j.totals().recipients, 0);
+    assert.equal(j.addPending(entry(1)), true);
+
+    j.endRun('interrupted');
+    assert.equal(j.currentRun()!.state, 'interrupted');
+    assert.deepEqual(j.resumeRun(), { ...run2, state: 'running' });
+    assert.deepEqual(j.currentRun(), { ...run2, state: 'running' });
+  });
+
+  test('totals count every status and all recipients', async () => {
+    const j = journal();
+    for (let i = 0; i < 8; i++) j.addPending(entry(i));
+    j.addSkipped(entry(8), 'suppressed');
+    const k = (i: number) => `user${i}@example.com`;
+    await j.markSending([k(0), k(1), k(2), k(3), k(4), k(5)]);
+    await j.markResults([
+      { key: k(0), status: 'sent' },
+      { key: k(1), status: 'sent' },
+      { key: k(2), status: 'failed', response: '550 5.1.1 no such user' },
+      { key: k(3), status: 'deferred', nextAttemptAt: clock.now() + 1000 },
+      { key: k(4), status: 'unknown', response: 'connection lost after DATA' },
+    ]);
+    assert.deepEqual(j.totals(), {
+      recipients: 9,
+      pending: 2,
+      sending: 1,
+      sent: 2,
+      failed: 1,
+      deferred: 1,
+      unknown: 1,
+      skipped: 1,
+    });
+  });
+
+  test('entries() streams in row order then key, filters by status, and allows writes while it runs', async () => {
+    const j = journal();
+    // Rows added out of order, across several pages (500 per page), some sharing a row.
+    const n = 1203;
+    for (let i = n - 1; i >= 0; i--) j.addPending(entry(i, 2 + Math.floor(i / 2)));
+    const rows: [number, string][] = [];
+    for (const e of j.entries()) {
+      rows.push([e.row, e.key]);
+      if (rows.length % 300 === 0) await j.markSending([e.key]); // the connection stays usable
+    }
+    assert.equal(rows.length, n);
+    const sorted = [...rows].sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+    assert.deepEqual(rows, sorted);
+    assert.deepEqual(rows.slice(0, 2), [
+      [2, 'user0@example.com'],
+      [2, 'user1@example.com'],
+    ]);
+
+    const sending = [...j.entries(['sending'])].map((e) => e.key);
+    assert.equal(sending.length, 4);
+    await j.markResults([{ key: sending[0], status: 'failed' }]);
+    const twoKinds = [...j.entries(['failed', 'sending'])];
+    assert.deepEqual(
+      twoKinds.map((e) => e.status),
+      ['failed', 'sending', 'sending', 'sending'],
+    );
+    assert.equal([...j.entries(['pending'])].length, n - 4);
+    assert.equal([...j.entries([])].length, 0);
+    assert.equal([...j.entries(['sent'])].length, 0);
+  });
+
+  test('entries() does not hand out everything at once', () => {
+    const j = journal();
+    for (let i = 0; i < 1200; i++) j.addPending(entry(i));
+    const it = j.entries();
+    const first = it.next();
+    assert.equal(first.done, false);
+    assert.equal(first.value!.key, 'user0@example.com');
+    it.return!(undefined);
+  });
+
+  test('due() lists pending and deferred entries whose time has come, in row order, up to the limit', async () => {
+    const j = journal();
+    for (let i = 0; i < 6; i++) j.addPending(entry(i));
+    const k = (i: number) => `user${i}@example.com`;
+    await j.markSending([k(0), k(1), k(2), k(3)]);
+    const now = clock.now();
+    await j.markResults([
+      { key: k(0), status: 'deferred', nextAttemptAt: now - 1 },
+      { key: k(1), status: 'deferred', nextAttemptAt: now + 60_000 },
+      { key: k(2), status: 'deferred', nextAttemptAt: now },
+      { key: k(3), status: 'sent' },
+    ]);
+    assert.deepEqual(
+      j.due(now, 10).map((e) => e.key),
+      [k(0), k(2), k(4), k(5)],
+    );
+    assert.deepEqual(
+      j.due(now, 2).map((e) => e.key),
+      [k(0), k(2)],
+    );
+    assert.deepEqual(
+      j.due(now + 60_000, 10).map((e) => e.key),
+      [k(0), k(1), k(2), k(4), k(5)],
+    );
+    assert.deepEqual(j.due(now, 0), []);
+    assert.equal(j.nextDeferredAt(), now - 1);
+  });
+
+  test('markStaleSendingUnknown turns entries left sending into unknown', async () => {
+    const j = journal();
+    j.startRun('run1', 'outbox');
+    for (let i = 0; i < 4; i++) j.addPending(entry(i));
+    await j.markSending(['user0@example.com', 'user1@example.com', 'user2@example.com']);
+    await j.markResults([{ key: 'user2@example.com', status: 'sent' }]);
+    j.close(); // the process "dies" with two messages in flight
+
+    const again = journal();
+    await clock.advance(1000);
+    assert.equal(again.markStaleSendingUnknown(), 2);
+    for (const key of ['user0@example.com', 'user1@example.com']) {
+      const e = again.get(key)!;
+      assert.equal(e.status, 'unknown');
+      assert.equal(e.response, INTERRUPTED_RESPONSE);
+      assert.equal(e.attempts, 1);
+      assert.equal(e.updatedAt, clock.now());
+    }
+    assert.equal(again.get('user2@example.com')!.status, 'sent');
+    assert.equal(again.get('user3@example.com')!.status, 'pending');
+    assert.equal(again.markStaleSendingUnknown(), 0);
+  });
+
+  test('unknown keys and non-result statuses are refused', async () => {
+    const j = journal();
+    j.addPending(entry(1));
+    await assert.rejects(j.markSending(['nobody@example.com']), /no entry for 'nobody@example.com'/);
+    await assert.rejects(
+      j.markResults([{ key: 'user1@example.com', status: 'pending' as 'sent' }]),
+      /'pending' is not a result/,
+    );
+    assert.equal(j.get('user1@example.com')!.status, 'pending');
+  });
+
+  test('20,000 recipients through pending, sending and their results', async () => {
+    const j = journal();
+    j.startRun('big', 'outbox');
+    const n = 20_000;
+    for (let i = 0; i < n; i++) assert.equal(j.addPending(entry(i)), true);
+    for (let s = 0; s < n; s += 700) {
+      const keys = Array.from({ length: Math.min(700, n - s) }, (_, x) => `user${s + x}@example.com`);
+      await j.markSending(keys);
+      await j.markResults(
+        keys.map((key, x) => ({ key, status: (s + x) % 100 === 0 ? ('failed' as const) : ('sent' as const) })),
+      );
+    }
+    const t = j.totals();
+    assert.equal(t.recipients, n);
+    assert.equal(t.failed, n / 100);
+    assert.equal(t.sent, n - n / 100);
+    assert.equal(t.pending + t.sending, 0);
+    assert.equal(onDisk(`SELECT COUNT(*) FROM entries WHERE status = 'sent' AND attempts = 1`), n - n / 100);
+    let count = 0;
+    let lastRow = 0;
+    for (const e of j.entries(['failed'])) {
+      assert.ok(e.row > lastRow);
+      lastRow = e.row;
+      count++;
+    }
+    assert.equal(count, n / 100);
+  });
+
+  test('read-only opening reads an existing journal and refuses a missing one', async () => {
+    assert.equal(journalExists(dir), false);
+    assert.throws(
+      () => openJournal(dir, { readonly: true }),
+      (e: unknown) => e instanceof MailcampError && e.code === 'STATE' && e.place.file === path.join(dir, JOURNAL_FILE),
+    );
+    const j = journal();
+    j.addPending(entry(1));
+    await j.flush();
+    assert.equal(journalExists(dir), true);
+    const r = openJournal(dir, { readonly: true });
+    open.push(r);
+    assert.equal(r.get('user1@example.com')!.status, 'pending');
+    assert.throws(() => r.addPending(entry(2)), /read-only/);
+  });
+
+  test('a file that is not a journal is a STATE error naming it', () => {
+    fs.writeFileSync(path.join(dir, JOURNAL_FILE), 'this is not sqlite, just some text that is long enough'.repeat(20));
+    assert.throws(
+      () => openJournal(dir),
+      (e: unknown) => e instanceof MailcampError && e.code === 'STATE' && e.place.file === path.join(dir, JOURNAL_FILE),
+    );
+  });
+});
