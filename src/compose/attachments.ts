@@ -78,7 +78,7 @@ export function resolveRecipientPath(
   }
   const rel = path.relative(spec.baseDir, real);
   if (!rel || rel.startsWith('..') || path.isAbsolute(rel)) {
-    throw new MailcampError('INPUT', `attachment path '${rendered}' leaves its folder ${spec.baseDir}`, where);
+    throw new MailcampError('INPUT', `attachment path '${rendered}' leaves its folder ${shownDir(c, spec.baseDir)}`, where);
   }
   if (!fs.statSync(real).isFile()) throw new MailcampError('INPUT', `attachment is not a file: ${rendered}`, where);
   return real;
@@ -101,4 +101,11 @@ export function preparePerRecipient(file: string, filename: string | undefined, 
     part: binaryPart(content, { contentType: mimeTypeOf(file), filename: name, disposition: 'attachment' }),
     size: content.length,
   };
+}
+
+/** The folder as the campaign's author wrote it (relative to the campaign file). */
+function shownDir(c: Campaign, dir: string): string {
+  const rel = path.relative(fs.realpathSync(c.dir), dir);
+  if (rel === '') return '.' + path.sep;
+  return (!rel.startsWith('..') && !path.isAbsolute(rel) ? rel : dir) + path.sep;
 }

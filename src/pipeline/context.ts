@@ -29,7 +29,8 @@ export async function loadAsFarAsPossible(file: string, opts: LoadOptions, diag:
   const campaign = loadCampaignPartial(file, opts, diag);
   if (!campaign) return {};
   const columns = await readColumns(campaign, diag);
-  const compiled = await compileCampaign(campaign, columns ?? [], diag, opts.cwd);
+  if (!columns) return { campaign }; // the CSV's problem is reported; templates can't be checked without it
+  const compiled = await compileCampaign(campaign, columns, diag, opts.cwd);
   let prepared: PreparedCampaign | undefined;
   if (compiled) {
     try {

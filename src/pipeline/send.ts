@@ -120,7 +120,7 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
     const extra = await loadSuppressFilesAsync(c, diag);
     const isSuppressed = (key: string): string | undefined => {
       const e = suppression?.get(key);
-      if (e) return `suppressed (${e.kind}: ${e.reason})`;
+      if (e) return `${e.kind}: ${e.reason}`;
       return extra.get(key);
     };
     const runIdForCheck = o.runId ?? 'validate';

@@ -22,7 +22,7 @@ export function loadSuppressFilesAsync(c: Campaign, diag: Diagnostics): Promise<
         const v = (rec.fields[col] ?? '').trim();
         if (!v) continue;
         const a = checkAddress(v);
-        out.set(a.ok ? a.key : v.toLowerCase(), `suppressed (listed in ${path.basename(file)})`);
+        out.set(a.ok ? a.key : v.toLowerCase(), `listed in ${path.basename(file)}`);
       }
       for (const d of local.errors) diag.error(d.message, d);
     }

@@ -18,6 +18,7 @@ export async function* unitsOf(c: Campaign, diag: Diagnostics, o: UnitOptions = 
   const recipients = readRecipients(c.recipients, diag, {
     isSuppressed: o.isSuppressed,
     skipInvalid: o.skipInvalid,
+    dedupeWithin: c.groupBy,
     onSkip: o.onSkip ? (r, reason) => o.onSkip!(r.row, r.email, reason) : undefined,
   });
   if (!c.groupBy) {

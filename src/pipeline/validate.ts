@@ -52,7 +52,7 @@ export async function runValidate(o: ValidateOptions): Promise<ValidateResult> {
       skipInvalid: o.skipInvalid,
       isSuppressed: (k) => {
         const e = suppression?.get(k);
-        return e ? `suppressed (${e.kind}: ${e.reason})` : extra.get(k);
+        return e ? `${e.kind}: ${e.reason}` : extra.get(k);
       },
       onSkip: () => result.skipped++,
     });

@@ -35,6 +35,11 @@ export interface ReadRecipientsOptions {
   onSkip?: (r: SkippedRow, reason: string) => void;
   /** Invalid addresses become warnings and skipped rows instead of errors. */
   skipInvalid?: boolean;
+  /**
+   * Dedupe within the value of this column only (group_by: one person may be in two teams
+   * and get both teams' messages, but not twice the same one).
+   */
+  dedupeWithin?: string;
 }
 
 export async function* readRecipients(
@@ -99,7 +104,8 @@ export async function* readRecipients(
       }
       if (bad || !checked.ok) continue;
 
-      if (!seen.add(checked.key)) {
+      const dedupeKey = opts.dedupeWithin === undefined ? checked.key : `${rec.fields[opts.dedupeWithin] ?? ''}\0${checked.key}`;
+      if (!seen.add(dedupeKey)) {
         diag.warning('duplicate address (already on an earlier line)', { ...place, column: emailColumn });
         opts.onSkip?.({ ...rec, email: checked.address }, 'duplicate address');
         continue;

@@ -11,7 +11,7 @@ import { MailcampError } from '../shared/errors.js';
 import { compileTemplate, createEnvironment, type HB, registerPartials, renderError, type Tpl } from './handlebars.js';
 import { type InlineImage, inlineImages } from './inline-images.js';
 import { compileMjml } from './mjml.js';
-import { htmlToTextTemplate } from './text.js';
+import { htmlToTextTemplate, inlinePartials } from './text.js';
 import { reportUnknownVariables, type Scope } from './variables.js';
 
 export interface RenderInput {
@@ -94,17 +94,6 @@ export async function compileCampaign(
     diag.capture(e);
   }
 
-  let textSource: string;
-  let textDisplay: string;
-  if (c.text) {
-    textSource = fs.readFileSync(c.text, 'utf8');
-    textDisplay = displayPath(c.text, cwd);
-    reportUnknownVariables(textSource, textDisplay, scope, diag, describe);
-  } else {
-    textSource = htmlToTextTemplate(html);
-    textDisplay = tplDisplay + ' (text part)';
-  }
-
   const compile = (src: string, file: string, escape: boolean, place?: { line: number }): Tpl | undefined => {
     try {
       return compileTemplate(hb, src, { file, escape });
@@ -115,7 +104,18 @@ export async function compileCampaign(
     }
   };
   const htmlTpl = compile(html, tplDisplay, true);
-  const textTpl = compile(textSource, textDisplay, false);
+  let textSource: string;
+  let textDisplay: string;
+  if (c.text) {
+    textSource = fs.readFileSync(c.text, 'utf8');
+    textDisplay = displayPath(c.text, cwd);
+    reportUnknownVariables(textSource, textDisplay, scope, diag, describe);
+  } else {
+    // Derived from the HTML: only worth it when the HTML compiled (else its error shows twice).
+    textSource = htmlTpl ? htmlToTextTemplate(inlinePartials(html, hb.partials as Record<string, unknown>)) : '';
+    textDisplay = tplDisplay + ' (text part)';
+  }
+  const textTpl = htmlTpl || c.text ? compile(textSource, textDisplay, false) : undefined;
   const subjectTpl = compile(c.subject, c.displayFile, false, subjectPlace);
   const headerTpls: [string, Tpl][] = [];
   for (const [k, v] of Object.entries(c.headers)) {

@@ -6,12 +6,28 @@
 
 import { convert } from 'html-to-text';
 
+/**
+ * Replaces plain `{{> name}}` partial calls by the partial's source (recursively), so a
+ * partial holding HTML is converted to text with the rest instead of landing in the text
+ * part as markup. Calls with arguments are left to Handlebars.
+ */
+export function inlinePartials(src: string, partials: Record<string, unknown>, depth = 0): string {
+  if (depth > 8) return src;
+  return src.replace(/\{\{~?>\s*([A-Za-z0-9_.-]+)\s*~?\}\}/g, (whole, name: string) => {
+    const p = partials[name];
+    return typeof p === 'string' ? inlinePartials(p, partials, depth + 1) : whole;
+  });
+}
+
 export function htmlToTextTemplate(html: string): string {
   const text = convert(html, {
     wordwrap: 78,
     preserveNewlines: false,
     selectors: [
       { selector: 'img', format: 'skip' },
+      // Preheaders (mj-preview) and other hidden text are for the inbox list, not the body.
+      { selector: '[style*="display:none"]', format: 'skip' },
+      { selector: '[style*="display: none"]', format: 'skip' },
       { selector: 'style', format: 'skip' },
       { selector: 'head', format: 'skip' },
       { selector: 'h1', options: { uppercase: false } },

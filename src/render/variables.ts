@@ -20,6 +20,7 @@ export interface Scope {
 
 export interface VariableUse {
   name: string;
+  helper?: boolean;
   line: number;
   col: number;
 }
@@ -78,7 +79,7 @@ export function findUnknownVariables(source: string, root: Scope): VariableUse[]
       if (!isHelperCall) visitExpr(p);
       else {
         // unknown helper: report the name
-        out.push({ name: p.original, line: p.loc!.start.line, col: p.loc!.start.column + 1 });
+        out.push({ name: p.original, helper: true, line: p.loc!.start.line, col: p.loc!.start.column + 1 });
       }
       visitParams(n);
     }
@@ -133,6 +134,10 @@ export function reportUnknownVariables(
   describe: string,
 ): void {
   for (const u of findUnknownVariables(source, root)) {
+    if (u.helper) {
+      diag.error(`unknown helper '${u.name}' (helpers: ${[...HELPERS, ...BUILTIN_HELPERS].join(', ')})`, { file, line: u.line, col: u.col });
+      continue;
+    }
     const known = root.names ? [...root.names] : [];
     const s = suggest(u.name, known);
     const why = FORBIDDEN.has(u.name.split('.').pop()!) ? 'not allowed' : 'not defined';

@@ -24,11 +24,14 @@ export class Diagnostics {
   constructor(readonly cap = 50) {}
 
   error(message: string, place: ErrorPlace = {}): void {
+    // The same problem found by two passes (header read, then the full read) is one problem.
+    if (this.errors.some((d) => sameProblem(d, message, place))) return;
     this.errorCount++;
     if (this.errors.length < this.cap) this.errors.push({ severity: 'error', message, ...place });
   }
 
   warning(message: string, place: ErrorPlace = {}): void {
+    if (this.warnings.some((d) => sameProblem(d, message, place))) return;
     this.warningCount++;
     if (this.warnings.length < this.cap) this.warnings.push({ severity: 'warning', message, ...place });
   }
@@ -57,6 +60,10 @@ export class Diagnostics {
   throwIfErrors(): void {
     if (!this.ok) throw new ValidationError(this);
   }
+}
+
+function sameProblem(d: Diagnostic, message: string, p: ErrorPlace): boolean {
+  return d.message === message && d.file === p.file && d.line === p.line && d.col === p.col && d.column === p.column;
 }
 
 export class ValidationError extends MailcampError {

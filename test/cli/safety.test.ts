@@ -1,0 +1,120 @@
+// Issue 4: recipient data can never change a message's headers; secrets never appear in
+// any output; --skip-invalid and suppress: lists skip rows with the reason in the report;
+// thousands of bad rows print the first 50 and the total.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { simpleParser } from 'mailparser';
+import { runCli } from '../helpers/cli.js';
+import { startSmtpServer } from '../helpers/smtp-server.js';
+import { tmpDir, writeFiles } from '../helpers/tmp.js';
+
+const YAML = 'name: safe\nfrom: "Acme <news@acme.example>"\nsubject: "Hi {{name}}"\ntemplate: t.hbs\nrecipients: r.csv\n';
+
+function project(csv: string, extra = ''): string {
+  const dir = tmpDir();
+  writeFiles(dir, { 'c.yaml': YAML + extra, 't.hbs': '<p>Hello {{name}}</p>\n', 'r.csv': csv });
+  return dir;
+}
+
+function allFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) out.push(path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name));
+  }
+  return out;
+}
+
+describe('header injection', () => {
+  test('hostile but line-break-free names stay one display name: exactly one To, no Bcc', async () => {
+    const dir = project('email,name\nann@example.com,"Evil <evil@x.example>, Bcc: boss@x.example"\nbob@example.com,"=?UTF-8?B?QmNjOiBldmls?="\n');
+    const r = await runCli(['send', 'c.yaml'], { cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    for (const f of fs.readdirSync(path.join(dir, 'outbox', 'safe'))) {
+      const raw = fs.readFileSync(path.join(dir, 'outbox', 'safe', f));
+      const head = raw.toString('latin1').split('\r\n\r\n')[0];
+      assert.equal(head.match(/^To:/gim)?.length, 1, head);
+      assert.ok(!/^(Bcc|Cc):/im.test(head), head);
+      const p = await simpleParser(raw);
+      const to = Array.isArray(p.to) ? p.to : [p.to!];
+      assert.equal(to.length, 1);
+      assert.equal(to[0].value.length, 1, JSON.stringify(to[0].value));
+      assert.match(to[0].value[0].address!, /^(ann|bob)@example\.com$/);
+    }
+  });
+
+  test('CR/LF in a value that reaches a header is refused with row and column; nothing written', async () => {
+    const dir = project('email,name\nann@example.com,"Ann\r\nBcc: evil@x.example"\n');
+    const r = await runCli(['send', 'c.yaml'], { cwd: dir });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^r\.csv:2: column 'name': line break or NUL in a value that goes into a header$/m);
+    assert.ok(!fs.existsSync(path.join(dir, 'outbox')));
+  });
+});
+
+describe('secrets', () => {
+  const SECRET = 'Tr0ub4dor-and-3-horses';
+  for (const good of [true, false]) {
+    test(`a ${good ? 'succeeding' : 'failing (535)'} run prints the password nowhere`, async () => {
+      const server = await startSmtpServer({ starttls: false, allowInsecureAuth: true, auth: { user: 'u@acme.example', pass: good ? SECRET : 'other' } });
+      const dir = project('email,name\nann@example.com,Ann\n', 'transport: smtp+plain://u%40acme.example:${SMTP_PASS}@127.0.0.1:' + server.port + '\n');
+      try {
+        const outputs: string[] = [];
+        for (const argv of [['send', 'c.yaml', '--yes', '--debug-smtp'], ['send', 'c.yaml', '--yes', '--json'], ['status', 'c.yaml'], ['status', 'c.yaml', '--json'], ['validate', 'c.yaml']]) {
+          const r = await runCli(argv, { cwd: dir, env: { SMTP_PASS: SECRET } });
+          outputs.push(r.stdout, r.stderr);
+          if (argv[0] === 'send' && argv.includes('--debug-smtp')) assert.equal(r.code, good ? 0 : 3, r.stderr);
+        }
+        if (!good) assert.match(outputs.join('\n'), /127\.0\.0\.1:\d+: authentication failed: .*535/);
+        for (const o of outputs) assert.ok(!o.includes(SECRET), `secret in output:\n${o}`);
+        for (const f of allFiles(dir)) {
+          if (f.endsWith('.env')) continue;
+          assert.ok(!fs.readFileSync(f).includes(SECRET), `secret in ${f}`);
+        }
+        assert.equal(server.messages.length, good ? 1 : 0);
+      } finally {
+        await server.close();
+      }
+    });
+  }
+});
+
+describe('skipping rows', () => {
+  test('--skip-invalid sends the rest and lists the skipped rows in the report', async () => {
+    const dir = project('email,name\nann@example.com,Ann\nnot-an-address,Bad\nbob@example.com,Bob\n');
+    const r = await runCli(['send', 'c.yaml', '--skip-invalid', '--json'], { cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    const s = JSON.parse(r.stdout);
+    assert.equal(s.totals.sent, 2);
+    assert.equal(s.totals.skipped, 1);
+    const report = JSON.parse(fs.readFileSync(s.report, 'utf8'));
+    const bad = report.messages.find((m: { row: number }) => m.row === 3);
+    assert.equal(bad.status, 'skipped');
+    assert.match(bad.response, /invalid address: missing '@'/);
+  });
+
+  test('a suppress: list skips its addresses with the reason', async () => {
+    const dir = project('email,name\nann@example.com,Ann\nBob@Example.com,Bob\n', 'suppress: optout.csv\n');
+    fs.writeFileSync(path.join(dir, 'optout.csv'), 'email\nbob@example.com\n');
+    const r = await runCli(['send', 'c.yaml', '--json'], { cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    const s = JSON.parse(r.stdout);
+    assert.deepEqual([s.totals.sent, s.totals.skipped], [1, 1]);
+    const report = JSON.parse(fs.readFileSync(s.report, 'utf8'));
+    assert.match(report.messages.find((m: { row: number }) => m.row === 3).response, /suppressed: listed in optout\.csv/);
+  });
+
+  test('thousands of bad rows: the first 50 and the total', async () => {
+    const rows = ['email,name'];
+    for (let i = 0; i < 3000; i++) rows.push(`bad${i}-at-example.com,X`);
+    const dir = project(rows.join('\n') + '\n');
+    const r = await runCli(['validate', 'c.yaml'], { cwd: dir });
+    assert.equal(r.code, 2);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.filter((l) => /^r\.csv:\d+: column 'email': invalid address/.test(l)).length, 50);
+    assert.match(r.stderr, /… and 2950 more errors/);
+    assert.match(lines[lines.length - 1], /^3000 errors, 0 warnings; nothing was sent$/);
+  });
+});
