@@ -1,0 +1,103 @@
+// preview, init and dev-server through main(argv, io).
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { simpleParser } from 'mailparser';
+import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import { runCli } from '../helpers/cli.js';
+import { copyExample } from '../helpers/examples.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+describe('preview', () => {
+  test('renders the first recipient by default, or --row N / --email, to .eml and .html', async () => {
+    const { dir, campaign } = copyExample('newsletter');
+    const r = await runCli(['preview', campaign, '--out', 'pv'], { cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^line 2: zhang\.wei@example\.com$/m);
+    const r2 = await runCli(['preview', campaign, '--row', '4', '--out', 'pv'], { cwd: dir });
+    assert.match(r2.stdout, /^subject: José Álvarez, your November update from Acme$/m);
+    const eml = path.join(dir, 'pv', 'newsletter-line4.eml');
+    const p = await simpleParser(fs.readFileSync(eml));
+    assert.equal(p.subject, 'José Álvarez, your November update from Acme');
+    const html = fs.readFileSync(path.join(dir, 'pv', 'newsletter-line4.html'), 'utf8');
+    assert.match(html, /Hello José Álvarez,/);
+    assert.match(html, /src="file:\/\/[^"]*logo\.png"/, 'the browser copy shows the logo from its file');
+    const r3 = await runCli(['preview', campaign, '--email', 'TOM@example.com', '--out', 'pv'], { cwd: dir });
+    assert.match(r3.stdout, /^line 5: tom@example\.com$/m);
+    const r4 = await runCli(['preview', campaign, '--row', '99'], { cwd: dir });
+    assert.equal(r4.code, 2);
+    assert.match(r4.stderr, /no recipient at line 99/);
+  });
+});
+
+describe('init', () => {
+  test('scaffolds a project whose campaign validates and sends to the outbox', async () => {
+    const dir = tmpDir();
+    const r = await runCli(['init', 'proj'], { cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    for (const f of ['campaigns/welcome.yaml', 'campaigns/welcome.csv', 'templates/welcome.mjml', 'templates/logo.png', '.mailcamp']) {
+      assert.ok(fs.existsSync(path.join(dir, 'proj', f)), f);
+    }
+    const v = await runCli(['validate', 'proj/campaigns/welcome.yaml'], { cwd: dir });
+    assert.equal(v.code, 0, v.stderr);
+    const s = await runCli(['send', 'proj/campaigns/welcome.yaml'], { cwd: dir });
+    assert.equal(s.code, 0, s.stderr);
+    assert.equal(fs.readdirSync(path.join(dir, 'proj', 'campaigns', 'outbox', 'welcome')).length, 2);
+    assert.ok(fs.existsSync(path.join(dir, 'proj', '.mailcamp', 'welcome')), 'state in the project top .mailcamp/');
+    const again = await runCli(['init', 'proj'], { cwd: dir });
+    assert.equal(again.code, 2, 'does not overwrite');
+  });
+});
+
+describe('dev-server', () => {
+  test('captures a message to its folder and prints a line', async () => {
+    const dir = tmpDir();
+    const port = await freePort();
+    const ac = new AbortController();
+    const running = runCli(['dev-server', '--port', String(port), '--dir', 'mail'], { cwd: dir, signal: ac.signal });
+    await waitForPort(port);
+    const c = new SMTPConnection({ host: '127.0.0.1', port, ignoreTLS: true });
+    await new Promise<void>((res, rej) => {
+      c.once('error', rej);
+      c.connect(() => res());
+    });
+    const raw = 'From: a@example.com\r\nTo: b@example.com\r\nSubject: dev test\r\n\r\nhello\r\n';
+    await new Promise<void>((res, rej) => c.send({ from: 'a@example.com', to: ['b@example.com'] }, raw, (e) => (e ? rej(e) : res())));
+    c.quit();
+    ac.abort();
+    const r = await running;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /a@example\.com → b@example\.com {2}dev test/);
+    const files = fs.readdirSync(path.join(dir, 'mail'));
+    assert.equal(files.length, 1);
+    assert.match(fs.readFileSync(path.join(dir, 'mail', files[0]), 'utf8'), /Subject: dev test/);
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+async function waitForPort(port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy();
+        r(true);
+      });
+      s.on('error', () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('dev-server did not start');
+}
