@@ -7,7 +7,7 @@ import { exitCodeFor, MailcampError } from '../shared/errors.js';
 import { redact } from '../shared/secrets.js';
 import { register as devServer } from './dev-server.js';
 import { register as init } from './init.js';
-import { err, type Io } from './io.js';
+import { err, type Io, plural } from './io.js';
 import { register as preview } from './preview.js';
 import { register as send } from './send.js';
 import { register as status } from './status.js';
@@ -56,7 +56,8 @@ Examples:
       for (const x of d.errors) err(io, formatDiagnostic(x));
       if (d.errorCount > d.errors.length) err(io, `… and ${d.errorCount - d.errors.length} more errors`);
       for (const x of d.warnings) err(io, formatDiagnostic(x));
-      err(io, `${d.errorCount} error${d.errorCount === 1 ? '' : 's'}; nothing was sent`);
+      if (d.warningCount > d.warnings.length) err(io, `… and ${d.warningCount - d.warnings.length} more warnings`);
+      err(io, `${plural(d.errorCount, 'error')}, ${plural(d.warningCount, 'warning')}; nothing was sent`);
       return 2;
     }
     if (e instanceof MailcampError) {
