@@ -17,6 +17,7 @@ import type { Campaign, MailAddress } from '../campaign/types.js';
 import type { CompiledCampaign, Rendered } from '../render/index.js';
 import { MailcampError } from '../shared/errors.js';
 import { type PreparedAttachment, prepareShared } from './attachments.js';
+import { dkimSigner, type Signer } from './dkim.js';
 import { assertHeaderSafe, headerLine, rfc5322Date } from './headers.js';
 import { binaryPart, textPart } from './parts.js';
 
@@ -43,6 +44,8 @@ export interface Composed {
 
 export interface PreparedCampaign {
   compiled: CompiledCampaign;
+  /** DKIM signer, when the campaign has a `dkim:` key. */
+  sign?: Signer;
   shared: PreparedAttachment[];
   inlineParts: Buffer[];
   sharedBytes: number;
@@ -65,7 +68,7 @@ export function prepare(compiled: CompiledCampaign): PreparedCampaign {
   const inlineParts = compiled.inlineImages.map((img) =>
     binaryPart(img.content, { contentType: img.contentType, filename: img.filename, disposition: 'inline', contentId: img.cid }),
   );
-  return { compiled, shared, inlineParts, sharedBytes };
+  return { compiled, shared, inlineParts, sharedBytes, sign: dkimSigner(c) };
 }
 
 const CRLF = '\r\n';

@@ -47,6 +47,8 @@ export function renderInputFor(u: Unit): RenderInput {
 export interface BuildOptions {
   runId: string;
   now: Date;
+  /** The scheduled time of this run (schedule, send --occurrence), for templates. */
+  occurrence?: Date;
   /** Deliver to this address instead (send --to). */
   overrideTo?: string;
 }
@@ -64,7 +66,7 @@ export interface RenderedUnit {
 export function renderUnit(p: PreparedCampaign, u: Unit, o: BuildOptions): RenderedUnit {
   const c = p.compiled.campaign;
   const csv = c.recipients.displayFile;
-  const rendered = p.compiled.render(renderInputFor(u), o.now);
+  const rendered = p.compiled.render(renderInputFor(u), o.now, o.occurrence);
   try {
     assertHeaderSafe(rendered.subject, 'subject');
     for (const m of u.members) if (m.name) assertHeaderSafe(m.name, 'name');
@@ -108,4 +110,10 @@ export function buildMessage(p: PreparedCampaign, u: Unit, o: BuildOptions): Com
 
 function columnsIn(tpl: string): string[] {
   return [...tpl.matchAll(/\{\{\{?\s*([A-Za-z0-9_.-]+)/g)].map((m) => m[1].split('.')[0]);
+}
+
+/** DKIM-signs a composed message when the campaign asks for it (RFC 6376). */
+export async function signed(p: PreparedCampaign, msg: Composed): Promise<Composed> {
+  if (!p.sign) return msg;
+  return { ...msg, raw: await p.sign(msg.raw) };
 }

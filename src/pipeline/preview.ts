@@ -7,7 +7,7 @@ import type { Env } from '../campaign/env.js';
 import { Diagnostics } from '../shared/diagnostics.js';
 import { MailcampError } from '../shared/errors.js';
 import { loadForSending } from './context.js';
-import { buildMessage, renderUnit } from './message.js';
+import { buildMessage, renderUnit, signed } from './message.js';
 import { unitsOf } from './units.js';
 
 export interface PreviewOptions {
@@ -41,7 +41,7 @@ export async function runPreview(o: PreviewOptions): Promise<PreviewResult> {
     if (!match) continue;
     const now = o.now ?? new Date();
     const { rendered } = renderUnit(prepared, u, { runId: 'preview', now });
-    const msg = buildMessage(prepared, u, { runId: 'preview', now });
+    const msg = await signed(prepared, buildMessage(prepared, u, { runId: 'preview', now }));
     const out = path.resolve(cwd, o.out ?? path.join(c.dir, 'preview', c.name));
     fs.mkdirSync(out, { recursive: true });
     const base = `${c.name}-line${u.row}`;

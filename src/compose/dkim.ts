@@ -1,0 +1,32 @@
+// DKIM signing (RFC 6376) through nodemailer's signer: relaxed/relaxed canonicalization,
+// rsa-sha256 (or ed25519 for an Ed25519 key). The key is read and checked once per
+// campaign; a key that does not parse is an error at `dkim.private_key`.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import DKIM from 'nodemailer/lib/dkim';
+import type { Campaign } from '../campaign/types.js';
+import { MailcampError } from '../shared/errors.js';
+
+export type Signer = (raw: Buffer) => Promise<Buffer>;
+
+export function dkimSigner(c: Campaign): Signer | undefined {
+  if (!c.dkim) return undefined;
+  const where = { file: c.displayFile, line: c.pos.dkim?.line, col: c.pos.dkim?.col };
+  let pem: string;
+  try {
+    pem = fs.readFileSync(c.dkim.privateKey, 'utf8');
+    crypto.createPrivateKey(pem);
+  } catch (e) {
+    throw new MailcampError('INPUT', `dkim.private_key is not a readable PEM private key: ${(e as Error).message}`, where);
+  }
+  const signer = new DKIM({ domainName: c.dkim.domain, keySelector: c.dkim.selector, privateKey: pem });
+  return (raw) =>
+    new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      const out = signer.sign(raw);
+      out.on('data', (b: Buffer) => chunks.push(b));
+      out.on('end', () => resolve(Buffer.concat(chunks)));
+      out.on('error', reject);
+    });
+}
