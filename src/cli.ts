@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // The `mailcamp` executable: wires the process (argv, streams, signals) to main().
-// SIGINT/SIGTERM abort the run gracefully (in-flight messages finish, the journal is
-// consistent, the report is written, exit 130); a second signal exits at once.
+// SIGINT/SIGTERM abort the run gracefully: no new messages, those in flight finish (for at most
+// the dispatcher's grace period, then their connections are dropped), the journal is consistent,
+// the report is written, exit 130. A second signal exits at once: the journal's and the lock's
+// exit hooks still run, and what was committed is a consistent prefix (the next send resumes).
 
 import { main } from './cli/main.js';
 
@@ -13,7 +15,8 @@ const onSignal = (sig: NodeJS.Signals) => {
     process.stderr.write(`\n${sig} again: exiting now (the journal is consistent; run send again to resume)\n`);
     process.exit(130);
   }
-  process.stderr.write(`\n${sig}: finishing messages in flight, then stopping (press Ctrl-C again to stop at once)\n`);
+  const again = sig === 'SIGINT' ? 'press Ctrl-C again' : `send ${sig} again`;
+  process.stderr.write(`\n${sig}: finishing messages in flight (a few seconds at most), then stopping; ${again} to stop at once\n`);
   ac.abort(new Error(sig));
 };
 process.on('SIGINT', onSignal);

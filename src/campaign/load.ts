@@ -7,6 +7,7 @@ import path from 'node:path';
 import addressparser from 'nodemailer/lib/addressparser';
 import { checkAddress } from '../recipients/address.js';
 import type { RecipientSource } from '../recipients/types.js';
+import { cronProblem } from '../schedule/timetable.js';
 import { parseTransportUrl } from '../send/transport-url.js';
 import { Diagnostics } from '../shared/diagnostics.js';
 import { MailcampError } from '../shared/errors.js';
@@ -38,11 +39,13 @@ export const CAMPAIGN_KEYS = [
   'suppress',
   'max_attachment_size',
   'mailbox',
+  'error_budget',
 ] as const;
 
 const RECIPIENT_KEYS = ['file', 'encoding', 'delimiter', 'email_column', 'name_column'];
 const RATE_KEYS = ['per_second', 'per_minute', 'per_hour'];
 const RETRY_KEYS = ['attempts', 'initial_delay', 'max_delay'];
+const ERROR_BUDGET_KEYS = ['failures', 'window'];
 const SCHEDULE_KEYS = ['cron', 'timezone', 'at', 'missed', 'catch_up'];
 const DKIM_KEYS = ['domain', 'selector', 'private_key'];
 const UNSUB_KEYS = ['url', 'mailto'];
@@ -202,8 +205,11 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
     r.checkKeys(rm, RATE_KEYS, 'rate');
     rate = {};
     for (const k of RATE_KEYS) {
-      const v = r.number(rm.entries.get(k)?.node, `rate.${k}`, { positive: true });
-      if (v !== undefined) rate[k as 'per_second'] = v;
+      const n = rm.entries.get(k)?.node;
+      const v = r.number(n, `rate.${k}`, { positive: true });
+      // The limiter keeps a sliding log of the last N sends, so N is whole.
+      if (v !== undefined && !Number.isInteger(v)) diag.error(`rate.${k} must be a whole number; for slower rates use per_minute or per_hour`, n!.pos);
+      else if (v !== undefined) rate[k as 'per_second'] = v;
     }
   }
   const concurrency = r.number(get('concurrency'), 'concurrency', { integer: true, positive: true }) ?? 4;
@@ -218,6 +224,8 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
     retry.initialDelayMs = r.duration(e('initial_delay'), 'retry.initial_delay') ?? retry.initialDelayMs;
     retry.maxDelayMs = r.duration(e('max_delay'), 'retry.max_delay') ?? retry.maxDelayMs;
   }
+
+  const errorBudget = readErrorBudget(r, get('error_budget'));
 
   const schedule = readSchedule(r, get('schedule'));
 
@@ -276,12 +284,36 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
     rate,
     concurrency,
     retry,
+    errorBudget,
     schedule,
     dkim,
     suppress,
     maxAttachmentBytes,
     pos,
   };
+}
+
+/**
+ * `error_budget: { failures: 20%, window: 100 }` (the default), `failures: 5` for a count, or
+ * `error_budget: off`. See src/send/error-budget.ts.
+ */
+function readErrorBudget(r: SchemaReader, n: PNode | undefined): Campaign['errorBudget'] {
+  const dflt = { failures: 0.2, fraction: true, window: 100 };
+  if (!n || isNull(n)) return dflt;
+  if (n.kind === 'scalar' && (n.value === false || n.value === 'off')) return undefined;
+  const m = r.map(n, 'error_budget');
+  if (!m) return dflt;
+  r.checkKeys(m, ERROR_BUDGET_KEYS, 'error_budget');
+  const window = r.number(m.entries.get('window')?.node, 'error_budget.window', { integer: true, positive: true }) ?? dflt.window;
+  const f = m.entries.get('failures')?.node;
+  if (!f || isNull(f)) return { ...dflt, window };
+  const pct = f.kind === 'scalar' && typeof f.value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(f.value) : null;
+  if (pct && Number(pct[1]) > 0 && Number(pct[1]) <= 100) return { failures: Number(pct[1]) / 100, fraction: true, window };
+  if (f.kind === 'scalar' && typeof f.value === 'number' && Number.isInteger(f.value) && f.value > 0 && f.value <= window) {
+    return { failures: f.value, fraction: false, window };
+  }
+  r.error(`error_budget.failures must be a percentage like 20% or a count from 1 to the window (${window})`, f.pos);
+  return { ...dflt, window };
 }
 
 export function displayPath(abs: string, cwd: string): string {
@@ -443,6 +475,8 @@ function readSchedule(r: SchemaReader, n: PNode | undefined): ScheduleSpec | und
   r.checkKeys(m, SCHEDULE_KEYS, 'schedule');
   const e = (k: string) => m.entries.get(k)?.node;
   const cron = r.str(e('cron'), 'schedule.cron');
+  const cronWrong = cron === undefined ? undefined : cronProblem(cron);
+  if (cronWrong) r.error(`schedule.cron: ${cronWrong}`, e('cron')!.pos);
   const timezone = r.str(e('timezone'), 'schedule.timezone');
   let at: string[] | undefined;
   const atNode = e('at');

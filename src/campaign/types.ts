@@ -65,6 +65,8 @@ export interface Campaign {
   rate?: RateSpec;
   concurrency: number;
   retry: RetrySpec;
+  /** When the run pauses itself (src/send/error-budget.ts); undefined: `error_budget: off`. */
+  errorBudget?: { failures: number; fraction: boolean; window: number };
   schedule?: ScheduleSpec;
   dkim?: { domain: string; selector: string; privateKey: string };
   /** Extra suppression lists (CSV files with an email column). */

@@ -8,6 +8,7 @@ import { runSend, type SendSummary } from '../pipeline/send.js';
 import { redact } from '../shared/secrets.js';
 import { err, type Io, out, plural } from './io.js';
 import { positiveInt } from './preview.js';
+import { resolveOccurrence } from '../schedule/manual.js';
 
 interface SendFlags {
   dryRun?: boolean;
@@ -23,6 +24,7 @@ interface SendFlags {
   debugSmtp?: boolean;
   skipInvalid?: boolean;
   state?: string;
+  occurrence?: string;
 }
 
 export function register(program: Command, io: Io, setExit: (n: number) => void): void {
@@ -37,13 +39,25 @@ export function register(program: Command, io: Io, setExit: (n: number) => void)
     .option('--to <addr>', 'test send: render the first row(s) (see --limit, default 1) but deliver only to ADDR')
     .option('--report <file>', 'report path (.json; the CSV goes beside it with .csv) (default: reports/<name>/<run>.json)')
     .option('-y, --yes', 'do not ask for confirmation (required for SMTP when stdin is not a terminal)')
-    .option('--restart', 'begin a new run of a campaign whose last run finished')
+    .option('--restart', 'begin a new run of a campaign whose last run finished (sends to everyone again)')
     .option('--resend-unknown', 'also send recipients whose delivery is unknown (connection lost after the message was handed over)')
     .option('--skip-invalid', 'skip rows with invalid addresses (listed in the report) instead of refusing to send')
     .option('--json', 'print a machine-readable summary on stdout')
     .option('--debug-smtp', 'print the SMTP dialogue as it happens (AUTH secrets masked)')
     .option('--state <dir>', 'state folder (default: nearest .mailcamp/ above the campaign)')
+    .option('--occurrence <time>', "send one occurrence of the campaign's schedule: its time (ISO with offset), or 'due' for the latest one not yet sent")
     .action(async (file: string, f: SendFlags) => {
+      let occurrence: Date | undefined;
+      if (f.occurrence !== undefined) {
+        const r = resolveOccurrence({ file, value: f.occurrence, now: Date.now(), cwd: io.cwd, env: io.env, state: f.state });
+        if (r.kind === 'nothing') {
+          err(io, `nothing to send: ${r.message}`);
+          if (f.json) out(io, JSON.stringify({ nothing_to_send: r.message, exit_code: 0 }));
+          setExit(0);
+          return;
+        }
+        occurrence = new Date(r.at);
+      }
       const tty = !!io.stderr.isTTY && !f.json;
       let lastDraw = 0;
       const summary = await runSend({
@@ -60,6 +74,7 @@ export function register(program: Command, io: Io, setExit: (n: number) => void)
         resendUnknown: f.resendUnknown,
         skipInvalid: f.skipInvalid,
         state: f.state,
+        occurrence,
         debugSmtp: f.debugSmtp,
         yes: f.yes,
         signal: io.signal,
@@ -118,6 +133,7 @@ function report(io: Io, f: SendFlags, s: SendSummary): void {
         dry_run: s.dryRun,
         interrupted: s.interrupted,
         error: s.fatal ? redact(s.fatal.toString()) : undefined,
+        paused: s.paused,
         totals: { recipients: t.recipients, sent: t.sent, failed: t.failed, deferred: t.deferred, skipped: t.skipped, unknown: t.unknown, pending: t.pending + t.sending },
         report: s.reportPath,
         report_csv: s.csvPath,
@@ -127,6 +143,7 @@ function report(io: Io, f: SendFlags, s: SendSummary): void {
     );
   } else {
     if (s.fatal) err(io, s.fatal.toString());
+    if (s.paused) err(io, `paused: ${s.paused}`);
     const verb = s.dryRun ? 'rendered' : s.transport.startsWith('outbox:') ? 'written' : 'sent';
     out(
       io,
@@ -139,6 +156,7 @@ function report(io: Io, f: SendFlags, s: SendSummary): void {
   // What to do next.
   if (!f.json) {
     if (s.fatal) err(io, 'next: fix the transport problem above, then run the same command again to resume');
+    else if (s.paused) err(io, 'next: find out why so many failed (mailcamp status <campaign>), then run the same command again to resume');
     else if (s.interrupted) err(io, 'interrupted; run the same command again to resume');
     else if (s.dryRun) err(io, 'next: look at the .eml files, then send without --dry-run');
     else if (s.exitCode === 1) err(io, `next: mailcamp status <campaign> to see who was not reached`);

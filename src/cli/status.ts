@@ -1,8 +1,26 @@
-// `mailcamp status <campaign.yaml> [--json] [--all]`
+// `mailcamp status <campaign.yaml> [--json] [--all]`: the journal's counts per state, then the
+// recipients that need attention (unknown, deferred, failed; in flight while a send runs), and
+// what to do next. `--json` prints design.md's {campaign, run_id, state, totals, recipients}.
 
 import type { Command } from 'commander';
-import { runStatus } from '../pipeline/status.js';
+import { NOT_SENT, runStatus } from '../pipeline/status.js';
+import type { DeliveryStatus, JournalEntry } from '../state/types.js';
 import { type Io, out } from './io.js';
+
+/** Listed in the text view, at most SHOWN of each unless --all. */
+const ATTENTION: DeliveryStatus[] = ['sending', 'unknown', 'deferred', 'failed'];
+const SHOWN = 20;
+const ALL: DeliveryStatus[] = ['pending', 'sending', 'sent', 'failed', 'deferred', 'unknown', 'skipped'];
+
+const HEADINGS: Record<DeliveryStatus, string> = {
+  sending: 'being sent',
+  unknown: 'unknown: the connection was lost after the message was handed over; it may have arrived',
+  deferred: 'deferred: the server said try later; retried when due',
+  failed: 'failed: refused for good, not retried',
+  pending: 'pending',
+  skipped: 'skipped',
+  sent: 'sent',
+};
 
 export function register(program: Command, io: Io): void {
   program
@@ -10,18 +28,18 @@ export function register(program: Command, io: Io): void {
     .description('what the journal says: sent, failed, deferred, unknown, pending')
     .argument('<campaign.yaml>', 'the campaign file')
     .option('--json', 'print {campaign, run_id, state, totals, recipients} on stdout')
-    .option('--all', 'list sent recipients too')
+    .option('--all', 'list every recipient (sent ones too)')
     .option('--state <dir>', 'state folder (default: nearest .mailcamp/ above the campaign)')
     .action((file: string, f: { json?: boolean; all?: boolean; state?: string }) => {
-      const s = runStatus({ file, cwd: io.cwd, env: io.env, state: f.state, all: f.all });
+      const s = runStatus({
+        file,
+        cwd: io.cwd,
+        env: io.env,
+        state: f.state,
+        list: f.all ? ALL : f.json ? NOT_SENT : ATTENTION,
+        limitPerStatus: f.json || f.all ? undefined : SHOWN,
+      });
       const t = s.totals;
-      const rows = s.recipients.map((e) => ({
-        row: e.row,
-        email: e.email,
-        status: e.status,
-        attempts: e.attempts,
-        response: e.response ?? null,
-      }));
       if (f.json) {
         out(
           io,
@@ -29,8 +47,18 @@ export function register(program: Command, io: Io): void {
             campaign: s.campaign,
             run_id: s.run?.runId ?? null,
             state: s.state,
+            started_at: s.run ? new Date(s.run.startedAt).toISOString() : null,
+            finished_at: s.run?.finishedAt ? new Date(s.run.finishedAt).toISOString() : null,
+            reason: s.run?.reason ?? null,
             totals: { recipients: t.recipients, sent: t.sent, failed: t.failed, deferred: t.deferred, skipped: t.skipped, unknown: t.unknown, pending: t.pending, sending: t.sending },
-            recipients: rows,
+            recipients: s.recipients.map((e) => ({
+              row: e.row,
+              email: e.email,
+              status: e.status,
+              attempts: e.attempts,
+              response: e.response ?? null,
+              ...(e.status === 'deferred' && e.nextAttemptAt !== undefined ? { next_attempt_at: new Date(e.nextAttemptAt).toISOString() } : {}),
+            })),
           }),
         );
         return;
@@ -39,18 +67,42 @@ export function register(program: Command, io: Io): void {
         out(io, `${s.campaign}: never sent`);
         return;
       }
-      const when = new Date(s.run.startedAt).toISOString();
-      const fin = s.run.finishedAt ? `, ended ${new Date(s.run.finishedAt).toISOString()}` : '';
-      out(io, `${s.campaign}: run ${s.run.runId} (${s.state}${s.lockedBy ? `, pid ${s.lockedBy}` : ''}), started ${when}${fin}`);
-      out(io, `  transport ${s.run.transport}`);
+      const run = s.run;
+      const state = s.state === 'running' ? `running, pid ${s.lockedBy}` : s.state === 'unfinished' ? 'unfinished: no process is sending it' : s.state;
+      const ended = run.finishedAt ? `, ended ${iso(run.finishedAt)}` : '';
+      out(io, `${s.campaign}: run ${run.runId} (${state}), started ${iso(run.startedAt)}${ended}`);
+      if (run.reason) out(io, `  ${run.reason}`);
+      out(io, `  transport ${run.transport}`);
       out(
         io,
-        `  sent ${t.sent}  failed ${t.failed}  deferred ${t.deferred}  unknown ${t.unknown}  pending ${t.pending + t.sending}  skipped ${t.skipped}  (of ${t.recipients})`,
+        `  sent ${t.sent}  failed ${t.failed}  deferred ${t.deferred}  unknown ${t.unknown}  pending ${t.pending}` +
+          (t.sending ? `  sending ${t.sending}` : '') +
+          `  skipped ${t.skipped}  (of ${t.recipients})`,
       );
-      for (const r of rows) {
-        out(io, `  line ${r.row}  ${r.email}  ${r.status}  attempts ${r.attempts}${r.response ? `  ${r.response}` : ''}`);
+      const shownStatuses = f.all ? (['sent', 'pending', 'skipped', ...ATTENTION] as DeliveryStatus[]) : ATTENTION;
+      for (const status of shownStatuses) {
+        const rows = s.recipients.filter((e) => e.status === status);
+        if (!rows.length) continue;
+        const heading = status === 'sending' && s.state !== 'running' ? 'being sent when the run stopped: unknown once resumed' : HEADINGS[status];
+        out(io, `${heading}:`);
+        for (const e of rows) out(io, `  ${line(e)}`);
+        const more = t[status] - rows.length;
+        if (more > 0) out(io, `  … and ${more} more (--json or --all lists them)`);
       }
-      if (t.unknown) out(io, `next: check with the server whether the unknown ones arrived; mailcamp send --resend-unknown sends them again`);
-      else if (s.state === 'unfinished' || s.state === 'interrupted') out(io, 'next: mailcamp send <campaign> resumes this run');
+      if (s.state === 'running') return;
+      if (t.unknown) {
+        out(io, 'next: check with the server whether the unknown ones arrived; `mailcamp send --resend-unknown` sends them again');
+      }
+      if (s.state === 'unfinished' || s.state === 'interrupted') out(io, 'next: `mailcamp send` resumes this run');
+      else if (s.state === 'finished') out(io, 'the run is finished; `mailcamp send --restart` would send to everyone again');
     });
+}
+
+function line(e: JournalEntry): string {
+  const next = e.status === 'deferred' && e.nextAttemptAt !== undefined ? `  next try ${iso(e.nextAttemptAt)}` : '';
+  return `line ${e.row}  ${e.email}  attempts ${e.attempts}${next}${e.response ? `  ${e.response}` : ''}`;
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
 }

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import type { Diagnostics } from '../shared/diagnostics.js';
 import { formatDiagnostic } from '../shared/diagnostics.js';
 import { runValidate } from '../pipeline/validate.js';
+import { scheduleLines } from './schedule.js';
 import { err, type Io, out, plural } from './io.js';
 
 export function printDiagnostics(io: Io, d: Diagnostics): void {
@@ -35,6 +36,7 @@ export function register(program: Command, io: Io, setExit: (n: number) => void)
           (r.skipped ? `, ${r.skipped} skipped` : '') +
           (d.warningCount ? ` (${plural(d.warningCount, 'warning')})` : ''),
       );
+      if (r.schedule) for (const line of scheduleLines(r.schedule)) out(io, line);
       out(io, `next: mailcamp preview ${file}   or   mailcamp send ${file} --dry-run`);
     });
 }

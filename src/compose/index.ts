@@ -19,7 +19,8 @@ import { MailcampError } from '../shared/errors.js';
 import { type PreparedAttachment, prepareShared } from './attachments.js';
 import { dkimSigner, type Signer } from './dkim.js';
 import { assertHeaderSafe, headerLine, rfc5322Date } from './headers.js';
-import { binaryPart, textPart } from './parts.js';
+import { binaryPart } from './parts.js';
+import { TextBodyEncoder } from './text-body.js';
 
 export interface ComposeInput {
   to: MailAddress[];
@@ -49,7 +50,16 @@ export interface PreparedCampaign {
   shared: PreparedAttachment[];
   inlineParts: Buffer[];
   sharedBytes: number;
+  /** The HTML and text bodies, with their templates' static lines encoded once. */
+  htmlBody: TextBodyEncoder;
+  textBody: TextBodyEncoder;
+  /** From and Reply-To, encoded once. */
+  fromLines: string;
+  /** Header lines by name and value: `headers:` values are mostly the same for everyone. */
+  headerLines: Map<string, string>;
 }
+
+const MAX_HEADER_LINES = 256;
 
 /** Encodes once what every message shares. */
 export function prepare(compiled: CompiledCampaign): PreparedCampaign {
@@ -68,14 +78,42 @@ export function prepare(compiled: CompiledCampaign): PreparedCampaign {
   const inlineParts = compiled.inlineImages.map((img) =>
     binaryPart(img.content, { contentType: img.contentType, filename: img.filename, disposition: 'inline', contentId: img.cid }),
   );
-  return { compiled, shared, inlineParts, sharedBytes, sign: dkimSigner(c) };
+  return {
+    compiled,
+    shared,
+    inlineParts,
+    sharedBytes,
+    sign: dkimSigner(c),
+    htmlBody: new TextBodyEncoder(compiled.htmlSource),
+    textBody: new TextBodyEncoder(compiled.textSource),
+    fromLines: headerLine('From', c.from) + (c.replyTo ? headerLine('Reply-To', c.replyTo) : ''),
+    headerLines: new Map(),
+  };
 }
 
 const CRLF = '\r\n';
 
 export function boundaryFor(messageId: string, level: number): string {
-  const token = crypto.createHash('sha1').update(messageId).digest('hex').slice(0, 20);
+  return boundaryWith(boundaryToken(messageId), level);
+}
+
+function boundaryToken(messageId: string): string {
+  return crypto.createHash('sha1').update(messageId).digest('hex').slice(0, 20);
+}
+
+function boundaryWith(token: string, level: number): string {
   return `----=_Part_${level}_${token}`;
+}
+
+/** headerLine(), remembered for values seen before. */
+function customHeaderLine(p: PreparedCampaign, name: string, value: string): string {
+  const key = `${name}\0${value}`;
+  let line = p.headerLines.get(key);
+  if (line === undefined) {
+    line = headerLine(name, value);
+    if (p.headerLines.size < MAX_HEADER_LINES) p.headerLines.set(key, line);
+  }
+  return line;
 }
 
 export function compose(p: PreparedCampaign, input: ComposeInput): Composed {
@@ -86,9 +124,7 @@ export function compose(p: PreparedCampaign, input: ComposeInput): Composed {
   for (const a of input.to) if (a.name) assertHeaderSafe(a.name, 'name');
   for (const [k, v] of r.headers) assertHeaderSafe(v, `headers.${k}`);
 
-  let head = '';
-  head += headerLine('From', c.from);
-  if (c.replyTo) head += headerLine('Reply-To', c.replyTo);
+  let head = p.fromLines;
   head += input.bcc ? 'To: undisclosed-recipients:;\r\n' : headerLine('To', input.to);
   head += headerLine('Subject', r.subject);
   head += `Date: ${rfc5322Date(input.date)}${CRLF}`;
@@ -96,35 +132,50 @@ export function compose(p: PreparedCampaign, input: ComposeInput): Composed {
   head += listUnsubscribe(c, r);
   head += `X-Mailcamp-Campaign: ${c.name}${CRLF}`;
   head += `X-Mailcamp-Recipient: ${input.recipientToken}${CRLF}`;
-  for (const [k, v] of r.headers) head += headerLine(k, v);
+  for (const [k, v] of r.headers) head += customHeaderLine(p, k, v);
   head += `MIME-Version: 1.0${CRLF}`;
 
-  const chunks: (string | Buffer)[] = [];
+  // Text goes into `text` until a ready-made part (a Buffer) comes, then both into `chunks`:
+  // one Buffer per run of text rather than one per line of MIME.
+  const chunks: Buffer[] = [];
+  let text = '';
+  const splice = (part: Buffer): void => {
+    chunks.push(Buffer.from(text, 'utf8'), part);
+    text = '';
+  };
   const attachments = [...sharedWithNames(p, r), ...input.attachments];
-  const alt = boundaryFor(input.messageId, 1);
+  const token = boundaryToken(input.messageId);
+  const alt = boundaryWith(token, 1);
   const altBody = (): void => {
-    chunks.push(`Content-Type: multipart/alternative;${CRLF} boundary="${alt}"${CRLF}${CRLF}`);
-    chunks.push(`--${alt}${CRLF}`, textPart('plain', r.text));
-    chunks.push(`--${alt}${CRLF}`);
+    text += `Content-Type: multipart/alternative;${CRLF} boundary="${alt}"${CRLF}${CRLF}`;
+    text += `--${alt}${CRLF}` + p.textBody.part('plain', r.text);
+    text += `--${alt}${CRLF}`;
     if (p.inlineParts.length) {
-      const rel = boundaryFor(input.messageId, 2);
-      chunks.push(`Content-Type: multipart/related; type="text/html";${CRLF} boundary="${rel}"${CRLF}${CRLF}`);
-      chunks.push(`--${rel}${CRLF}`, textPart('html', r.html));
-      for (const part of p.inlineParts) chunks.push(`--${rel}${CRLF}`, part);
-      chunks.push(`--${rel}--${CRLF}`);
-    } else chunks.push(textPart('html', r.html));
-    chunks.push(`--${alt}--${CRLF}`);
+      const rel = boundaryWith(token, 2);
+      text += `Content-Type: multipart/related; type="text/html";${CRLF} boundary="${rel}"${CRLF}${CRLF}`;
+      text += `--${rel}${CRLF}` + p.htmlBody.part('html', r.html);
+      for (const part of p.inlineParts) {
+        text += `--${rel}${CRLF}`;
+        splice(part);
+      }
+      text += `--${rel}--${CRLF}`;
+    } else text += p.htmlBody.part('html', r.html);
+    text += `--${alt}--${CRLF}`;
   };
   if (attachments.length) {
-    const mixed = boundaryFor(input.messageId, 0);
-    chunks.push(`Content-Type: multipart/mixed;${CRLF} boundary="${mixed}"${CRLF}${CRLF}`);
-    chunks.push(`--${mixed}${CRLF}`);
+    const mixed = boundaryWith(token, 0);
+    text += `Content-Type: multipart/mixed;${CRLF} boundary="${mixed}"${CRLF}${CRLF}`;
+    text += `--${mixed}${CRLF}`;
     altBody();
-    for (const a of attachments) chunks.push(`--${mixed}${CRLF}`, a.part);
-    chunks.push(`--${mixed}--${CRLF}`);
+    for (const a of attachments) {
+      text += `--${mixed}${CRLF}`;
+      splice(a.part);
+    }
+    text += `--${mixed}--${CRLF}`;
   } else altBody();
+  chunks.push(Buffer.from(text, 'utf8'));
 
-  const raw = Buffer.concat([Buffer.from(head, 'ascii'), ...chunks.map((x) => (typeof x === 'string' ? Buffer.from(x, 'utf8') : x))]);
+  const raw = Buffer.concat([Buffer.from(head, 'ascii'), ...chunks]);
   return {
     envelope: { from: c.from.address, to: input.to.map((a) => a.address) },
     raw,

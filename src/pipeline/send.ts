@@ -1,7 +1,10 @@
 // `mailcamp send`, top to bottom like the diagram in design.md:
 //   load+validate → select (dedupe, suppression, resume) → render → compose → send → journal → report.
-// The whole list is validated before the first connection is opened: a campaign with a
-// bad row sends nothing. Then a second pass streams the list again and sends.
+// The whole list is validated before the first connection is opened: a campaign with a bad
+// row sends nothing. Then, holding the campaign's lock: connect (TLS and authentication
+// failures end here, before the journal changes), start or resume the run and register every
+// recipient (resume.ts), stream the list once more and hand each recipient still to be sent
+// to the dispatcher, and write the report from the journal, so it is right after a crash too.
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -10,10 +13,13 @@ import path from 'node:path';
 import type { Campaign } from '../campaign/types.js';
 import { type Env, interpolate, loadDotEnv } from '../campaign/env.js';
 import { writeReport } from '../report/write-report.js';
-import { Dispatcher, type DispatchEvent } from '../send/dispatcher.js';
+import type { Composed } from '../compose/index.js';
+import { Dispatcher, type DispatchEvent, type Job } from '../send/dispatcher.js';
+import { ErrorBudget } from '../send/error-budget.js';
 import { emlName, OutboxTransport } from '../send/outbox.js';
 import { RateLimiter } from '../send/rate-limit.js';
 import { RetryPolicy } from '../send/retry.js';
+import { occurrenceDir, occurrenceStamp } from '../schedule/occurrence.js';
 import { SmtpTransport } from '../send/smtp.js';
 import { parseTransportUrl, type TransportSpec } from '../send/transport-url.js';
 import type { Transport } from '../send/transport.js';
@@ -26,9 +32,11 @@ import { campaignStateDir, ensureStateDir, findStateDir } from '../state/folder.
 import { openJournal, type SqliteJournal } from '../state/journal.js';
 import { acquireLock, type Lock } from '../state/lock.js';
 import { openSuppression, suppressionFile } from '../state/suppression.js';
-import type { RunInfo, Totals } from '../state/types.js';
+import type { JournalEntry, Totals } from '../state/types.js';
 import { loadAsFarAsPossible, type Loaded } from './context.js';
-import { buildMessage, renderUnit, type Unit } from './message.js';
+import { beginRun, iso, listEntries, refuseFinishedRun, registerRecipients, stopReason } from './resume.js';
+import { messageIdFor } from '../compose/headers.js';
+import { buildMessage, renderUnit, signed, type Unit } from './message.js';
 import { loadSuppressFilesAsync } from './suppress-files.js';
 import { unitsOf } from './units.js';
 
@@ -58,6 +66,14 @@ export interface SendOptions {
   onProgress?: (p: Progress) => void;
   /** Run id to use for a new run (schedule: the occurrence). */
   runId?: string;
+  /** After a signal: how long messages in flight may take before their connections are dropped (default 5 s). */
+  graceMs?: number;
+  /**
+   * Sends one occurrence of a scheduled campaign (schedule, send --occurrence): its own journal
+   * and lock in `.mailcamp/<name>/occurrences/<stamp>/`, run id and report name <stamp>, and
+   * `occurrence` in templates. See src/schedule/occurrence.ts.
+   */
+  occurrence?: Date;
 }
 
 export interface Progress {
@@ -78,6 +94,8 @@ export interface SendSummary {
   interrupted: boolean;
   /** Set when the run stopped early because of a fatal transport error. */
   fatal?: MailcampError;
+  /** Set when the error budget paused the run: why. */
+  paused?: string;
   warnings: string[];
   /** Resume notes: unknown recipients held back, etc. */
   notes: string[];
@@ -126,8 +144,9 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
     const runIdForCheck = o.runId ?? 'validate';
     let total = 0;
     for await (const u of unitsOf(c, diag, { isSuppressed, skipInvalid: o.skipInvalid })) {
+      if (signal.aborted) throw new MailcampError('INTERRUPTED', 'interrupted while checking the recipients; nothing was sent');
       try {
-        renderUnit(prepared, u, { runId: runIdForCheck, now: new Date(clock.now()) });
+        renderUnit(prepared, u, { runId: runIdForCheck, now: new Date(clock.now()), occurrence: o.occurrence });
       } catch (e) {
         diag.capture(e);
       }
@@ -139,7 +158,7 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
     // 2. Transport, and the user's go-ahead for real SMTP.
     if (o.dryRun) spec = { kind: 'outbox', dir: o.out ? path.resolve(cwd, o.out) : undefined };
     const outDir =
-      spec.kind === 'outbox' ? (spec.dir ?? (o.out ? path.resolve(cwd, o.out) : path.join(c.dir, 'outbox', c.name))) : undefined;
+      spec.kind === 'outbox' ? (spec.dir ?? (o.out ? path.resolve(cwd, o.out) : path.join(c.dir, 'outbox', c.name, o.occurrence ? occurrenceStamp(o.occurrence.getTime()) : ''))) : undefined;
     if (spec.kind === 'smtp') {
       const server = `${spec.host}:${spec.port}`;
       const count = o.to ? Math.min(o.limit ?? 1, total) : o.limit !== undefined ? Math.min(o.limit, total) : total;
@@ -159,7 +178,8 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
     if (throwaway) journalDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailcamp-dry-'));
     else {
       journalDir = campaignStateDir(ensureStateDir(stateDir), c.name);
-      lock = acquireLock(journalDir, `send ${c.displayFile}`);
+      if (o.occurrence) journalDir = occurrenceDir(journalDir, o.occurrence.getTime());
+      lock = acquireLock(journalDir, `send ${c.displayFile}${o.occurrence ? ` --occurrence ${o.occurrence.toISOString()}` : ''}`);
     }
     const journal = openJournal(journalDir, { clock });
     try {
@@ -178,6 +198,7 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
         total,
         warnings,
         isSuppressed,
+        notes: lock?.tookOverStaleFrom !== undefined ? [`took over the lock of process ${lock.tookOverStaleFrom || '?'}, which is no longer running`] : [],
       });
     } finally {
       journal.close();
@@ -204,33 +225,40 @@ interface Ctx {
   total: number;
   warnings: string[];
   isSuppressed: (key: string) => string | undefined;
+  /** Notes from before the run (a stale lock taken over). */
+  notes: string[];
 }
 
 async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   const { o, c, journal, clock, logger, signal } = x;
-  const notes: string[] = [];
+  const notes: string[] = [...x.notes];
   const shownTransport = x.spec.kind === 'outbox' ? `outbox:${x.outDir}` : redactUrl(x.transportUrl);
 
-  // Resume, refuse, or start a run.
-  let run: RunInfo | undefined = journal.currentRun();
-  if (run && run.state === 'finished' && !o.restart) {
-    const t = journal.totals();
-    throw new MailcampError(
-      'STATE',
-      `campaign '${c.name}' already ran (run ${run.runId}, finished ${new Date(run.finishedAt ?? run.startedAt).toISOString()}: ` +
-        `sent ${t.sent}, failed ${t.failed}, skipped ${t.skipped}); pass --restart to send it again`,
-    );
-  }
-  if (!run || o.restart) run = journal.startRun(o.runId ?? newRunId(clock), shownTransport);
-  else {
-    run = journal.resumeRun();
-    const n = journal.markStaleSendingUnknown();
-    if (n) notes.push(`${n} recipient(s) were being sent when the last run stopped; marked unknown`);
-    notes.push(`resuming run ${run.runId}`);
-  }
-  const runId = run.runId;
+  // A finished run is refused (unless --restart, or --resend-unknown with unknowns left).
+  const current = refuseFinishedRun(journal, c.name, o);
 
+  // Connect before touching the run: a refused certificate or password changes nothing.
   const transport = makeTransport(x);
+  try {
+    await transport.open(signal);
+  } catch (e) {
+    await transport.close().catch(() => {});
+    if (signal.aborted && !(e instanceof MailcampError)) throw new MailcampError('INTERRUPTED', 'interrupted while connecting; nothing was sent');
+    throw e;
+  }
+
+  // Start or resume the run, then register every recipient before the first message goes out.
+  const begun = beginRun(journal, current, {
+    ...o,
+    transport: shownTransport,
+    newRunId: () => o.runId ?? (o.occurrence ? occurrenceStamp(o.occurrence.getTime()) : newRunId(clock)),
+  });
+  notes.push(...begun.notes);
+  const runId = begun.run.runId;
+  await registerRecipients(journal, c, runId, { isSuppressed: x.isSuppressed, skipInvalid: o.skipInvalid, signal });
+  const before = journal.totals();
+
+  let done = before.sent + before.failed + (o.resendUnknown ? 0 : before.unknown);
   const dispatcher = new Dispatcher({
     transport,
     journal,
@@ -239,79 +267,77 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
     retry: new RetryPolicy(c.retry),
     clock,
     signal,
+    budget: c.errorBudget && !o.to ? new ErrorBudget(c.errorBudget) : undefined,
+    graceMs: o.graceMs,
     onEvent: (event) => {
-      done++;
+      if (event.outcome !== 'deferred') done++;
       o.onProgress?.({ done, total: x.total, event });
     },
+    onWait: (until, n) =>
+      logger.info(`waiting until ${iso(until)} to retry ${n} deferred recipient(s) (Ctrl-C stops; the next send retries them)`),
   });
-  let done = 0;
-  let sentThisRun = 0;
-  let fatal: MailcampError | undefined;
-  let heldUnknown = 0;
+  let submitted = 0;
+  const held: JournalEntry[] = [];
+  let heldCount = 0;
   let limited = false;
 
   try {
-    await transport.open();
-  } catch (e) {
-    await transport.close().catch(() => {});
-    throw e;
-  }
-  try {
-    const diag = new Diagnostics(0);
-    const units = unitsOf(c, diag, {
-      isSuppressed: x.isSuppressed,
-      skipInvalid: o.skipInvalid,
-      onSkip: (row, email, reason) => {
-        const key = email.trim().toLowerCase();
-        if (!journal.get(key)) journal.addSkipped({ key, row, email, messageId: '' }, reason);
-      },
-    });
+    const units = unitsOf(c, new Diagnostics(0), { isSuppressed: x.isSuppressed, skipInvalid: o.skipInvalid });
     for await (const u of units) {
-      if (signal.aborted || dispatcher.fatal) break;
+      if (dispatcher.stopped) break;
       const entry = journal.get(u.key);
-      if (entry) {
-        if (entry.status === 'sent' || entry.status === 'failed' || entry.status === 'skipped') continue;
-        if (entry.status === 'unknown' && !o.resendUnknown) {
-          heldUnknown++;
-          continue;
-        }
-        if (entry.status === 'deferred' && entry.nextAttemptAt && entry.nextAttemptAt > clock.now()) {
-          // Not yet due: wait for it like an in-run retry would.
-          await clock.sleep(entry.nextAttemptAt - clock.now(), signal).catch(() => {});
-          if (signal.aborted) break;
-        }
-      } else {
-        journal.addPending({ key: u.key, row: u.row, email: u.email, messageId: '' });
+      // Not registered: a row added to the CSV after this run began; the next send takes it.
+      if (!entry || entry.status === 'sent' || entry.status === 'failed' || entry.status === 'skipped') continue;
+      if (entry.status === 'unknown' && !o.resendUnknown) {
+        if (heldCount++ < 10) held.push(entry);
+        continue;
       }
-      if (o.limit !== undefined && sentThisRun >= o.limit) {
+      if (o.limit !== undefined && submitted >= o.limit) {
         limited = true;
         break;
       }
-      if (o.to && sentThisRun >= (o.limit ?? 1)) {
+      if (o.to && submitted >= (o.limit ?? 1)) {
         limited = true;
         break;
       }
-      const composed = buildMessage(x.prepared, u, { runId, now: new Date(clock.now()), overrideTo: o.to });
-      composed.label = emlName(u.row, u.key);
-      sentThisRun++;
-      await dispatcher.submit({ key: u.key, row: u.row, email: o.to ?? u.email, composed, attempts: entry?.attempts ?? 0 });
+      submitted++;
+      const build = async (): Promise<Composed> => {
+        const m = await signed(x.prepared, buildMessage(x.prepared, u, { runId, now: new Date(clock.now()), occurrence: o.occurrence, overrideTo: o.to }));
+        m.label = emlName(u.row, u.key);
+        return m;
+      };
+      const job: Job = { key: u.key, row: u.row, email: o.to ?? u.email, build, attempts: entry.attempts, done: entry.delivered };
+      if (entry.status === 'deferred' && entry.nextAttemptAt !== undefined && entry.nextAttemptAt > clock.now()) {
+        dispatcher.later(job, entry.nextAttemptAt); // retried when due, without holding up the rest
+        continue;
+      }
+      if (!(await dispatcher.submit(job))) break;
     }
     await dispatcher.drain();
   } catch (e) {
-    if (e instanceof MailcampError && e.code === 'TRANSPORT') fatal = e;
-    else throw e;
+    dispatcher.stopRun();
+    await dispatcher.drain().catch(() => {});
+    throw e;
   } finally {
     await transport.close().catch(() => {});
-    await journal.flush();
+    await journal.flush().catch(() => {});
   }
-  if (heldUnknown) notes.push(`${heldUnknown} recipient(s) in state unknown were not sent again; use --resend-unknown to send them`);
+  if (heldCount) {
+    notes.push(
+      `${heldCount} recipient(s) with delivery unknown were not sent again: ${listEntries(held, heldCount)}; ` +
+        'check with the server, then send with --resend-unknown to send them',
+    );
+  }
 
-  const interrupted = signal.aborted;
+  const fatal = dispatcher.fatal;
+  const paused = dispatcher.paused;
+  const interrupted = signal.aborted && !fatal && !paused;
   const totals = journal.totals();
   const unfinished = totals.pending + totals.sending + totals.deferred;
-  if (interrupted || fatal) journal.endRun('interrupted');
+  const reason = stopReason({ fatal, paused, signal });
+  if (reason) journal.endRun('interrupted', reason);
   else if (!limited && unfinished === 0 && !o.to) journal.endRun('finished');
-  if (limited) notes.push(`stopped after ${sentThisRun} message(s) (--limit); run send again to continue`);
+  if (limited) notes.push(`stopped after ${submitted} message(s) (--limit); run send again to continue`);
 
   // Report: built from the journal.
   const defaultReport = path.join(c.dir, 'reports', c.name, `${o.dryRun ? 'dry-run-' : o.to ? 'test-' : ''}${runId}.json`);
@@ -330,7 +356,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   logger.debug(`report written to ${reportPath}`);
 
   const bad = totals.failed + totals.deferred + totals.unknown + totals.pending + totals.sending;
-  const exitCode = fatal ? 3 : interrupted ? 130 : bad > 0 ? 1 : 0;
+  const exitCode = fatal || paused ? 3 : interrupted ? 130 : bad > 0 ? 1 : 0;
   return {
     campaign: c.name,
     runId,
@@ -342,6 +368,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
     dryRun: !!o.dryRun,
     interrupted,
     fatal,
+    paused,
     warnings: x.warnings,
     notes,
     exitCode,
@@ -357,6 +384,9 @@ function makeTransport(x: Ctx): Transport {
     logger: x.logger,
     debug: x.o.debugSmtp,
     ca: x.o.ca,
+    clock: x.clock,
+    reconnectDelayMs: Math.max(x.c.retry.initialDelayMs, 100),
+    maxReconnectDelayMs: x.c.retry.maxDelayMs,
   });
 }
 

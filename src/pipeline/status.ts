@@ -1,4 +1,6 @@
-// `mailcamp status`: what the journal says (style.md habit 8: the journal is the truth).
+// `mailcamp status`: what the journal says (style.md habit 8: the journal is the truth). It
+// opens the journal read-only, so it works beside a running `send` (SQLite WAL readers never
+// block the writer) and after a crash (the last whole commit is what it shows).
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -6,7 +8,7 @@ import { loadCampaign } from '../campaign/load.js';
 import type { Env } from '../campaign/env.js';
 import { campaignStateDir, findStateDir } from '../state/folder.js';
 import { journalExists, openJournal } from '../state/journal.js';
-import { readLock } from '../state/lock.js';
+import { liveLock } from '../state/lock.js';
 import type { DeliveryStatus, JournalEntry, RunInfo, Totals } from '../state/types.js';
 
 export interface StatusOptions {
@@ -14,20 +16,27 @@ export interface StatusOptions {
   cwd?: string;
   env?: Env;
   state?: string;
-  all?: boolean;
+  /** Which recipients to list, in CSV order. Default: every one not sent. */
+  list?: DeliveryStatus[];
+  /** At most this many per status (the text view); default all. */
+  limitPerStatus?: number;
 }
 
 export interface StatusResult {
   campaign: string;
   run?: RunInfo;
-  /** running (a process holds the lock), unfinished, finished, interrupted, or never-run */
+  /**
+   * running (a live process holds the lock), unfinished (no process: it crashed or stopped at
+   * --limit), interrupted (run.reason says why), finished, or never-run
+   */
   state: string;
   totals: Totals;
+  /** The listed recipients, in CSV order (each status cut at limitPerStatus). */
   recipients: JournalEntry[];
   lockedBy?: number;
 }
 
-const NOT_SENT: DeliveryStatus[] = ['pending', 'sending', 'failed', 'deferred', 'unknown', 'skipped'];
+export const NOT_SENT: DeliveryStatus[] = ['pending', 'sending', 'failed', 'deferred', 'unknown', 'skipped'];
 
 export function runStatus(o: StatusOptions): StatusResult {
   const c = loadCampaign(o.file, { env: o.env, cwd: o.cwd, missingEnvIsEmpty: true });
@@ -38,9 +47,22 @@ export function runStatus(o: StatusOptions): StatusResult {
   const j = openJournal(dir, { readonly: true });
   try {
     const run = j.currentRun();
-    const lock = readLock(dir);
+    const lock = liveLock(dir);
     const totals = j.totals();
-    const recipients = [...j.entries(o.all ? undefined : NOT_SENT)];
+    const list = o.list ?? NOT_SENT;
+    let recipients: JournalEntry[];
+    if (o.limitPerStatus === undefined) recipients = [...j.entries(list)];
+    else {
+      recipients = [];
+      for (const s of list) {
+        let n = 0;
+        for (const e of j.entries([s])) {
+          if (n++ >= o.limitPerStatus) break;
+          recipients.push(e);
+        }
+      }
+      recipients.sort((a, b) => a.row - b.row || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    }
     let state = run ? (run.state === 'running' ? 'unfinished' : run.state) : 'never-run';
     if (lock) state = 'running';
     return { campaign: c.name, run, state, totals, recipients, lockedBy: lock?.pid };
@@ -48,4 +70,3 @@ export function runStatus(o: StatusOptions): StatusResult {
     j.close();
   }
 }
-

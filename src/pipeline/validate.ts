@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Env } from '../campaign/env.js';
+import { timetable } from '../schedule/timetable.js';
 import { Diagnostics } from '../shared/diagnostics.js';
 import { findStateDir } from '../state/folder.js';
 import { openSuppression, suppressionFile } from '../state/suppression.js';
@@ -28,6 +29,8 @@ export interface ValidateResult {
   /** Messages that would be sent, and rows skipped (suppressed, or invalid with --skip-invalid). */
   messages: number;
   skipped: number;
+  /** A scheduled campaign: its zone and next three occurrences (epoch ms). */
+  schedule?: { kind: 'cron' | 'at'; expression: string; timezone: string; zoneFromMachine: boolean; next: number[] };
 }
 
 export async function runValidate(o: ValidateOptions): Promise<ValidateResult> {
@@ -43,11 +46,21 @@ export async function runValidate(o: ValidateOptions): Promise<ValidateResult> {
   const c = loaded.campaign;
   if (!c) return result;
   result.campaign = c.name;
+  const now = o.now ?? new Date();
+  try {
+    const tt = c.schedule && timetable(c.schedule);
+    if (tt) {
+      const { kind, expression, timezone, zoneFromMachine } = tt;
+      result.schedule = { kind, expression, timezone, zoneFromMachine, next: tt.after(now.getTime(), 3) };
+    }
+  } catch {
+    // A bad cron expression or zone: already an error in diag, at its line:col.
+  }
   const stateDir = findStateDir(c.dir, o.state ? path.resolve(o.cwd ?? process.cwd(), o.state) : undefined);
   const suppression = fs.existsSync(suppressionFile(stateDir)) ? openSuppression(stateDir) : undefined;
   try {
     const extra = await loadSuppressFilesAsync(c, diag);
-    const now = o.now ?? new Date();
+    const occurrence = result.schedule?.next[0] !== undefined ? new Date(result.schedule.next[0]) : undefined;
     const units = unitsOf(c, diag, {
       skipInvalid: o.skipInvalid,
       isSuppressed: (k) => {
@@ -59,7 +72,7 @@ export async function runValidate(o: ValidateOptions): Promise<ValidateResult> {
     const prepared = loaded.prepared;
     for await (const u of units) {
       try {
-        if (prepared) renderUnit(prepared, u, { runId: 'validate', now });
+        if (prepared) renderUnit(prepared, u, { runId: 'validate', now, occurrence });
       } catch (e) {
         diag.capture(e);
       }

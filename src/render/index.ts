@@ -42,7 +42,8 @@ export interface CompiledCampaign {
   /** Compiled (MJML → HTML) template source, with `cid:` image links, before Handlebars. */
   htmlSource: string;
   textSource: string;
-  render(input: RenderInput, now: Date): Rendered;
+  /** `occurrence`: the scheduled time of this run (templates see `now` when there is none). */
+  render(input: RenderInput, now: Date, occurrence?: Date): Rendered;
 }
 
 export const BUILTINS = ['campaign', 'recipient', 'now', 'occurrence'];
@@ -139,8 +140,8 @@ export async function compileCampaign(
   if (!diag.ok || !htmlTpl || !textTpl || !subjectTpl) return undefined;
 
   const campaignInfo = { name: c.name };
-  const render = (input: RenderInput, now: Date): Rendered => {
-    const ctx = contextFor(c, input, now, campaignInfo);
+  const render = (input: RenderInput, now: Date, occurrence?: Date): Rendered => {
+    const ctx = contextFor(c, input, now, campaignInfo, occurrence ?? now);
     const run = (t: Tpl, file: string) => {
       try {
         return t(ctx);
@@ -180,7 +181,7 @@ function reportUnknownVariablesAt(
   for (const d of local.errors) diag.error(d.message, { file, line: pos?.line, col: pos?.col });
 }
 
-function contextFor(c: Campaign, input: RenderInput, now: Date, campaign: { name: string }): Record<string, unknown> {
+function contextFor(c: Campaign, input: RenderInput, now: Date, campaign: { name: string }, occurrence: Date): Record<string, unknown> {
   const recipient = { email: input.email, row: input.row, name: input.name ?? '' };
   if (input.members) {
     return {
@@ -191,9 +192,10 @@ function contextFor(c: Campaign, input: RenderInput, now: Date, campaign: { name
       campaign,
       recipient,
       now,
+      occurrence,
     };
   }
-  return { ...c.data, ...input.fields, campaign, recipient, now };
+  return { ...c.data, ...input.fields, campaign, recipient, now, occurrence };
 }
 
 export type { HB };

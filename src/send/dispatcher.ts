@@ -1,13 +1,24 @@
-// The dispatcher: takes composed messages and delivers them through a Transport with
-// bounded concurrency, the rate limit, and retries with backoff, recording every step in
-// the journal. `sending` is made durable (beforeData) before the message leaves; the
-// result after the server's reply. Back-pressure: submit() waits while `concurrency`
-// messages are in flight, so memory does not grow with the list.
+// The dispatcher: delivers jobs through a Transport with bounded concurrency, the rate limit and
+// retries with backoff, recording every step in the journal: `sending` (durable) when the server
+// is ready for the message's content, the result after the server's reply. Back-pressure:
+// submit() waits while `concurrency` messages are in flight, so memory does not grow with the
+// list; a job waiting for its retry holds the recipient (a build() closure), not the bytes.
+//
+// How a run stops, and what each way leaves in the journal (design.md exit codes):
+// - signal (SIGINT/SIGTERM): no new work; messages in flight finish, for at most `graceMs`,
+//   after which their connections are dropped (deferred before the final dot, unknown after);
+//   retries not yet due stay `deferred` for the next run. Exit 130.
+// - fatal transport error (TLS, authentication): no new work and no further message content:
+//   a message waiting for its turn to send content is abandoned unsent (`deferred`, due at
+//   once). Exit 3.
+// - error budget spent (error-budget.ts): like a signal, with the reason said. Exit 3.
+// - the journal failing (disk full): like fatal; the error is rethrown by drain().
 
 import type { Composed } from '../compose/index.js';
 import type { Clock } from '../shared/clock.js';
 import { MailcampError } from '../shared/errors.js';
 import type { Journal } from '../state/journal-api.js';
+import type { ErrorBudget } from './error-budget.js';
 import type { RateLimiter } from './rate-limit.js';
 import type { RetryPolicy } from './retry.js';
 import type { SendResult, Transport } from './transport.js';
@@ -16,9 +27,15 @@ export interface Job {
   key: string;
   row: number;
   email: string;
-  composed: Composed;
+  /** Builds the message; called for every attempt. */
+  build: () => Promise<Composed>;
   /** Attempts made before this one (from the journal). */
   attempts: number;
+  /**
+   * Envelope recipients (lower case) already delivered or refused for good by an earlier
+   * attempt of this job: a group message partly delivered is retried for the rest only.
+   */
+  done?: string[];
 }
 
 export type Outcome = 'sent' | 'failed' | 'deferred' | 'unknown';
@@ -39,50 +56,121 @@ export interface DispatcherOptions {
   retry: RetryPolicy;
   clock: Clock;
   signal: AbortSignal;
+  budget?: ErrorBudget;
+  /** After the signal: how long messages in flight may take before their connections are dropped. */
+  graceMs?: number;
   onEvent?: (e: DispatchEvent) => void;
-  /** Called when a retry is scheduled (for progress output). */
+  /** Nothing in flight, `pending` retries waiting, the first due at `until`. */
   onWait?: (until: number, pending: number) => void;
 }
 
 export class Dispatcher {
   private inFlight = 0;
   private slotWaiters: (() => void)[] = [];
-  private retries = new Set<Promise<void>>();
+  /** Jobs waiting for a retry, with when it is due. */
+  private retries = new Map<Promise<void>, number>();
   private running = new Set<Promise<void>>();
+  private wake: (() => void) | undefined;
   private fatalError: MailcampError | undefined;
-  readonly fatalAbort = new AbortController();
+  private crashError: unknown;
+  private pauseReason: string | undefined;
+  private graceTimer: NodeJS.Timeout | undefined;
+  /** Aborted when the run stops for any reason: waits for the rate limit and retries end. */
+  private readonly stop = new AbortController();
 
-  constructor(private readonly o: DispatcherOptions) {}
+  constructor(private readonly o: DispatcherOptions) {
+    const onSignal = () => {
+      this.halt();
+      // Cleared by drain(); it must keep the process alive meanwhile, the hung message may not.
+      this.graceTimer = setTimeout(() => o.transport.abort(), o.graceMs ?? 5000);
+    };
+    if (o.signal.aborted) onSignal();
+    else o.signal.addEventListener('abort', onSignal, { once: true });
+  }
 
+  /** The fatal transport error that stopped the run. */
   get fatal(): MailcampError | undefined {
     return this.fatalError;
   }
 
-  private get stopped(): boolean {
-    return this.o.signal.aborted || this.fatalAbort.signal.aborted;
+  /** Why the error budget paused the run. */
+  get paused(): string | undefined {
+    return this.pauseReason;
   }
 
-  /** Starts delivering `job`; resolves once it has a slot (not when it is delivered). */
+  get stopped(): boolean {
+    return this.stop.signal.aborted;
+  }
+
+  /** Starts delivering `job`; resolves once it has a slot (not when it is delivered). False once stopped. */
   async submit(job: Job): Promise<boolean> {
     await this.slot();
     if (this.stopped) {
       this.freeSlot();
       return false;
     }
-    const p = this.deliver(job).finally(() => {
-      this.running.delete(p);
-      this.freeSlot();
-    });
+    const p: Promise<void> = this.deliver(job)
+      .catch((e) => this.crash(e))
+      .finally(() => {
+        this.running.delete(p);
+        this.freeSlot();
+        this.changed();
+      });
     this.running.add(p);
     return true;
   }
 
-  /** Waits until every message, including scheduled retries, has an outcome (or we stop). */
+  /** Delivers `job` at `at` (a deferred recipient not yet due), unless the run stops first. */
+  later(job: Job, at: number): void {
+    const p: Promise<void> = (async () => {
+      try {
+        await this.o.clock.sleep(at - this.o.clock.now(), this.stop.signal);
+      } catch {
+        return; // stopped: it stays deferred in the journal for the next run
+      }
+      await this.submit(job);
+    })()
+      .catch((e) => this.crash(e))
+      .finally(() => {
+        this.retries.delete(p);
+        this.changed();
+      });
+    this.retries.set(p, at);
+  }
+
+  /** Waits until every message, retries included, has an outcome or the run stopped. */
   async drain(): Promise<void> {
+    let told: number | undefined;
     while (this.running.size || this.retries.size) {
-      await Promise.race([...this.running, ...this.retries]);
+      if (!this.running.size && this.o.onWait) {
+        const next = Math.min(...this.retries.values());
+        if (next !== told) this.o.onWait(next, this.retries.size);
+        told = next;
+      }
+      await new Promise<void>((r) => (this.wake = r));
     }
-    if (this.fatalError) throw this.fatalError;
+    clearTimeout(this.graceTimer);
+    if (this.crashError) throw this.crashError;
+  }
+
+  private changed(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  /** Stops taking new work (the caller failed); drain() still waits for what is in flight. */
+  stopRun(): void {
+    this.halt();
+  }
+
+  private halt(): void {
+    if (!this.stop.signal.aborted) this.stop.abort(new MailcampError('INTERRUPTED', 'the run stopped'));
+  }
+
+  private crash(e: unknown): void {
+    if (this.crashError === undefined) this.crashError = e;
+    this.halt();
   }
 
   private async slot(): Promise<void> {
@@ -100,70 +188,90 @@ export class Dispatcher {
   }
 
   private async deliver(job: Job): Promise<void> {
-    const { journal, transport, clock } = this.o;
+    const { journal, transport, clock, retry } = this.o;
     if (this.o.rate) {
       try {
-        await this.o.rate.acquire(anySignal(this.o.signal, this.fatalAbort.signal));
+        await this.o.rate.acquire(this.stop.signal);
       } catch {
-        return; // interrupted while waiting for the rate limit: still pending/deferred
+        return; // stopped while waiting for the rate limit: still pending/deferred
       }
     }
     if (this.stopped) return;
-    let result: SendResult;
+    let msg: Composed;
     try {
-      result = await transport.send(job.composed, () => journal.markSending([job.key]), this.fatalAbort.signal);
+      msg = withoutDone(await job.build(), job.done);
     } catch (e) {
-      if (e instanceof MailcampError && e.code === 'TRANSPORT') {
-        if (!this.fatalError) this.fatalError = e;
-        this.fatalAbort.abort(e);
-        // If `sending` was recorded, nothing of the message was sent: fatal errors come from
-        // connecting/authenticating, before DATA.
-        const entry = journal.get(job.key);
-        if (entry?.status === 'sending') {
-          await journal.markResults([{ key: job.key, status: 'deferred', response: `not sent: ${e.message}`, nextAttemptAt: clock.now() }]);
-        }
-        return;
-      }
-      if (this.stopped) return;
-      throw e;
-    }
-    job.attempts++;
-    if (result.status === 'deferred' && this.o.retry.shouldRetry(job.attempts) && !this.stopped) {
-      const at = clock.now() + this.o.retry.delayFor(job.attempts);
-      await journal.markResults([{ key: job.key, status: 'deferred', response: result.response, nextAttemptAt: at }]);
-      this.o.onEvent?.({ job, outcome: 'deferred', result, retryAt: at });
-      this.scheduleRetry(job, at);
+      // Validated before the run; a file changed since. This recipient fails, the run goes on.
+      if (!(e instanceof MailcampError)) throw e;
+      job.attempts++;
+      await this.finish(job, 'failed', { status: 'failed', response: e.toString() });
       return;
     }
-    let outcome: Outcome = result.status;
-    let response = result.response;
-    if (outcome === 'deferred' && !this.stopped) {
-      outcome = 'failed';
-      response = `gave up after ${job.attempts} attempt${job.attempts === 1 ? '' : 's'}: ${response}`;
+    if (!msg.envelope.to.length) {
+      // A group message whose every recipient an earlier attempt reached or refused.
+      await this.finish(job, 'sent', { status: 'sent', response: 'every recipient was reached (or refused) by an earlier attempt' });
+      return;
     }
-    if (result.rejected?.length && outcome === 'sent') {
+    // The gate of the message content: closed once the run failed (fatal, journal), open for
+    // messages already under way when a signal or the error budget stops the run.
+    const beforeData = async () => {
+      if (this.fatalError || this.crashError !== undefined) throw new Error('the run stopped');
+      await journal.markSending([job.key]);
+    };
+    const result = await transport.send(msg, beforeData, this.stop.signal);
+    if (result.fatal && !this.fatalError) {
+      this.fatalError = result.fatal;
+      this.halt();
+    }
+    if (!result.notTried) job.attempts++;
+    const settled = [...(result.delivered ?? []), ...(result.rejected ?? []).map((r) => r.address)].map((a) => a.toLowerCase());
+    if (settled.length) job.done = [...(job.done ?? []), ...settled];
+
+    if (result.status === 'deferred') {
+      if (result.fatal || result.notTried) {
+        // Not the recipient's fault: due as soon as the run is resumed.
+        await this.record(job, 'deferred', result, clock.now());
+        return;
+      }
+      if (retry.shouldRetry(job.attempts)) {
+        const at = clock.now() + retry.delayFor(job.attempts);
+        await this.record(job, 'deferred', result, at);
+        this.o.onEvent?.({ job, outcome: 'deferred', result, retryAt: at });
+        if (!this.stopped) this.later(job, at);
+        return;
+      }
+      const tries = `${job.attempts} attempt${job.attempts === 1 ? '' : 's'}`;
+      await this.finish(job, 'failed', { ...result, response: `gave up after ${tries}: ${result.response}` });
+      return;
+    }
+    let response = result.response;
+    if (result.status === 'sent' && result.rejected?.length) {
       response += `; refused: ${result.rejected.map((r) => `${r.address} (${r.response})`).join(', ')}`;
     }
-    await journal.markResults([
-      { key: job.key, status: outcome, response, nextAttemptAt: outcome === 'deferred' ? clock.now() : undefined },
-    ]);
-    this.o.onEvent?.({ job, outcome, result: { ...result, response } });
+    await this.finish(job, result.status, { ...result, response });
   }
 
-  private scheduleRetry(job: Job, at: number): void {
-    const p: Promise<void> = (async () => {
-      try {
-        this.o.onWait?.(at, this.retries.size + 1);
-        await this.o.clock.sleep(at - this.o.clock.now(), anySignal(this.o.signal, this.fatalAbort.signal));
-      } catch {
-        return; // interrupted: it stays deferred in the journal for the next run
-      }
-      await this.submit(job);
-    })().finally(() => this.retries.delete(p));
-    this.retries.add(p);
+  /** A final outcome: journal, event, error budget. */
+  private async finish(job: Job, outcome: Exclude<Outcome, 'deferred'>, result: SendResult): Promise<void> {
+    await this.record(job, outcome, result);
+    this.o.onEvent?.({ job, outcome, result });
+    const reason = this.o.budget?.record(outcome !== 'sent');
+    if (reason && !this.pauseReason) {
+      this.pauseReason = reason;
+      this.halt();
+    }
+  }
+
+  private record(job: Job, status: Outcome, result: SendResult, nextAttemptAt?: number): Promise<void> {
+    return this.o.journal.markResults([
+      { key: job.key, status, response: result.response, nextAttemptAt, attempts: job.attempts, delivered: job.done },
+    ]);
   }
 }
 
-function anySignal(a: AbortSignal, b: AbortSignal): AbortSignal {
-  return AbortSignal.any([a, b]);
+/** The message minus the envelope recipients an earlier attempt settled. */
+function withoutDone(msg: Composed, done: string[] | undefined): Composed {
+  if (!done?.length) return msg;
+  const skip = new Set(done);
+  return { ...msg, envelope: { ...msg.envelope, to: msg.envelope.to.filter((a) => !skip.has(a.toLowerCase())) } };
 }

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Composed } from '../compose/index.js';
-import type { SendResult, Transport } from './transport.js';
+import type { BeforeData, SendResult, Transport } from './transport.js';
 
 export function emlName(row: number, key: string): string {
   const safe = key.replace(/^group:/, 'group-').replace(/[^A-Za-z0-9@._+-]/g, '_').slice(0, 80);
@@ -28,9 +28,13 @@ export class OutboxTransport implements Transport {
     this.made = true;
   }
 
-  async send(msg: Composed, beforeData: () => Promise<void>): Promise<SendResult> {
+  async send(msg: Composed, beforeData: BeforeData): Promise<SendResult> {
     if (!this.made) await this.open();
-    await beforeData();
+    try {
+      await beforeData();
+    } catch (e) {
+      return { status: 'deferred', response: `not written: ${(e as Error).message}`, notTried: true };
+    }
     const file = path.join(this.dir, this.nameFor(msg));
     const tmp = `${file}.tmp-${process.pid}`;
     await fs.promises.writeFile(tmp, msg.raw);
@@ -39,4 +43,6 @@ export class OutboxTransport implements Transport {
   }
 
   async close(): Promise<void> {}
+
+  abort(): void {}
 }

@@ -1,21 +1,41 @@
 // SMTP transport: a small pool of nodemailer SMTPConnections, one message at a time per
-// connection, connections kept open and reused. We drive SMTPConnection directly instead
-// of nodemailer's SMTPPool because the pool silently re-queues a message whose connection
-// dropped (`maxRequeues`) — after the final "." that duplicates mail — and because we need
-// to know, for every fault, whether the final "." had been handed to the socket:
-// before it, the message was not delivered (deferred); after it, it may have been (unknown;
-// RFC 5321 §6.1, RFC 1047).
+// connection, connections kept open and reused. We drive SMTPConnection directly instead of
+// nodemailer's SMTPPool because the pool silently re-queues a message whose connection
+// dropped (`maxRequeues`) — after the final "." that duplicates mail — and because we need to
+// know, for every fault, whether the final "." had been handed to the socket: before it, the
+// message was not delivered (deferred); after it, it may have been (unknown; RFC 5321 §6.1,
+// RFC 1047).
+//
+// The journal's `sending` is written at the last possible moment: the message body is a
+// stream that produces nothing until beforeData() (the durable `sending`) has resolved, and
+// nodemailer reads it only after the server answered DATA with 354. A process killed while
+// the envelope is being negotiated leaves the recipient `pending` (the server drops an
+// unfinished transaction, RFC 5321 §4.1.1.4), so only messages whose content was actually on
+// its way can come back as `unknown`.
+//
+// Faults (classification in retry.ts):
+// - 421 anywhere (RFC 5321 §3.8): the server closes the channel; the message is deferred and
+//   no new connection is opened before a cool-down that doubles per consecutive 421.
+// - Per-recipient 4yz, notably 452 "too many recipients" (RFC 5321 §4.5.3.1.10): the refused
+//   recipients of a group message go out in a further transaction right after the accepted
+//   ones; recipients refused with 5yz are reported and not tried again.
+// - Timeouts: `?timeout=` (default 60 s) bounds connecting, the greeting and every wait for a
+//   reply (socket inactivity), so a server that stops answering costs at most that long. RFC
+//   5321 §4.5.3.2 allows servers minutes per command; a timeout shorter than the server's
+//   final-dot processing turns deliveries into `unknown`, hence the generous default.
+// - TLS and authentication failures are fatal: returned with `fatal` set, never retried.
 
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { Composed } from '../compose/index.js';
+import { type Clock, systemClock } from '../shared/clock.js';
 import { MailcampError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { redact } from '../shared/secrets.js';
 import { classifySmtpError } from './retry.js';
 import type { TransportSpec } from './transport-url.js';
-import type { SendResult, Transport } from './transport.js';
+import type { BeforeData, SendResult, Transport } from './transport.js';
 
 type SmtpSpec = Extract<TransportSpec, { kind: 'smtp' }>;
 
@@ -28,24 +48,47 @@ export interface SmtpOptions {
   ca?: string | Buffer;
   /** EHLO name; default the machine's host name. */
   name?: string;
+  clock?: Clock;
+  /** Cool-down after a 421 before connecting again; doubles per consecutive 421 up to the max. */
+  reconnectDelayMs?: number;
+  maxReconnectDelayMs?: number;
 }
 
 type Conn = InstanceType<typeof SMTPConnection>;
 interface SmtpError extends Error {
   code?: string;
+  originalCode?: string;
   responseCode?: number;
   response?: string;
   command?: string;
+  recipient?: string;
+  rejectedErrors?: SmtpError[];
 }
+interface SendInfo {
+  accepted?: string[];
+  response?: string;
+  rejectedErrors?: SmtpError[];
+}
+type Outcome =
+  | { ok: true; info: SendInfo }
+  | { ok: false; err: SmtpError; dotHandedOver: boolean; refusedAtGate?: unknown };
 
 export class SmtpTransport implements Transport {
   readonly description: string;
+  /** Largest message the server accepts (SMTP SIZE, RFC 1870), once known. */
   maxMessageSize?: number;
   private idle: Conn[] = [];
-  private live = 0;
-  private waiters: ((c: Conn | Error) => void)[] = [];
+  private readonly conns = new Set<Conn>();
+  private connecting = 0;
+  private wakeups: (() => void)[] = [];
+  /** In-flight transactions: abort() settles them itself (nodemailer's close() forgets them). */
+  private readonly inFlight = new Map<Conn, (e: SmtpError) => void>();
   private closed = false;
+  /** No new connection before this (epoch ms): the 421 cool-down. */
+  private notBefore = 0;
+  private closings = 0;
   private readonly where: string;
+  private readonly clock: Clock;
 
   constructor(
     private readonly spec: SmtpSpec,
@@ -53,95 +96,96 @@ export class SmtpTransport implements Transport {
   ) {
     this.description = spec.display;
     this.where = `${spec.host}:${spec.port}`;
+    this.clock = opts.clock ?? systemClock;
     if (spec.caFile && !opts.ca) this.opts = { ...opts, ca: fs.readFileSync(spec.caFile) };
   }
 
-  /** Connects once: an unreachable server, TLS or authentication failure here is fatal (exit 3). */
-  async open(): Promise<void> {
+  /**
+   * Connects once: an unreachable server, TLS or authentication failure here is fatal (exit 3).
+   * A 4yz greeting (421 busy) is not: sending starts after the cool-down.
+   */
+  async open(signal?: AbortSignal): Promise<void> {
     let c: Conn;
     try {
-      c = await this.connect();
+      c = await this.connect(signal);
     } catch (e) {
-      throw this.fatal(e as SmtpError);
+      const err = e as SmtpError;
+      if (signal?.aborted) throw signal.reason;
+      if (err.responseCode && err.responseCode >= 400 && err.responseCode < 500) {
+        this.coolDown();
+        this.opts.logger?.warn(`${this.where}: ${describe(err)}; connecting again later`);
+        return;
+      }
+      throw this.fatal(err);
     }
     this.release(c);
   }
 
-  async send(msg: Composed, beforeData: () => Promise<void>, signal?: AbortSignal): Promise<SendResult> {
+  async send(msg: Composed, beforeData: BeforeData, signal?: AbortSignal): Promise<SendResult> {
     let conn: Conn;
     try {
       conn = await this.acquire(signal);
     } catch (e) {
-      if (e instanceof MailcampError) throw e;
-      const err = e as SmtpError;
-      const kind = classifySmtpError(err);
-      if (kind === 'fatal') throw this.fatal(err);
-      return { status: kind === 'failed' ? 'failed' : 'deferred', response: describe(err), code: err.responseCode };
+      if (signal?.aborted || e instanceof MailcampError) return { status: 'deferred', response: 'not sent: the run stopped', notTried: true };
+      return this.failure(e as SmtpError, false, []);
     }
     if (this.maxMessageSize && msg.raw.length > this.maxMessageSize) {
       this.release(conn);
       return { status: 'failed', response: `message is ${msg.raw.length} bytes; the server accepts at most ${this.maxMessageSize} (SIZE)` };
     }
-    try {
-      await beforeData();
-    } catch (e) {
-      this.release(conn);
-      throw e;
-    }
-    let dotHandedOver = false;
-    const body = Readable.from([msg.raw], { objectMode: false });
-    body.once('end', () => (dotHandedOver = true));
-    return new Promise<SendResult>((resolve, reject) => {
-      conn.send({ from: msg.envelope.from, to: msg.envelope.to, size: msg.raw.length } as never, body, (err, info) => {
-        if (!err) {
-          const i = info as { response?: string; rejectedErrors?: SmtpError[] };
-          this.release(conn);
-          resolve({
-            status: 'sent',
-            response: redact(i.response ?? '250'),
-            code: 250,
-            rejected: i.rejectedErrors?.map((r) => ({
-              address: (r as { recipient?: string }).recipient ?? '',
-              response: redact(r.response ?? r.message),
-              code: r.responseCode,
-            })),
-          });
-          return;
-        }
-        const e = err as SmtpError;
-        // A reply with a code is a definite answer; silence after the final dot is not.
-        const kind = classifySmtpError(e, { afterFinalDot: dotHandedOver && !e.responseCode });
-        if (kind === 'fatal') {
-          this.drop(conn);
-          reject(this.fatal(e));
-          return;
-        }
-        // The transaction ended in error; the connection is reusable only if it is still up
-        // and a RSET goes through. 421 means the server is closing the channel.
-        if (e.responseCode === 421 || !e.responseCode) this.drop(conn);
+    const delivered: string[] = [];
+    const rejected: NonNullable<SendResult['rejected']> = [];
+    let todo = [...msg.envelope.to];
+    let gate: BeforeData | undefined = beforeData;
+    for (;;) {
+      const r = await this.transaction(conn, msg, todo, gate);
+      if (!r.ok && r.refusedAtGate !== undefined) {
+        // Stopped (or the journal failed) before any byte of the message went out.
+        this.forget(conn);
+        const why = r.refusedAtGate instanceof Error ? r.refusedAtGate.message : String(r.refusedAtGate);
+        return { status: 'deferred', response: `not sent: ${redact(why)}`, delivered, notTried: !delivered.length };
+      }
+      gate = undefined; // one `sending` per message, however many transactions it takes
+      if (!r.ok) {
+        const e = r.err;
+        for (const x of e.rejectedErrors ?? []) if ((x.responseCode ?? 0) >= 500) rejected.push(refusal(x));
+        // A rejection of every recipient leaves the session usable; anything else, not.
+        if (e.responseCode === 421 || !e.responseCode) this.forget(conn);
         else this.resetAndRelease(conn);
-        resolve({
-          status: kind,
-          response: describe(e),
-          code: e.responseCode,
-          rejected: (e as { rejectedErrors?: SmtpError[] }).rejectedErrors?.map((r) => ({
-            address: (r as { recipient?: string }).recipient ?? '',
-            response: redact(r.response ?? r.message),
-            code: r.responseCode,
-          })),
-        });
-      });
-    });
+        const result = this.failure(e, r.dotHandedOver, delivered, rejected);
+        // Somebody got the message in an earlier transaction, the rest were refused for good.
+        if (delivered.length && result.status === 'failed') return { ...result, status: 'sent' };
+        return result;
+      }
+      this.closings = 0;
+      const accepted = r.info.accepted ?? todo;
+      delivered.push(...accepted);
+      const again: string[] = [];
+      for (const x of r.info.rejectedErrors ?? []) {
+        if ((x.responseCode ?? 0) >= 500 || !x.recipient) rejected.push(refusal(x));
+        else again.push(x.recipient);
+      }
+      // 452 (or another 4yz) for some recipients: they go in another transaction (RFC 5321
+      // §4.5.3.1.10). Progress is certain: this transaction accepted at least one.
+      if (again.length && accepted.length) {
+        todo = again;
+        continue;
+      }
+      this.release(conn);
+      return { status: 'sent', response: redact(r.info.response ?? '250'), code: 250, delivered, rejected: rejected.length ? rejected : undefined };
+    }
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const w of this.waiters.splice(0)) w(new MailcampError('INTERRUPTED', 'transport closed'));
+    for (const w of this.wakeups.splice(0)) w();
     const conns = this.idle.splice(0);
+    for (const c of this.conns) if (!conns.includes(c)) this.abortOne(c);
     await Promise.all(
       conns.map(
         (c) =>
           new Promise<void>((resolve) => {
+            this.conns.delete(c);
             const t = setTimeout(() => {
               c.close();
               resolve();
@@ -156,60 +200,171 @@ export class SmtpTransport implements Transport {
     );
   }
 
-  private fatal(e: SmtpError): MailcampError {
-    const code = e.code === 'EAUTH' ? 'authentication failed' : /TLS|CERT|SSL/i.test(`${e.code} ${e.message}`) ? 'TLS failed' : 'connection failed';
-    return new MailcampError('TRANSPORT', `${code}: ${describe(e)}`, { host: this.where, responseCode: e.responseCode });
+  abort(): void {
+    this.closed = true;
+    for (const w of this.wakeups.splice(0)) w();
+    this.idle = [];
+    for (const c of [...this.conns]) this.abortOne(c);
   }
 
-  private async acquire(signal?: AbortSignal): Promise<Conn> {
-    for (;;) {
-      const c = this.idle.pop();
-      if (!c) break;
-      if (isUsable(c)) return c;
-      this.drop(c);
-    }
-    if (this.live < this.opts.poolSize) return this.connect();
-    return new Promise<Conn>((resolve, reject) => {
-      const w = (c: Conn | Error) => (c instanceof Error ? reject(c) : resolve(c));
-      this.waiters.push(w);
-      signal?.addEventListener('abort', () => {
-        this.waiters = this.waiters.filter((x) => x !== w);
-        reject(signal.reason);
+  // ---- one transaction
+
+  private transaction(conn: Conn, msg: Composed, to: string[], gate: BeforeData | undefined): Promise<Outcome> {
+    return new Promise<Outcome>((resolve) => {
+      let dotHandedOver = false;
+      let refusedAtGate: unknown;
+      let settled = false;
+      let started = false;
+      const raw = msg.raw;
+      const body = new Readable({
+        read() {
+          if (started) return;
+          started = true;
+          (gate ? gate() : Promise.resolve()).then(
+            () => {
+              this.push(raw);
+              this.push(null);
+            },
+            (e: unknown) => {
+              refusedAtGate = e ?? new Error('refused');
+              this.destroy(e instanceof Error ? e : new Error(String(e)));
+            },
+          );
+        },
+      });
+      // Registered before nodemailer pipes the body, so it runs before the final dot is written.
+      body.once('end', () => (dotHandedOver = true));
+      const settle = (o: Outcome) => {
+        if (settled) return;
+        settled = true;
+        this.inFlight.delete(conn);
+        resolve(o);
+      };
+      this.inFlight.set(conn, (err) => settle({ ok: false, err, dotHandedOver, refusedAtGate }));
+      conn.send({ from: msg.envelope.from, to, size: raw.length } as never, body, (err, info) => {
+        if (err) settle({ ok: false, err: err as SmtpError, dotHandedOver, refusedAtGate });
+        else settle({ ok: true, info: info as SendInfo });
       });
     });
   }
 
-  private release(c: Conn): void {
-    if (this.closed || !isUsable(c)) {
-      this.drop(c);
-      return;
+  /** The SendResult for an error; `delivered` lists recipients of earlier transactions. */
+  private failure(e: SmtpError, dotHandedOver: boolean, delivered: string[], rejected: NonNullable<SendResult['rejected']> = []): SendResult {
+    // A reply with a code is a definite answer; silence after the final dot is not.
+    const kind = classifySmtpError(e, { afterFinalDot: dotHandedOver && !e.responseCode });
+    if (e.responseCode === 421) this.coolDown();
+    const base = { response: describe(e), code: e.responseCode, delivered, rejected: rejected.length ? rejected : undefined };
+    if (kind === 'fatal') {
+      return { ...base, status: dotHandedOver && !e.responseCode ? 'unknown' : 'deferred', response: `not sent: ${base.response}`, fatal: this.fatal(e) };
     }
-    const w = this.waiters.shift();
-    if (w) w(c);
-    else this.idle.push(c);
+    return { ...base, status: kind };
   }
 
-  private drop(c: Conn): void {
-    if ((c as unknown as { _mcDropped?: boolean })._mcDropped) return;
-    (c as unknown as { _mcDropped?: boolean })._mcDropped = true;
-    this.live--;
+  private fatal(e: SmtpError): MailcampError {
+    const what =
+      e.code === 'EAUTH' || [530, 534, 535, 538].includes(e.responseCode ?? 0)
+        ? 'authentication failed'
+        : /TLS|CERT|SSL/i.test(`${e.code} ${e.originalCode} ${e.message}`)
+          ? 'TLS failed'
+          : 'connection failed';
+    return new MailcampError('TRANSPORT', `${what}: ${describe(e)}`, { host: this.where, responseCode: e.responseCode });
+  }
+
+  private coolDown(): void {
+    const base = this.opts.reconnectDelayMs ?? 1000;
+    const max = this.opts.maxReconnectDelayMs ?? 60_000;
+    const wait = Math.min(max, base * 2 ** Math.min(this.closings, 20));
+    this.closings++;
+    this.notBefore = Math.max(this.notBefore, this.clock.now() + wait);
+  }
+
+  // ---- the pool
+
+  private async acquire(signal?: AbortSignal): Promise<Conn> {
+    for (;;) {
+      if (this.closed) throw new MailcampError('INTERRUPTED', 'transport closed');
+      if (signal?.aborted) throw signal.reason;
+      const c = this.idle.pop();
+      if (c) {
+        if (isUsable(c)) return c;
+        this.forget(c);
+        continue;
+      }
+      if (this.conns.size + this.connecting < this.opts.poolSize) return this.connect(signal);
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          signal?.removeEventListener('abort', wake);
+          this.wakeups = this.wakeups.filter((w) => w !== wake);
+          resolve();
+        };
+        this.wakeups.push(wake);
+        signal?.addEventListener('abort', wake, { once: true });
+      });
+    }
+  }
+
+  private wakeOne(): void {
+    this.wakeups.shift()?.();
+  }
+
+  private release(c: Conn): void {
+    if (this.closed || !isUsable(c)) {
+      this.forget(c);
+      return;
+    }
+    this.idle.push(c);
+    this.wakeOne();
+  }
+
+  private forget(c: Conn): void {
+    this.idle = this.idle.filter((x) => x !== c);
+    if (this.conns.delete(c)) {
+      try {
+        c.close();
+      } catch {
+        /* already closed */
+      }
+    }
+    this.wakeOne();
+  }
+
+  private abortOne(c: Conn): void {
+    const fail = this.inFlight.get(c);
+    this.conns.delete(c);
     try {
+      (c as unknown as { _socket?: { destroy(): void } })._socket?.destroy();
       c.close();
     } catch {
       /* already closed */
     }
-    // Someone waiting for a connection gets a fresh one.
-    const w = this.waiters.shift();
-    if (w) this.connect().then(w, w);
+    fail?.(Object.assign(new Error('connection dropped: the run was stopped'), { code: 'EABORT' }));
   }
 
   private resetAndRelease(c: Conn): void {
-    c.reset((err) => (err ? this.drop(c) : this.release(c)));
+    c.reset((err) => (err ? this.forget(c) : this.release(c)));
   }
 
-  private connect(): Promise<Conn> {
+  private async connect(signal?: AbortSignal): Promise<Conn> {
+    this.connecting++;
+    try {
+      const wait = this.notBefore - this.clock.now();
+      if (wait > 0) await this.clock.sleep(wait, signal);
+      const c = await this.dial();
+      if (this.closed) {
+        c.close();
+        throw new MailcampError('INTERRUPTED', 'transport closed');
+      }
+      this.conns.add(c);
+      return c;
+    } finally {
+      this.connecting--;
+      // A failed attempt frees its place in the pool for someone waiting.
+      this.wakeOne();
+    }
+  }
+
+  private dial(): Promise<Conn> {
     const s = this.spec;
-    this.live++;
     const logger = this.opts.debug && this.opts.logger ? debugLogger(this.opts.logger) : false;
     const conn = new SMTPConnection({
       host: s.host,
@@ -234,8 +389,6 @@ export class SmtpTransport implements Transport {
       const fail = (err: Error) => {
         if (settled) return;
         settled = true;
-        this.live--;
-        (conn as unknown as { _mcDropped?: boolean })._mcDropped = true;
         conn.close();
         reject(err);
       };
@@ -261,6 +414,10 @@ export class SmtpTransport implements Transport {
 function isUsable(c: Conn): boolean {
   const x = c as unknown as { _destroyed?: boolean; _closing?: boolean; destroyed?: boolean };
   return !x._destroyed && !x._closing && !x.destroyed;
+}
+
+function refusal(x: SmtpError): { address: string; response: string; code?: number } {
+  return { address: x.recipient ?? '', response: redact(x.response ?? x.message), code: x.responseCode };
 }
 
 function describe(e: SmtpError): string {

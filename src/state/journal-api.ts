@@ -17,6 +17,10 @@ export interface ResultUpdate {
   response?: string;
   /** For deferred: when it may be tried again (epoch ms). */
   nextAttemptAt?: number;
+  /** Tries made so far, when the caller counts them (markSending counts the ones that reach DATA). */
+  attempts?: number;
+  /** Group messages: envelope recipients reached or refused for good so far (kept across runs). */
+  delivered?: string[];
 }
 
 export interface Journal {
@@ -24,8 +28,8 @@ export interface Journal {
   currentRun(): RunInfo | undefined;
   /** Starts a new run (after --restart or the first time): entries of older runs are dropped. */
   startRun(runId: string, transport: string): RunInfo;
-  /** Marks the current run finished or interrupted. */
-  endRun(state: 'finished' | 'interrupted'): void;
+  /** Marks the current run finished or interrupted, with why it stopped. */
+  endRun(state: 'finished' | 'interrupted', reason?: string): void;
 
   get(key: string): JournalEntry | undefined;
   /** Adds entries as `pending` when the key is new; returns false for a key already present. */

@@ -6,7 +6,8 @@ import type BetterSqlite3 from 'better-sqlite3';
 import type { Db } from './sqlite.js';
 import type { DeliveryStatus, JournalEntry, RunInfo, RunState } from './types.js';
 
-export const SCHEMA_VERSION = 1;
+/** 2: runs.reason (why a run stopped) and entries.delivered (group members already reached). */
+export const SCHEMA_VERSION = 2;
 
 export interface EntryRow {
   key: string;
@@ -18,6 +19,8 @@ export interface EntryRow {
   message_id: string;
   next_attempt_at: number | null;
   updated_at: number;
+  /** Absent in a version-1 file opened read-only. */
+  delivered?: string | null;
 }
 
 export interface RunRow {
@@ -26,6 +29,7 @@ export interface RunRow {
   finished_at: number | null;
   state: RunState;
   transport: string;
+  reason?: string | null;
 }
 
 export function migrate(db: Db): void {
@@ -35,7 +39,8 @@ export function migrate(db: Db): void {
       started_at  INTEGER NOT NULL,
       finished_at INTEGER,
       state       TEXT NOT NULL,
-      transport   TEXT NOT NULL
+      transport   TEXT NOT NULL,
+      reason      TEXT
     );
     CREATE TABLE IF NOT EXISTS entries (
       key             TEXT PRIMARY KEY,
@@ -46,13 +51,22 @@ export function migrate(db: Db): void {
       response        TEXT,
       message_id      TEXT NOT NULL,
       next_attempt_at INTEGER,
-      updated_at      INTEGER NOT NULL
+      updated_at      INTEGER NOT NULL,
+      delivered       TEXT
     );
     -- (row, key) is the order everything is read in; (status, row, key) serves the
     -- filtered reads (due, entries(['pending'])) in that order without sorting.
     CREATE INDEX IF NOT EXISTS entries_row ON entries (row, key);
     CREATE INDEX IF NOT EXISTS entries_status ON entries (status, row, key);
   `);
+  // Version 1 files: the tables exist without the columns added in version 2.
+  addColumn(db, 'runs', 'reason', 'TEXT');
+  addColumn(db, 'entries', 'delivered', 'TEXT');
+}
+
+function addColumn(db: Db, table: string, column: string, type: string): void {
+  const cols = db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[];
+  if (!cols.some((c) => c.name === column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
 }
 
 type Stmt = BetterSqlite3.Statement<unknown[]>;
@@ -75,7 +89,7 @@ export function prepareStatements(db: Db, readonly: boolean): Statements {
     insertRun: write(() =>
       db.prepare('INSERT INTO runs (run_id, started_at, finished_at, state, transport) VALUES (?, ?, NULL, ?, ?)'),
     ),
-    setRunState: write(() => db.prepare('UPDATE runs SET state = ?, finished_at = ? WHERE run_id = ?')),
+    setRunState: write(() => db.prepare('UPDATE runs SET state = ?, finished_at = ?, reason = ? WHERE run_id = ?')),
     deleteEntries: write(() => db.prepare('DELETE FROM entries')),
     insert: write(() =>
       db.prepare(
@@ -87,7 +101,10 @@ export function prepareStatements(db: Db, readonly: boolean): Statements {
       db.prepare(`UPDATE entries SET status = 'sending', attempts = attempts + 1, updated_at = ? WHERE key = ?`),
     ),
     result: write(() =>
-      db.prepare('UPDATE entries SET status = ?, response = ?, next_attempt_at = ?, updated_at = ? WHERE key = ?'),
+      db.prepare(
+        `UPDATE entries SET status = ?, response = ?, next_attempt_at = ?, attempts = COALESCE(?, attempts),
+         delivered = COALESCE(?, delivered), updated_at = ? WHERE key = ?`,
+      ),
     ),
     staleSending: write(() =>
       db.prepare(`UPDATE entries SET status = 'unknown', response = ?, updated_at = ? WHERE status = 'sending'`),
@@ -107,11 +124,13 @@ export function toEntry(r: EntryRow): JournalEntry {
   };
   if (r.response !== null) e.response = r.response;
   if (r.next_attempt_at !== null) e.nextAttemptAt = r.next_attempt_at;
+  if (r.delivered) e.delivered = r.delivered.split('\n');
   return e;
 }
 
 export function toRun(r: RunRow): RunInfo {
   const run: RunInfo = { runId: r.run_id, startedAt: r.started_at, state: r.state, transport: r.transport };
   if (r.finished_at !== null) run.finishedAt = r.finished_at;
+  if (r.reason) run.reason = r.reason;
   return run;
 }

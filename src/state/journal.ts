@@ -12,6 +12,9 @@
 //   messages a second. Writes are queued and committed together (group commit): every write
 //   made in the same turn of the event loop shares one transaction and one fsync.
 // - Memory: recipients stay on disk; entries() pages through an index.
+// - One row per recipient (a group message is one row) keeps status, attempts, the last reply,
+//   the next retry time, the Message-ID and, for a group message partly delivered, who already
+//   got it (`delivered`, so a retry goes to the rest only). Runs keep why they stopped (`reason`).
 // - Crash safety: a write torn by a crash fails the WAL checksum and SQLite's recovery drops
 //   it on the next open, so the file always holds a prefix of whole commits.
 //
@@ -132,7 +135,8 @@ export class SqliteJournal implements Journal {
         } else {
           for (const u of op.updates) {
             const next = u.status === 'deferred' ? (u.nextAttemptAt ?? null) : null;
-            st.result!.run(u.status, u.response ?? null, next, op.at, u.key);
+            const delivered = u.delivered?.length ? u.delivered.join('\n') : null;
+            st.result!.run(u.status, u.response ?? null, next, u.attempts ?? null, delivered, op.at, u.key);
           }
         }
       }
@@ -161,22 +165,22 @@ export class SqliteJournal implements Journal {
     return { runId, startedAt, state: 'running', transport };
   }
 
-  endRun(state: 'finished' | 'interrupted'): void {
-    this.setRunState(state, this.clock.now());
+  endRun(state: 'finished' | 'interrupted', reason?: string): void {
+    this.setRunState(state, this.clock.now(), reason ?? null);
   }
 
   /** Marks the current run running again (a resume of an interrupted run). */
   resumeRun(): RunInfo {
-    return this.setRunState('running', null);
+    return this.setRunState('running', null, null);
   }
 
-  private setRunState(state: RunState, finishedAt: number | null): RunInfo {
+  private setRunState(state: RunState, finishedAt: number | null, reason: string | null): RunInfo {
     this.writable();
     this.flushNow();
     const r = this.st.currentRun.get() as RunRow | undefined;
     if (!r) throw new Error('journal: no run has been started');
-    this.st.setRunState!.run(state, finishedAt, r.run_id);
-    return toRun({ ...r, state, finished_at: finishedAt });
+    this.st.setRunState!.run(state, finishedAt, reason, r.run_id);
+    return toRun({ ...r, state, finished_at: finishedAt, reason });
   }
 
   // ---- writes (group commit)
@@ -217,7 +221,7 @@ export class SqliteJournal implements Journal {
     } catch (e) {
       return Promise.reject(e);
     }
-    const copy = updates.map((u) => ({ ...u }));
+    const copy = updates.map((u) => ({ ...u, delivered: u.delivered && [...u.delivered] }));
     return this.enqueueAndWait({ kind: 'results', updates: copy, at: this.clock.now() }, copy.map((u) => u.key));
   }
 

@@ -81,6 +81,16 @@ export function readLock(dir: string): LockInfo | undefined {
   return raw === undefined ? undefined : parseLock(raw);
 }
 
+/**
+ * The holder of the lock in `dir` if it is still running (or on another host, where that
+ * cannot be told); undefined for no lock or a stale one left by a crash (for `status`).
+ */
+export function liveLock(dir: string): LockInfo | undefined {
+  const info = readLock(dir);
+  if (!info) return undefined;
+  return info.hostname !== os.hostname() || isAlive(info.pid) ? info : undefined;
+}
+
 function held(file: string, info: LockInfo, text: string, tookOverStaleFrom: number | undefined): Lock {
   let released = false;
   const release = () => {

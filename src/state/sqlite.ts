@@ -39,7 +39,7 @@ export function openDatabase(file: string, opts: OpenOptions): Db {
   }
   try {
     if (!opts.readonly) {
-      db.pragma('journal_mode = WAL');
+      setWal(db);
     }
     db.pragma('synchronous = FULL');
     const found = db.pragma('user_version', { simple: true }) as number;
@@ -63,5 +63,23 @@ export function openDatabase(file: string, opts: OpenOptions): Db {
     if (e instanceof MailcampError) throw e;
     // SQLITE_NOTADB and friends: somebody put another file here, or it is damaged.
     throw new MailcampError('STATE', `cannot use: ${(e as Error).message}`, { file });
+  }
+}
+
+/**
+ * Switching a new file to WAL needs an exclusive lock, and when two processes open the same
+ * new file at once (two `schedule` processes reaching the suppression list together) SQLite
+ * answers SQLITE_BUSY at once, without calling the busy handler: try again for a while.
+ */
+function setWal(db: Db): void {
+  const end = Date.now() + BUSY_TIMEOUT_MS;
+  for (;;) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > end) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    }
   }
 }

@@ -18,6 +18,8 @@ export interface JournalEntry {
   nextAttemptAt?: number;
   /** Epoch ms of the last change. */
   updatedAt: number;
+  /** Group messages: envelope recipients an earlier attempt already reached or that were refused for good. */
+  delivered?: string[];
 }
 
 export type RunState = 'running' | 'finished' | 'interrupted';
@@ -29,6 +31,8 @@ export interface RunInfo {
   state: RunState;
   /** Transport URL with credentials removed. */
   transport: string;
+  /** Why an interrupted run stopped (signal, fatal transport error, error budget). */
+  reason?: string;
 }
 
 export type Totals = Record<DeliveryStatus, number> & { recipients: number };

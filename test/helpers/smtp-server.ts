@@ -48,10 +48,13 @@ export interface ScriptContext {
  * - `reset-before-dot`: at 'data', destroy the socket when the DATA command arrives, before 354,
  *   so no part of the message was sent. Elsewhere the same as `reset`.
  * - `hang`: never answer (at 'data', after reading the message). The client has to time out.
+ * - `{ delay }`: the normal reply, `delay` ms late (at 'data': after the message was read), to
+ *   widen the windows a crash test aims at.
  */
 export type ScriptReply =
   | { code: number; message?: string }
-  | { action: 'reset' | 'reset-before-dot' | 'hang' };
+  | { action: 'reset' | 'reset-before-dot' | 'hang' }
+  | { delay: number };
 
 export interface TestSmtpServerOptions {
   /** Implicit TLS from the first byte (port 465 style, RFC 8314). Default false. */
@@ -183,6 +186,7 @@ export async function startSmtpServer(opts: TestSmtpServerOptions = {}): Promise
     callback: (err?: Error | null) => void,
   ): void => {
     if (!reply) return callback();
+    if ('delay' in reply) return void setTimeout(() => callback(), reply.delay);
     if ('code' in reply) return callback(replyError(reply));
     if (reply.action === 'hang') return;
     destroy(session);
@@ -268,6 +272,17 @@ export async function startSmtpServer(opts: TestSmtpServerOptions = {}): Promise
         if (stream.sizeExceeded) {
           dropped.push(msg);
           return callback(new ReplyError(552, '5.3.4 Message size exceeds fixed maximum message size'));
+        }
+        if (reply && 'delay' in reply) {
+          setTimeout(() => {
+            messages.push(msg);
+            callback(null, `OK: queued as ${messages.length}`);
+            for (const w of waiters.filter((x) => messages.length >= x.count)) {
+              waiters.splice(waiters.indexOf(w), 1);
+              w.resolve();
+            }
+          }, reply.delay);
+          return;
         }
         if (!reply) {
           messages.push(msg);

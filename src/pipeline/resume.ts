@@ -1,0 +1,95 @@
+// The run's life in the journal, apart from sending itself (design.md "What a run leaves
+// behind"): refuse a finished run unless told otherwise, start a new run or resume the
+// unfinished one, register every recipient before the first message goes out, and say why a
+// run stopped. send.ts calls these in that order.
+//
+// Resume rules: `sent`, `failed` and `skipped` are never sent again; `deferred` go out when due;
+// `sending` left by a dead process become `unknown` (DATA may have reached the server, RFC 5321
+// §6.1, RFC 1047) and, like every `unknown`, are sent again only with --resend-unknown; rows
+// added to the CSV since are registered `pending` and sent.
+
+import type { Campaign } from '../campaign/types.js';
+import { messageIdFor } from '../compose/headers.js';
+import { Diagnostics } from '../shared/diagnostics.js';
+import { MailcampError } from '../shared/errors.js';
+import type { SqliteJournal } from '../state/journal.js';
+import type { JournalEntry, RunInfo } from '../state/types.js';
+import { unitsOf } from './units.js';
+
+export interface RunChoice {
+  restart?: boolean;
+  resendUnknown?: boolean;
+}
+
+/** Throws when the campaign's last run finished and nothing asks to send again. */
+export function refuseFinishedRun(journal: SqliteJournal, name: string, o: RunChoice): RunInfo | undefined {
+  const run = journal.currentRun();
+  if (!run || run.state !== 'finished' || o.restart) return run;
+  const t = journal.totals();
+  if (o.resendUnknown && t.unknown > 0) return run;
+  const when = run.finishedAt ? `${iso(run.startedAt)} to ${iso(run.finishedAt)}` : iso(run.startedAt);
+  const unknown = t.unknown ? `, or --resend-unknown to send only the ${t.unknown} unknown one(s) again` : '';
+  throw new MailcampError(
+    'STATE',
+    `campaign '${name}' already ran (run ${run.runId}, ${when}: sent ${t.sent}, failed ${t.failed}, ` +
+      `unknown ${t.unknown}, skipped ${t.skipped} of ${t.recipients}); nothing sent: pass --restart to send it to everyone again${unknown}`,
+  );
+}
+
+/** Starts a run (none yet, or --restart) or resumes the current one; notes say what happened. */
+export function beginRun(
+  journal: SqliteJournal,
+  current: RunInfo | undefined,
+  o: RunChoice & { newRunId: () => string; transport: string },
+): { run: RunInfo; notes: string[] } {
+  if (!current || o.restart) return { run: journal.startRun(o.newRunId(), o.transport), notes: [] };
+  const notes: string[] = [];
+  const stale = [...journal.entries(['sending'])]; // at most `concurrency` per crash
+  const run = journal.resumeRun();
+  journal.markStaleSendingUnknown();
+  notes.push(`resuming run ${run.runId} (started ${iso(run.startedAt)}${current.reason ? `; it stopped: ${current.reason}` : ''})`);
+  if (stale.length) {
+    notes.push(`${stale.length} recipient(s) were being sent when the last run stopped; delivery unknown, not sent again: ${listEntries(stale)}`);
+  }
+  return { run, notes };
+}
+
+/**
+ * Adds every recipient not in the journal yet as `pending` (skipped rows as `skipped`), so
+ * `status` counts the ones not reached; on a resume, these are the rows added since. The
+ * Message-ID is the one buildMessage() gives the message: stable per run and recipient.
+ */
+export async function registerRecipients(
+  journal: SqliteJournal,
+  c: Campaign,
+  runId: string,
+  o: { isSuppressed: (key: string) => string | undefined; skipInvalid?: boolean; signal: AbortSignal },
+): Promise<void> {
+  const domain = c.from.address.split('@')[1];
+  const onSkip = (row: number, email: string, reason: string) =>
+    journal.addSkipped({ key: email.trim().toLowerCase(), row, email, messageId: '' }, reason);
+  for await (const u of unitsOf(c, new Diagnostics(0), { isSuppressed: o.isSuppressed, skipInvalid: o.skipInvalid, onSkip })) {
+    if (o.signal.aborted) break;
+    journal.addPending({ key: u.key, row: u.row, email: u.email, messageId: messageIdFor(runId, u.key, domain) });
+  }
+}
+
+/** Why the run stopped early, as the journal keeps it and `status` shows it; undefined when it did not. */
+export function stopReason(s: { fatal?: MailcampError; paused?: string; signal: AbortSignal }): string | undefined {
+  if (s.fatal) return `stopped: ${s.fatal.toString()}`;
+  if (s.paused) return `paused: ${s.paused}`;
+  if (!s.signal.aborted) return undefined;
+  const r = s.signal.reason;
+  return `interrupted${r instanceof Error && /^SIG/.test(r.message) ? ` by ${r.message}` : ''}`;
+}
+
+/** `line 4 a@example.com, line 9 b@example.com, … and 3 more` (ten at most). */
+export function listEntries(entries: JournalEntry[], total = entries.length): string {
+  const shown = entries.slice(0, 10).map((e) => `line ${e.row} ${e.email}`);
+  return shown.join(', ') + (total > shown.length ? `, … and ${total - shown.length} more (mailcamp status lists them)` : '');
+}
+
+export function iso(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
+}
+

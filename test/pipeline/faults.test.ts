@@ -1,0 +1,263 @@
+// Issue 3 acceptance 2: every SMTP fault against a real (in-process, scripted) smtp-server, each
+// asserting the recipient's final state in the journal, the number of deliveries the server
+// counted, and the exit code. RFC 5321 semantics: 421 → reconnect later, deferred; 4yz →
+// deferred with backoff; 5yz → failed, never retried; 452 → the rest in another transaction;
+// reset/timeout before the final dot → deferred; after it → unknown; TLS/535 → exit 3 at once.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { makeCert, makeUntrustedCert } from '../helpers/certs.js';
+import { runCli } from '../helpers/cli.js';
+import { type ScriptContext, type ScriptReply, startSmtpServer, type TestSmtpServer } from '../helpers/smtp-server.js';
+import { tmpDir } from '../helpers/tmp.js';
+import { address, type Fixture, makeCampaign, states, status } from './delivery-fixture.js';
+
+const A = address;
+
+async function withServer<T>(
+  opts: Parameters<typeof startSmtpServer>[0],
+  fn: (s: TestSmtpServer) => Promise<T>,
+): Promise<T> {
+  const server = await startSmtpServer({ starttls: false, ...opts });
+  try {
+    return await fn(server);
+  } finally {
+    await server.close();
+  }
+}
+
+function send(f: Fixture, url: string, ...more: string[]) {
+  return runCli(['send', f.campaign, '--transport', url, '--yes', '--json', ...more], { cwd: f.dir });
+}
+
+/** RCPT attempts per address as the server saw them. */
+function rcptCounter(script: (ctx: ScriptContext) => ScriptReply | undefined) {
+  const seen = new Map<string, number>();
+  return {
+    seen,
+    script: (ctx: ScriptContext) => {
+      if (ctx.phase === 'rcpt') seen.set(ctx.address!, ctx.attempt);
+      return script(ctx);
+    },
+  };
+}
+
+describe('SMTP faults against a scripted smtp-server (issue 3)', () => {
+  test('421 at MAIL, RCPT and after the final dot: reconnect later, deferred, then sent exactly once', async () => {
+    const f = makeCampaign({ n: 4, concurrency: 1 });
+    await withServer(
+      {
+        script: (ctx) => {
+          if (ctx.phase === 'mail' && ctx.attempt === 1) return { code: 421, message: '4.3.2 busy, come back later' };
+          if (ctx.phase === 'rcpt' && ctx.address === A(2) && ctx.attempt === 1) return { code: 421 };
+          if (ctx.phase === 'data' && ctx.recipients[0] === A(3) && ctx.attempt === 1) return { code: 421 };
+          return undefined;
+        },
+      },
+      async (server) => {
+        const r = await send(f, `smtp://127.0.0.1:${server.port}`);
+        assert.equal(r.code, 0, r.stderr);
+        for (const e of f.emails) assert.equal(server.deliveries(e), 1, e);
+        // The message answered 421 after its dot was read by the server but not accepted.
+        assert.equal(server.dropped.filter((m) => m.envelope.to[0] === A(3)).length, 1);
+        assert.ok(server.connections >= 4, `reconnected after each 421 (${server.connections} connections)`);
+        const st = await states(f);
+        for (const e of [A(1), A(2), A(3)]) {
+          assert.equal(st.get(e)!.status, 'sent', e);
+          assert.equal(st.get(e)!.attempts, 2, e);
+        }
+        assert.equal(st.get(A(4))!.attempts, 1);
+      },
+    );
+  });
+
+  test('4yz to RCPT or DATA: deferred with backoff, then sent; retries used up → failed; 5yz → failed once', async () => {
+    const f = makeCampaign({ n: 5 });
+    const c = rcptCounter((ctx) => {
+      if (ctx.phase === 'rcpt' && ctx.address === A(1) && ctx.attempt === 1) return { code: 451, message: '4.3.0 try again later' };
+      if (ctx.phase === 'data' && ctx.recipients[0] === A(2) && ctx.attempt === 1) return { code: 451 };
+      if (ctx.phase === 'rcpt' && ctx.address === A(3)) return { code: 450, message: '4.2.1 mailbox busy' };
+      if (ctx.phase === 'rcpt' && ctx.address === A(4)) return { code: 550, message: '5.1.1 no such user' };
+      if (ctx.phase === 'data' && ctx.recipients[0] === A(5)) return { code: 554, message: '5.7.1 content rejected' };
+      return undefined;
+    });
+    await withServer({ script: c.script }, async (server) => {
+      const t0 = Date.now();
+      const r = await send(f, `smtp://127.0.0.1:${server.port}`);
+      assert.equal(r.code, 1, r.stderr);
+      assert.ok(Date.now() - t0 >= 50, 'waited for the backoff');
+      assert.deepEqual(f.emails.map((e) => server.deliveries(e)), [1, 1, 0, 0, 0]);
+      const st = await states(f);
+      assert.deepEqual([st.get(A(1))!.status, st.get(A(1))!.attempts], ['sent', 2]);
+      assert.deepEqual([st.get(A(2))!.status, st.get(A(2))!.attempts], ['sent', 2]);
+      assert.deepEqual([st.get(A(3))!.status, st.get(A(3))!.attempts], ['failed', 3]);
+      assert.match(st.get(A(3))!.response!, /^gave up after 3 attempts: 450/);
+      assert.equal(c.seen.get(A(3)), 3, 'tried exactly retry.attempts times');
+      assert.deepEqual([st.get(A(4))!.status, st.get(A(4))!.attempts], ['failed', 1]);
+      assert.match(st.get(A(4))!.response!, /550 5\.1\.1/);
+      assert.equal(c.seen.get(A(4)), 1, '5yz never retried');
+      assert.deepEqual([st.get(A(5))!.status, st.get(A(5))!.attempts], ['failed', 1]);
+      const s = JSON.parse(r.stdout);
+      assert.deepEqual([s.totals.sent, s.totals.failed, s.totals.deferred, s.totals.unknown], [2, 3, 0, 0]);
+    });
+  });
+
+  test('452 too many recipients: a group message goes to the rest in further transactions', async () => {
+    const members = Array.from({ length: 5 }, (_, i) => `m${i + 1}@example.com`);
+    const csv = 'email,name,team\n' + members.map((m, i) => `${m},M${i + 1},${i === 4 ? 'b' : 'a'}\n`).join('') + 'gone@example.com,G,b\n';
+    const f = makeCampaign({ csv, extra: 'group_by: team\n', subject: 'Team {{team}}', template: '<p>{{#each members}}{{name}} {{/each}}</p>\n' });
+    await withServer(
+      {
+        maxRecipientsPerMessage: 2,
+        script: (ctx) => (ctx.phase === 'rcpt' && ctx.address === 'gone@example.com' ? { code: 550, message: '5.1.1 gone' } : undefined),
+      },
+      async (server) => {
+        const r = await send(f, `smtp://127.0.0.1:${server.port}`);
+        assert.equal(r.code, 0, r.stderr);
+        for (const m of members) assert.equal(server.deliveries(m), 1, m);
+        assert.equal(server.deliveries('gone@example.com'), 0);
+        const teamA = server.messages.filter((m) => m.envelope.to.includes('m1@example.com') || m.envelope.to.includes('m3@example.com') || m.envelope.to.includes('m4@example.com'));
+        assert.deepEqual(teamA.map((m) => m.envelope.to.length), [2, 2], 'team a: 4 members in two transactions of 2');
+        const s = await status(f);
+        const a = s.recipients.find((x) => x.email.startsWith('m1@'))!;
+        assert.deepEqual([a.status, a.attempts], ['sent', 1]);
+        const b = s.recipients.find((x) => x.email.includes('gone@'))!;
+        assert.equal(b.status, 'sent');
+        assert.match(b.response!, /refused: gone@example\.com \(550 5\.1\.1 gone\)/);
+      },
+    );
+  });
+
+  test('reset after DATA → unknown, not sent again without --resend-unknown; reset before the dot → deferred, then sent', async () => {
+    const f = makeCampaign({ n: 3 });
+    await withServer(
+      {
+        script: (ctx) => {
+          if (ctx.phase === 'data' && ctx.recipients[0] === A(1) && ctx.attempt === 1) return { action: 'reset' };
+          if (ctx.phase === 'data' && ctx.recipients[0] === A(2) && ctx.attempt === 1) return { action: 'reset-before-dot' };
+          return undefined;
+        },
+      },
+      async (server) => {
+        const r = await send(f, `smtp://127.0.0.1:${server.port}`);
+        assert.equal(r.code, 1, r.stderr);
+        assert.deepEqual(f.emails.map((e) => server.deliveries(e)), [0, 1, 1]);
+        assert.equal(server.dropped.filter((m) => m.envelope.to[0] === A(1)).length, 1, 'the server read the whole message');
+        let st = await states(f);
+        assert.deepEqual([st.get(A(1))!.status, st.get(A(1))!.attempts], ['unknown', 1]);
+        assert.deepEqual([st.get(A(2))!.status, st.get(A(2))!.attempts], ['sent', 2]);
+        const s = await status(f, false);
+        assert.equal(s.state, 'finished');
+        assert.deepEqual(s.recipients.map((x) => x.email), [A(1)], 'status lists the unknown one');
+
+        // A finished run is refused, and says how to send the unknown one.
+        const again = await send(f, `smtp://127.0.0.1:${server.port}`);
+        assert.equal(again.code, 2);
+        assert.match(again.stderr, /already ran .* unknown 1,.*--resend-unknown/);
+        const resend = await send(f, `smtp://127.0.0.1:${server.port}`, '--resend-unknown');
+        assert.equal(resend.code, 0, resend.stderr);
+        assert.deepEqual(f.emails.map((e) => server.deliveries(e)), [1, 1, 1]);
+        st = await states(f);
+        assert.deepEqual([st.get(A(1))!.status, st.get(A(1))!.attempts], ['sent', 2]);
+      },
+    );
+  });
+
+  test('a server that never answers is bounded by ?timeout: after the dot → unknown, before it → deferred then sent', async () => {
+    const f = makeCampaign({ n: 3 });
+    await withServer(
+      {
+        script: (ctx) => {
+          if (ctx.phase === 'data' && ctx.recipients[0] === A(1) && ctx.attempt === 1) return { action: 'hang' };
+          if (ctx.phase === 'rcpt' && ctx.address === A(2) && ctx.attempt === 1) return { action: 'hang' };
+          return undefined;
+        },
+      },
+      async (server) => {
+        const t0 = Date.now();
+        const r = await send(f, `smtp://127.0.0.1:${server.port}?timeout=800ms`);
+        const took = Date.now() - t0;
+        assert.equal(r.code, 1, r.stderr);
+        assert.ok(took < 8000, `bounded: ${took} ms`);
+        assert.deepEqual(f.emails.map((e) => server.deliveries(e)), [0, 1, 1]);
+        const st = await states(f);
+        assert.equal(st.get(A(1))!.status, 'unknown');
+        assert.match(st.get(A(1))!.response!, /ETIMEDOUT/);
+        assert.deepEqual([st.get(A(2))!.status, st.get(A(2))!.attempts], ['sent', 2]);
+      },
+    );
+  });
+
+  test('535 authentication failure: exit 3 at once, nothing sent, no run started, no secret printed', async () => {
+    const f = makeCampaign({ n: 3 });
+    const secret = 'wr0ng-S3cret-pass';
+    await withServer({ auth: { user: 'news', pass: 'right-one' }, allowInsecureAuth: true }, async (server) => {
+      const r = await runCli(['send', f.campaign, '--transport', `smtp://news:\${SMTP_PASS}@127.0.0.1:${server.port}`, '--yes'], {
+        cwd: f.dir,
+        env: { SMTP_PASS: secret },
+      });
+      assert.equal(r.code, 3, r.stderr);
+      assert.match(r.stderr, /127\.0\.0\.1:\d+: authentication failed: 535/);
+      assert.ok(!(r.stdout + r.stderr).includes(secret), 'password never printed');
+      assert.equal(server.messages.length, 0);
+      assert.equal((await status(f)).state, 'never-run');
+    });
+  });
+
+  test('530 in the middle of a run: exit 3, nothing sent after it; the next send finishes without duplicates', async () => {
+    const f = makeCampaign({ n: 6, concurrency: 1 });
+    let refuse = true;
+    await withServer(
+      { script: (ctx) => (refuse && ctx.phase === 'mail' && ctx.attempt === 3 ? { code: 530, message: '5.7.0 Authentication required' } : undefined) },
+      async (server) => {
+        const r = await send(f, `smtp://127.0.0.1:${server.port}`);
+        assert.equal(r.code, 3, r.stderr);
+        assert.equal(server.messages.length, 2, 'nothing after the refusal');
+        const s = await status(f);
+        assert.equal(s.state, 'interrupted');
+        assert.match(s.reason!, /^stopped: .*authentication failed: 530/);
+        assert.equal(s.recipients.find((x) => x.email === A(3))!.status, 'deferred');
+        refuse = false;
+        const again = await send(f, `smtp://127.0.0.1:${server.port}`);
+        assert.equal(again.code, 0, again.stderr);
+        for (const e of f.emails) assert.equal(server.deliveries(e), 1, e);
+      },
+    );
+  });
+
+  test('TLS endpoint with an untrusted certificate: exit 3, nothing sent, no secret printed', async () => {
+    const f = makeCampaign({ n: 2 });
+    const caFile = path.join(tmpDir(), 'ca.pem');
+    fs.writeFileSync(caFile, makeCert().ca);
+    const secret = 'tls-S3cret-pass';
+    for (const secure of [false, true]) {
+      await withServer({ starttls: true, secure, tls: makeUntrustedCert(), auth: { user: 'news', pass: secret } }, async (server) => {
+        const scheme = secure ? 'smtps' : 'smtp';
+        const url = `${scheme}://news:\${SMTP_PASS}@localhost:${server.port}?ca=${encodeURIComponent(caFile)}`;
+        const r = await runCli(['send', f.campaign, '--transport', url, '--yes'], { cwd: f.dir, env: { SMTP_PASS: secret } });
+        assert.equal(r.code, 3, `${scheme}: ${r.stderr}`);
+        assert.match(r.stderr, /localhost:\d+: TLS failed: .*self-signed certificate/i);
+        assert.ok(!(r.stdout + r.stderr).includes(secret), 'password never printed');
+        assert.equal(server.messages.length, 0);
+      });
+    }
+  });
+
+  test('error budget: the run pauses itself after 3 failures of 10, says why, exit 3; resumable', async () => {
+    const f = makeCampaign({ n: 10, concurrency: 1, extra: 'error_budget: { failures: 3, window: 10 }\n' });
+    const c = rcptCounter((ctx) => (ctx.phase === 'rcpt' ? { code: 554, message: '5.7.1 sender blocked' } : undefined));
+    await withServer({ script: c.script }, async (server) => {
+      const r = await runCli(['send', f.campaign, '--transport', `smtp://127.0.0.1:${server.port}`, '--yes'], { cwd: f.dir });
+      assert.equal(r.code, 3, r.stderr);
+      assert.match(r.stderr, /paused: 3 of the 3 messages so far failed \(error_budget: 3 of 10\)/);
+      assert.equal(c.seen.size, 3, 'stopped after the third failure');
+      assert.equal(server.messages.length, 0);
+      const s = await status(f);
+      assert.equal(s.state, 'interrupted');
+      assert.match(s.reason!, /^paused: 3 of/);
+      assert.deepEqual([s.totals.failed, s.totals.pending], [3, 7]);
+    });
+  });
+});

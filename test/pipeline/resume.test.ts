@@ -1,0 +1,179 @@
+// Issue 3 "Resume": a finished run is refused (saying when it ran and what it sent) unless
+// --restart; rows added to the CSV since are sent; deferred recipients are retried when due
+// without holding up the rest; a second process is refused by the lock and a stale lock is
+// taken over; status shows the counts and the recipients that need attention.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { before, describe, test } from 'node:test';
+import { runCli } from '../helpers/cli.js';
+import { startSmtpServer } from '../helpers/smtp-server.js';
+import { address as A, ensureBuilt, makeCampaign, spawnCli, states, status } from './delivery-fixture.js';
+
+describe('resume, restart and the lock (issue 3)', () => {
+  before(ensureBuilt); // the lock test spawns the real CLI
+
+  test('a finished run is refused with when it ran and what it sent; --restart sends again', async () => {
+    const f = makeCampaign({ n: 3 });
+    const server = await startSmtpServer({ starttls: false });
+    try {
+      const url = `smtp://127.0.0.1:${server.port}`;
+      const first = await runCli(['send', f.campaign, '--transport', url, '--yes'], { cwd: f.dir });
+      assert.equal(first.code, 0, first.stderr);
+      const again = await runCli(['send', f.campaign, '--transport', url, '--yes'], { cwd: f.dir });
+      assert.equal(again.code, 2);
+      assert.match(
+        again.stderr,
+        /^campaign 'faults' already ran \(run \S+, \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ to \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: sent 3, failed 0, unknown 0, skipped 0 of 3\); nothing sent: pass --restart/,
+      );
+      assert.equal(server.messages.length, 3, 'nothing sent by the refused run');
+      const restart = await runCli(['send', f.campaign, '--transport', url, '--yes', '--restart'], { cwd: f.dir });
+      assert.equal(restart.code, 0, restart.stderr);
+      for (const e of f.emails) assert.equal(server.deliveries(e), 2);
+      // A new run: new Message-IDs.
+      const ids = new Set(server.messages.map((m) => /^Message-ID: (.*)$/im.exec(m.raw.toString())![1]));
+      assert.equal(ids.size, 6);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('rows added to the CSV since are sent on resume; the report covers the whole run with real Message-IDs', async () => {
+    const f = makeCampaign({ n: 3 });
+    const server = await startSmtpServer({ starttls: false });
+    try {
+      const url = `smtp://127.0.0.1:${server.port}`;
+      const first = await runCli(['send', f.campaign, '--transport', url, '--yes', '--limit', '2'], { cwd: f.dir });
+      assert.equal(first.code, 1, first.stderr);
+      const s = await status(f);
+      assert.equal(s.state, 'unfinished');
+      assert.deepEqual([s.totals.sent, s.totals.pending, s.totals.recipients], [2, 1, 3], 'every recipient is in the journal from the start');
+      fs.appendFileSync(path.join(f.dir, 'r.csv'), `${A(4)},Person 4\n${A(5)},Person 5\n`);
+      const second = await runCli(['send', f.campaign, '--transport', url, '--yes', '--json'], { cwd: f.dir });
+      assert.equal(second.code, 0, second.stderr);
+      assert.match(second.stderr, /resuming run/);
+      for (const e of [...f.emails, A(4), A(5)]) assert.equal(server.deliveries(e), 1, e);
+      const report = JSON.parse(fs.readFileSync(JSON.parse(second.stdout).report, 'utf8'));
+      assert.equal(report.messages.length, 5);
+      assert.deepEqual(report.totals, { recipients: 5, sent: 5, failed: 0, deferred: 0, skipped: 0, unknown: 0 });
+      for (const m of report.messages) {
+        const got = server.messages.find((x) => x.envelope.to[0] === m.email)!;
+        assert.equal(m.message_id, /^Message-ID: (.*)$/im.exec(got.raw.toString())![1], 'journal Message-ID = the one sent');
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('a deferred recipient is retried when due on resume, without holding up the others', async () => {
+    const f = makeCampaign({ n: 1, retry: '{ attempts: 3, initial_delay: 1500ms, max_delay: 1500ms }' });
+    const ac = new AbortController();
+    const server = await startSmtpServer({
+      starttls: false,
+      script: (ctx) => {
+        if (ctx.phase === 'rcpt' && ctx.address === A(1) && ctx.attempt === 1) {
+          setTimeout(() => ac.abort(new Error('SIGINT')), 100);
+          return { code: 451, message: '4.7.1 greylisted, try later' };
+        }
+        return undefined;
+      },
+    });
+    try {
+      const url = `smtp://127.0.0.1:${server.port}`;
+      const first = await runCli(['send', f.campaign, '--transport', url, '--yes'], { cwd: f.dir, signal: ac.signal });
+      assert.equal(first.code, 130, first.stderr);
+      const s = await status(f);
+      assert.equal(s.state, 'interrupted');
+      const deferred = s.recipients.find((r) => r.email === A(1))!;
+      assert.equal(deferred.status, 'deferred');
+      const due = Date.parse(deferred.next_attempt_at!);
+      assert.ok(due > Date.now(), `not yet due: ${JSON.stringify(deferred)} now ${new Date().toISOString()}`);
+      fs.appendFileSync(path.join(f.dir, 'r.csv'), `${A(2)},Person 2\n`);
+      const second = await runCli(['send', f.campaign, '--transport', url, '--yes'], { cwd: f.dir });
+      assert.equal(second.code, 0, second.stderr);
+      const at = (e: string) => server.messages.find((m) => m.envelope.to[0] === e)!.at;
+      assert.ok(at(A(2)) < due, 'the new row went out at once');
+      assert.ok(at(A(1)) >= due, 'the deferred one when due');
+      assert.equal(server.deliveries(A(1)), 1);
+      const st = await states(f);
+      assert.deepEqual([st.get(A(1))!.status, st.get(A(1))!.attempts], ['sent', 2]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('a second process on the same campaign is refused by the lock; a stale lock is taken over', async () => {
+    const f = makeCampaign({ n: 30, concurrency: 1 });
+    const server = await startSmtpServer({ starttls: false, script: (ctx) => (ctx.phase === 'data' ? { delay: 50 } : undefined) });
+    try {
+      const url = `smtp+plain://127.0.0.1:${server.port}`;
+      const first = spawnCli(['send', f.campaign, '--transport', url, '--yes'], f.dir);
+      await server.waitForMessages(1, 15_000);
+      const second = await runCli(['send', f.campaign, '--transport', url, '--yes'], { cwd: f.dir });
+      assert.equal(second.code, 2, second.stderr);
+      assert.match(second.stderr, new RegExp(`campaign is locked by process ${first.child.pid} `));
+      const during = await runCli(['status', f.campaign], { cwd: f.dir });
+      assert.match(during.stdout, new RegExp(`\\(running, pid ${first.child.pid}\\)`), 'status works beside a running send');
+      const r = await first.done;
+      assert.equal(r.code, 0, r.stderr);
+      for (const e of f.emails) assert.equal(server.deliveries(e), 1, e);
+
+      // A lock left by a dead process (kill -9) is taken over.
+      const dead = spawnSync(process.execPath, ['-e', 'process.pid']).pid!;
+      const lockFile = path.join(f.dir, '.mailcamp', 'faults', 'lock');
+      fs.writeFileSync(lockFile, JSON.stringify({ pid: dead, hostname: os.hostname(), started_at: new Date().toISOString(), what: 'send c.yaml' }));
+      const restart = await runCli(['send', f.campaign, '--transport', url, '--yes', '--restart', '--limit', '1'], { cwd: f.dir });
+      assert.equal(restart.code, 1, restart.stderr);
+      assert.match(restart.stderr, new RegExp(`took over the lock of process ${dead}, which is no longer running`));
+      assert.ok(!fs.existsSync(lockFile), 'released at the end');
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('status: counts per state, the unknown and deferred recipients, and what to do next', async () => {
+    const f = makeCampaign({ n: 4, retry: '{ attempts: 5, initial_delay: 10m, max_delay: 10m }' });
+    const ac = new AbortController();
+    const server = await startSmtpServer({
+      starttls: false,
+      script: (ctx) => {
+        if (ctx.phase === 'data' && ctx.recipients[0] === A(1)) return { action: 'reset' };
+        if (ctx.phase === 'rcpt' && ctx.address === A(2)) return { code: 452, message: '4.2.2 mailbox full' };
+        if (ctx.phase === 'rcpt' && ctx.address === A(3)) return { code: 550, message: '5.1.1 no such user' };
+        return undefined;
+      },
+    });
+    try {
+      setTimeout(() => ac.abort(new Error('SIGTERM')), 1500);
+      const r = await runCli(['send', f.campaign, '--transport', `smtp://127.0.0.1:${server.port}`, '--yes'], { cwd: f.dir, signal: ac.signal });
+      assert.equal(r.code, 130, r.stderr);
+      assert.match(r.stderr, /waiting until \S+ to retry 1 deferred recipient/);
+      const text = await runCli(['status', f.campaign], { cwd: f.dir });
+      assert.equal(text.code, 0);
+      const lines = text.stdout.split('\n');
+      assert.match(lines[0], /^faults: run \S+ \(interrupted\), started \S+Z, ended \S+Z$/);
+      assert.equal(lines[1], '  interrupted by SIGTERM');
+      assert.equal(lines[3], '  sent 1  failed 1  deferred 1  unknown 1  pending 0  skipped 0  (of 4)');
+      assert.match(text.stdout, /^unknown: .*\n  line 2  r0001@example\.com  attempts 1  .*ECONNRESET|closed/m);
+      assert.match(text.stdout, /^deferred: .*\n  line 3  r0002@example\.com  attempts 1  next try \S+Z  452 4\.2\.2 mailbox full$/m);
+      assert.match(text.stdout, /^failed: .*\n  line 4  r0003@example\.com  attempts 1  550 5\.1\.1 no such user$/m);
+      assert.match(text.stdout, /--resend-unknown/);
+      assert.match(text.stdout, /next: `mailcamp send` resumes this run/);
+      const json = await status(f, false);
+      assert.deepEqual(
+        json.recipients.map((x) => [x.email, x.status]),
+        [
+          [A(1), 'unknown'],
+          [A(2), 'deferred'],
+          [A(3), 'failed'],
+        ],
+      );
+      assert.equal(json.reason, 'interrupted by SIGTERM');
+    } finally {
+      await server.close();
+    }
+  });
+});

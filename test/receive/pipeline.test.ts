@@ -1,0 +1,195 @@
+// The bounces orchestrator (src/pipeline/bounces.ts) with a scripted Mailbox: the order of
+// recording and deleting, what a failure in the middle leaves, soft-bounce counting to the
+// limit, duplicates by Message-ID, dry runs, and entries that are already suppressed.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { test } from 'node:test';
+import { runBounces } from '../../src/pipeline/bounces.js';
+import type { Mailbox, MailboxMessage } from '../../src/receive/mailbox.js';
+import { MailcampError } from '../../src/shared/errors.js';
+import { openProcessed } from '../../src/state/processed.js';
+import { openSuppression } from '../../src/state/suppression.js';
+import { tmpDir, writeFiles } from '../helpers/tmp.js';
+import { dsn } from './make-dsn.js';
+
+const ORIGINAL = 'From: news@acme.example\nTo: x@example.net\nSubject: hi\nMessage-ID: <orig@acme.example>\n\nhello\n';
+
+function bounce(id: string, to: string, status = '5.1.1', diagnostic = '550 5.1.1 User unknown'): string {
+  return dsn({ id, sentTo: 'news@acme.example', finalRecipient: to, status, diagnostic, original: ORIGINAL });
+}
+
+const ORDINARY = 'From: sam@acme.example\nTo: news@acme.example\nSubject: lunch?\nMessage-ID: <lunch@acme.example>\n\nLunch at noon?\n';
+
+class FakeMailbox implements Mailbox {
+  readonly identity: string;
+  readonly canMove = true;
+  ops: string[] = [];
+  deleted: string[] = [];
+  onDelete?: (ids: string[]) => void;
+  failOn?: string;
+  constructor(
+    private readonly messages: Array<{ id: string; raw: string }>,
+    identity = 'fake://box',
+  ) {
+    this.identity = identity;
+  }
+  async open() {
+    this.ops.push('open');
+  }
+  async list(): Promise<MailboxMessage[]> {
+    return this.messages.map((m) => ({ id: m.id, source: m.id, size: m.raw.length }));
+  }
+  async fetch(id: string) {
+    this.ops.push(`fetch ${id}`);
+    if (id === this.failOn) throw new MailcampError('TRANSPORT', 'connection lost', { host: 'fake:1' });
+    return Readable.from([Buffer.from(this.messages.find((m) => m.id === id)!.raw)]);
+  }
+  async delete(ids: string[]) {
+    this.onDelete?.(ids);
+    this.ops.push(`delete ${ids.join(',')}`);
+    this.deleted.push(...ids);
+  }
+  async move(ids: string[], folder: string) {
+    this.ops.push(`move ${ids.join(',')} ${folder}`);
+  }
+  async close() {
+    this.ops.push('close');
+  }
+  abort() {
+    this.ops.push('abort');
+  }
+}
+
+function project(yaml = 'url: dir:unused\nafter: delete\n'): { dir: string; state: string } {
+  const dir = writeFiles(tmpDir('mailcamp-bounces-pipe-'), { 'mailbox.yaml': yaml });
+  fs.mkdirSync(path.join(dir, '.mailcamp'));
+  return { dir, state: path.join(dir, '.mailcamp') };
+}
+
+test('deletes only at the end, after every lesson is on disk; unknown mail is never deleted', async () => {
+  const { dir, state } = project();
+  const box = new FakeMailbox([
+    { id: '1', raw: bounce('a', 'gone@example.net') },
+    { id: '2', raw: ORDINARY },
+    { id: '3', raw: bounce('b', 'gone2@example.net') },
+  ]);
+  box.onDelete = (ids) => {
+    // A second connection sees what the run has committed so far.
+    const p = openProcessed(state);
+    const s = openSuppression(state);
+    try {
+      for (const id of ids) assert.ok(p.get('fake://box', id), `message ${id} recorded before it is deleted`);
+      assert.ok(s.has('gone@example.net') && s.has('gone2@example.net'));
+    } finally {
+      p.close();
+      s.close();
+    }
+  };
+  const s = await runBounces({ file: 'mailbox.yaml', cwd: dir, mailbox: () => box });
+  assert.deepEqual(box.ops, ['open', 'fetch 1', 'fetch 2', 'fetch 3', 'delete 1,3', 'close']);
+  assert.equal(s.counts.hard, 2);
+  assert.equal(s.counts.unknown, 1);
+  assert.equal(s.deleted, 2);
+});
+
+test('a connection lost half-way: nothing deleted, what was read stays recorded, the session is dropped', async () => {
+  const { dir, state } = project();
+  const box = new FakeMailbox([
+    { id: '1', raw: bounce('a', 'gone@example.net') },
+    { id: '2', raw: bounce('b', 'gone2@example.net') },
+    { id: '3', raw: bounce('c', 'gone3@example.net') },
+  ]);
+  box.failOn = '3';
+  await assert.rejects(runBounces({ file: 'mailbox.yaml', cwd: dir, mailbox: () => box }), /connection lost/);
+  assert.deepEqual(box.deleted, []);
+  assert.equal(box.ops.at(-1), 'abort', 'no QUIT: a POP3 server would delete nothing');
+  const p = openProcessed(state);
+  try {
+    assert.ok(p.get('fake://box', '1') && p.get('fake://box', '2'));
+    assert.equal(p.get('fake://box', '3'), undefined);
+  } finally {
+    p.close();
+  }
+  // The next run reads only message 3, and deletes all three.
+  box.failOn = undefined;
+  const again = await runBounces({ file: 'mailbox.yaml', cwd: dir, mailbox: () => box });
+  assert.equal(again.read, 1);
+  assert.equal(again.seenBefore, 2);
+  assert.deepEqual(box.deleted.sort(), ['1', '2', '3']);
+});
+
+test('soft bounces count toward soft_bounce_limit; the limit-th one suppresses', async () => {
+  const { dir, state } = project('url: dir:unused\nsoft_bounce_limit: 2\n');
+  const full = (id: string) => bounce(id, 'full@example.net', '4.2.2', '452 4.2.2 Mailbox full');
+  const box1 = new FakeMailbox([{ id: '1', raw: full('s1') }]);
+  await runBounces({ file: 'mailbox.yaml', cwd: dir, mailbox: () => box1 });
+  let list = openSuppression(state);
+  assert.equal(list.has('full@example.net'), false);
+  assert.equal(list.softBounces('full@example.net'), 1);
+  list.close();
+  const box2 = new FakeMailbox([
+    { id: '1', raw: full('s1') },
+    { id: '2', raw: full('s2') },
+  ]);
+  const s = await runBounces({ file: 'mailbox.yaml', cwd: dir, mailbox: () => box2 });
+  assert.equal(s.read, 1, 'message 1 is not counted again');
+  assert.equal(s.suppressed, 1);
+  list = openSuppression(state);
+  const e = list.get('full@example.net')!;
+  list.close();
+  assert.equal(e.kind, 'soft');
+  assert.match(e.reason, /^2 soft bounces; last: 4\.2\.2 452 4\.2\.2 Mailbox full/);
+  assert.match(e.source ?? '', /<bounce-s2@mx\.example\.net> in fake:\/\/box/);
+});
+
+test('the same message in another mailbox (same Message-ID) is a duplicate and teaches nothing twice', async () => {
+  const { dir, state } = project('url: dir:unused\n');
+  const raw = bounce('dup', 'full@example.net', '4.2.2', '452 4.2.2 Mailbox full');
+  await runBounces({ file: 'mailbox.yaml', cwd: dir, mailbox: () => new FakeMailbox([{ id: '7', raw }], 'fake://one') });
+  const s = await runBounces({ file: 'mailbox.yaml', cwd: dir, mailbox: () => new FakeMailbox([{ id: '9', raw }], 'fake://two') });
+  assert.equal(s.duplicates, 1);
+  assert.equal(s.counts.soft, 0);
+  const list = openSuppression(state);
+  assert.equal(list.softBounces('full@example.net'), 1);
+  list.close();
+});
+
+test('--dry-run classifies but creates, records and deletes nothing', async () => {
+  const dir = writeFiles(tmpDir('mailcamp-bounces-dry-'), { 'mailbox.yaml': 'url: dir:unused\nafter: delete\n' });
+  const box = new FakeMailbox([{ id: '1', raw: bounce('a', 'gone@example.net') }]);
+  const seen: string[] = [];
+  const s = await runBounces({ file: 'mailbox.yaml', cwd: dir, dryRun: true, mailbox: () => box, onMessage: (m) => seen.push(m.kind) });
+  assert.deepEqual(seen, ['hard']);
+  assert.equal(s.counts.hard, 1);
+  assert.deepEqual(box.deleted, []);
+  assert.equal(fs.existsSync(path.join(dir, '.mailcamp')), false, 'no state folder created');
+});
+
+test('an address already on the list keeps its entry (an unsubscribe stays an unsubscribe)', async () => {
+  const { dir, state } = project('url: dir:unused\n');
+  const list = openSuppression(state);
+  list.add({ address: 'gone@example.net', kind: 'unsubscribe', reason: 'asked by phone' });
+  list.close();
+  const s = await runBounces({ file: 'mailbox.yaml', cwd: dir, mailbox: () => new FakeMailbox([{ id: '1', raw: bounce('a', 'gone@example.net') }]) });
+  assert.equal(s.counts.hard, 1);
+  assert.equal(s.suppressed, 0);
+  const after = openSuppression(state);
+  assert.equal(after.get('gone@example.net')!.kind, 'unsubscribe');
+  after.close();
+});
+
+test('an interrupt stops between messages; what was read is recorded and still deleted', async () => {
+  const { dir } = project();
+  const ac = new AbortController();
+  const box = new FakeMailbox([
+    { id: '1', raw: bounce('a', 'gone@example.net') },
+    { id: '2', raw: bounce('b', 'gone2@example.net') },
+  ]);
+  const s = await runBounces({ file: 'mailbox.yaml', cwd: dir, mailbox: () => box, signal: ac.signal, onMessage: () => ac.abort() });
+  assert.equal(s.interrupted, true);
+  assert.equal(s.read, 1);
+  assert.deepEqual(box.deleted, ['1']);
+});

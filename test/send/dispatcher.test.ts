@@ -1,0 +1,152 @@
+// The dispatcher with a scripted fake Transport and a real journal: how a fatal error closes
+// the gate for messages under way, how a partly delivered group message is retried for the rest
+// only, how the bounded wait after a signal ends a hung message, and the error budget's pause.
+
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { Composed } from '../../src/compose/index.js';
+import { Dispatcher, type Job } from '../../src/send/dispatcher.js';
+import { ErrorBudget } from '../../src/send/error-budget.js';
+import { RetryPolicy } from '../../src/send/retry.js';
+import type { BeforeData, SendResult, Transport } from '../../src/send/transport.js';
+import { ManualClock, systemClock } from '../../src/shared/clock.js';
+import { MailcampError } from '../../src/shared/errors.js';
+import { openJournal, type SqliteJournal } from '../../src/state/journal.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+type Handler = (msg: Composed, beforeData: BeforeData) => Promise<SendResult>;
+
+class FakeTransport implements Transport {
+  readonly description = 'fake';
+  readonly calls: { to: string[] }[] = [];
+  aborted = false;
+  private abortHooks: (() => void)[] = [];
+  constructor(private readonly handler: Handler) {}
+  async open(): Promise<void> {}
+  send(msg: Composed, beforeData: BeforeData): Promise<SendResult> {
+    this.calls.push({ to: [...msg.envelope.to] });
+    return this.handler(msg, beforeData);
+  }
+  async close(): Promise<void> {}
+  abort(): void {
+    this.aborted = true;
+    for (const h of this.abortHooks.splice(0)) h();
+  }
+  onAbort(h: () => void): void {
+    this.abortHooks.push(h);
+  }
+}
+
+function setup(keys: string[]): SqliteJournal {
+  const j = openJournal(tmpDir('mailcamp-dispatch-'));
+  j.startRun('run1', 'fake');
+  keys.forEach((k, i) => j.addPending({ key: k, row: i + 2, email: k, messageId: `<${k}>` }));
+  return j;
+}
+
+function job(key: string, to: string[] = [key]): Job {
+  const msg: Composed = { envelope: { from: 'news@example.com', to }, raw: Buffer.from('Subject: x\r\n\r\nx\r\n'), messageId: `<${key}>` };
+  return { key, row: 2, email: to.join(', '), build: async () => msg, attempts: 0 };
+}
+
+const retry = new RetryPolicy({ attempts: 3, initialDelayMs: 1000, maxDelayMs: 1000 });
+
+describe('Dispatcher', () => {
+  test('a fatal error closes the gate: a message under way is abandoned unsent, nothing new starts', async () => {
+    const j = setup(['a', 'b', 'c']);
+    let releaseB!: () => void;
+    const bWaits = new Promise<void>((r) => (releaseB = r));
+    const t = new FakeTransport(async (msg, beforeData) => {
+      if (msg.envelope.to[0] === 'a') {
+        await bWaits; // b is past its envelope, waiting for its turn to send content
+        return { status: 'deferred', response: 'not sent: 535 bad credentials', fatal: new MailcampError('TRANSPORT', 'authentication failed: 535') };
+      }
+      releaseB();
+      await new Promise((r) => setTimeout(r, 20));
+      try {
+        await beforeData();
+      } catch (e) {
+        return { status: 'deferred', response: `not sent: ${(e as Error).message}`, notTried: true };
+      }
+      return { status: 'sent', response: '250 ok' };
+    });
+    const d = new Dispatcher({ transport: t, journal: j, concurrency: 2, retry, clock: systemClock, signal: new AbortController().signal });
+    assert.equal(await d.submit(job('a')), true);
+    assert.equal(await d.submit(job('b')), true);
+    await d.drain();
+    assert.match(d.fatal!.message, /authentication failed/);
+    assert.equal(await d.submit(job('c')), false, 'no new work after a fatal error');
+    const b = j.get('b')!;
+    assert.deepEqual([b.status, b.attempts, b.response], ['deferred', 0, 'not sent: the run stopped']);
+    assert.equal(j.get('a')!.status, 'deferred');
+    assert.equal(j.get('c')!.status, 'pending');
+    assert.equal(t.calls.length, 2);
+    j.close();
+  });
+
+  test('a group message partly delivered is retried for the rest only, and the journal keeps who got it', async () => {
+    const j = setup(['group:x']);
+    const clock = new ManualClock();
+    const t = new FakeTransport(async (msg, beforeData) => {
+      await beforeData();
+      if (t.calls.length === 1) return { status: 'deferred', response: '452 4.5.3 try later', delivered: ['A@example.com', 'b@example.com'] };
+      return { status: 'sent', response: '250 ok', delivered: msg.envelope.to };
+    });
+    const d = new Dispatcher({ transport: t, journal: j, concurrency: 1, retry, clock, signal: new AbortController().signal });
+    await d.submit(job('group:x', ['A@example.com', 'b@example.com', 'c@example.com']));
+    const drained = d.drain();
+    await new Promise((r) => setTimeout(r, 20));
+    const mid = j.get('group:x')!;
+    assert.deepEqual([mid.status, mid.delivered], ['deferred', ['a@example.com', 'b@example.com']]);
+    await clock.runAll();
+    await drained;
+    assert.deepEqual(t.calls.map((c) => c.to), [['A@example.com', 'b@example.com', 'c@example.com'], ['c@example.com']]);
+    const e = j.get('group:x')!;
+    assert.deepEqual([e.status, e.attempts], ['sent', 2]);
+    j.close();
+  });
+
+  test('after a signal, a hung message gets graceMs, then its connection is dropped: unknown', async () => {
+    const j = setup(['a']);
+    const t = new FakeTransport(async (_msg, beforeData) => {
+      await beforeData();
+      await new Promise<void>((r) => t.onAbort(r)); // the server never answers the final dot
+      return { status: 'unknown', response: 'EABORT: connection dropped: the run was stopped' };
+    });
+    const ac = new AbortController();
+    const d = new Dispatcher({ transport: t, journal: j, concurrency: 1, retry, clock: systemClock, signal: ac.signal, graceMs: 150 });
+    await d.submit(job('a'));
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(j.get('a')!.status, 'sending');
+    const t0 = Date.now();
+    ac.abort(new Error('SIGTERM'));
+    await d.drain();
+    const took = Date.now() - t0;
+    assert.ok(took >= 140 && took < 1000, `waited the grace period: ${took} ms`);
+    assert.ok(t.aborted);
+    assert.equal(j.get('a')!.status, 'unknown');
+    j.close();
+  });
+
+  test('the error budget pauses the run and says why', async () => {
+    const keys = ['a', 'b', 'c', 'd'];
+    const j = setup(keys);
+    const t = new FakeTransport(async () => ({ status: 'failed', response: '554 5.7.1 blocked' }));
+    const d = new Dispatcher({
+      transport: t,
+      journal: j,
+      concurrency: 1,
+      retry,
+      clock: systemClock,
+      signal: new AbortController().signal,
+      budget: new ErrorBudget({ failures: 2, fraction: false, window: 10 }),
+    });
+    const accepted: boolean[] = [];
+    for (const k of keys) accepted.push(await d.submit(job(k)));
+    await d.drain();
+    assert.deepEqual(accepted, [true, true, false, false]);
+    assert.equal(d.paused, '2 of the 2 messages so far failed (error_budget: 2 of 10)');
+    assert.deepEqual(keys.map((k) => j.get(k)!.status), ['failed', 'failed', 'pending', 'pending']);
+    j.close();
+  });
+});

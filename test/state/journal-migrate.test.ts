@@ -1,0 +1,49 @@
+// Journal schema version 2 (runs.reason, entries.delivered, attempts set by results): a journal
+// written by version 1 is upgraded in place when a send opens it, and `status` can still read
+// one read-only without upgrading it.
+
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { JOURNAL_FILE, openJournal } from '../../src/state/journal.js';
+import { SCHEMA_VERSION } from '../../src/state/journal-schema.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+function writeV1(dir: string): void {
+  const db = new Database(path.join(dir, JOURNAL_FILE));
+  db.exec(`
+    CREATE TABLE runs (run_id TEXT PRIMARY KEY, started_at INTEGER NOT NULL, finished_at INTEGER, state TEXT NOT NULL, transport TEXT NOT NULL);
+    CREATE TABLE entries (key TEXT PRIMARY KEY, row INTEGER NOT NULL, email TEXT NOT NULL, status TEXT NOT NULL,
+      attempts INTEGER NOT NULL DEFAULT 0, response TEXT, message_id TEXT NOT NULL, next_attempt_at INTEGER, updated_at INTEGER NOT NULL);
+    INSERT INTO runs VALUES ('r1', 1000, NULL, 'running', 'smtp://x');
+    INSERT INTO entries VALUES ('a@example.com', 2, 'a@example.com', 'sent', 1, '250 ok', '<a>', NULL, 1000);
+    INSERT INTO entries VALUES ('b@example.com', 3, 'b@example.com', 'sending', 1, NULL, '<b>', NULL, 1000);
+  `);
+  db.pragma('user_version = 1');
+  db.close();
+}
+
+describe('journal schema upgrade', () => {
+  test('a version-1 journal reads read-only as it is, and is upgraded in place by a writer', async () => {
+    assert.equal(SCHEMA_VERSION, 2);
+    const dir = tmpDir('mailcamp-journal-v1-');
+    writeV1(dir);
+    const ro = openJournal(dir, { readonly: true });
+    assert.deepEqual(ro.currentRun(), { runId: 'r1', startedAt: 1000, state: 'running', transport: 'smtp://x' });
+    assert.deepEqual([...ro.entries()].map((e) => [e.key, e.status]), [['a@example.com', 'sent'], ['b@example.com', 'sending']]);
+    ro.close();
+
+    const j = openJournal(dir);
+    assert.equal(j.markStaleSendingUnknown(), 1);
+    await j.markResults([{ key: 'b@example.com', status: 'deferred', response: '451', nextAttemptAt: 5000, attempts: 3, delivered: ['x@example.com'] }]);
+    j.endRun('interrupted', 'interrupted by SIGTERM');
+    const b = j.get('b@example.com')!;
+    assert.deepEqual([b.status, b.attempts, b.delivered], ['deferred', 3, ['x@example.com']]);
+    assert.equal(j.currentRun()!.reason, 'interrupted by SIGTERM');
+    j.close();
+    const db = new Database(path.join(dir, JOURNAL_FILE), { readonly: true });
+    assert.equal(db.pragma('user_version', { simple: true }), 2);
+    db.close();
+  });
+});
