@@ -21,6 +21,13 @@ const onSignal = (sig: NodeJS.Signals) => {
 };
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
+// `mailcamp … | head`: a closed pipe ends the output quietly, as for any Unix tool.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
 
 const code = await main(process.argv.slice(2), {
   stdout: process.stdout,

@@ -9,3 +9,5 @@ export { MailcampError } from './shared/errors.js';
 export { type Clock, systemClock, ManualClock } from './shared/clock.js';
 export type { Transport, SendResult } from './send/transport.js';
 export type { Journal } from './state/journal-api.js';
+export { runBounces, runInbox, type BouncesOptions, type BouncesSummary } from './pipeline/bounces.js';
+export { openSuppression, type SuppressionList } from './state/suppression.js';
