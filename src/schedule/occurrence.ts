@@ -15,7 +15,7 @@ import type { Campaign } from '../campaign/types.js';
 import { MailcampError } from '../shared/errors.js';
 import { campaignStateDir, findStateDir } from '../state/folder.js';
 import { journalExists, openJournal } from '../state/journal.js';
-import { readLock } from '../state/lock.js';
+import { isAlive, readLock } from '../state/lock.js';
 import type { RunInfo, Totals } from '../state/types.js';
 
 export const OCCURRENCES_DIR = 'occurrences';
@@ -92,14 +92,4 @@ export function readOccurrenceState(dir: string, at: number): OccurrenceState {
   if (live) return { at, state: 'running', run, totals, lockedBy: live.pid };
   if (!run) return { at, state: 'never-run' };
   return { at, state: run.state === 'interrupted' ? 'interrupted' : 'unfinished', run, totals };
-}
-
-function isAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -190,7 +190,8 @@ function parseJson(raw: string): unknown {
   }
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this pid exists on this host. */
+export function isAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
