@@ -35,7 +35,6 @@ import { openSuppression, suppressionFile } from '../state/suppression.js';
 import type { JournalEntry, Totals } from '../state/types.js';
 import { loadAsFarAsPossible, type Loaded } from './context.js';
 import { beginRun, iso, listEntries, refuseFinishedRun, registerRecipients, stopReason } from './resume.js';
-import { messageIdFor } from '../compose/headers.js';
 import { buildMessage, renderUnit, signed, type Unit } from './message.js';
 import { loadSuppressFilesAsync } from './suppress-files.js';
 import { unitsOf } from './units.js';

@@ -143,7 +143,8 @@ export class Dispatcher {
     let told: number | undefined;
     while (this.running.size || this.retries.size) {
       if (!this.running.size && this.o.onWait) {
-        const next = Math.min(...this.retries.values());
+        let next = Infinity;
+        for (const at of this.retries.values()) if (at < next) next = at;
         if (next !== told) this.o.onWait(next, this.retries.size);
         told = next;
       }
