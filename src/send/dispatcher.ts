@@ -70,6 +70,8 @@ export class Dispatcher {
   /** Jobs waiting for a retry, with when it is due. */
   private retries = new Map<Promise<void>, number>();
   private running = new Set<Promise<void>>();
+  /** Final results queued in the journal's group commit but not yet on disk. */
+  private committing = new Set<Promise<void>>();
   private wake: (() => void) | undefined;
   private fatalError: MailcampError | undefined;
   private crashError: unknown;
@@ -141,8 +143,8 @@ export class Dispatcher {
   /** Waits until every message, retries included, has an outcome or the run stopped. */
   async drain(): Promise<void> {
     let told: number | undefined;
-    while (this.running.size || this.retries.size) {
-      if (!this.running.size && this.o.onWait) {
+    while (this.running.size || this.retries.size || this.committing.size) {
+      if (!this.running.size && this.retries.size && this.o.onWait) {
         let next = Infinity;
         for (const at of this.retries.values()) if (at < next) next = at;
         if (next !== told) this.o.onWait(next, this.retries.size);
@@ -254,7 +256,17 @@ export class Dispatcher {
 
   /** A final outcome: journal, event, error budget. */
   private async finish(job: Job, outcome: Exclude<Outcome, 'deferred'>, result: SendResult): Promise<void> {
-    await this.record(job, outcome, result);
+    // The slot is not held until the result is on disk: only `sending` must be durable before
+    // a message's DATA. The result is queued ahead of the next message's `sending` mark and so
+    // commits with it at the latest — a slot never has more than one message whose delivery a
+    // crash could leave unknown. drain() waits for these commits.
+    const p: Promise<void> = this.record(job, outcome, result)
+      .catch((e) => this.crash(e))
+      .finally(() => {
+        this.committing.delete(p);
+        this.changed();
+      });
+    this.committing.add(p);
     this.o.onEvent?.({ job, outcome, result });
     const reason = this.o.budget?.record(outcome !== 'sent');
     if (reason && !this.pauseReason) {
