@@ -32,6 +32,12 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Sinks still running: stopped when the bench exits, even after a failure. */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const p of running) p.kill('SIGTERM');
+});
+
 export class Sink {
   readonly port: number;
   private proc: ChildProcess;
@@ -63,6 +69,8 @@ export class Sink {
     }
     args.push(`127.0.0.1:${port}`, '1024');
     const proc = spawn(SMTP_SINK, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(proc);
+    proc.once('exit', () => running.delete(proc));
     let err = '';
     proc.stderr!.on('data', (d) => (err += d));
     const sink = new Sink(port, proc);

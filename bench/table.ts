@@ -33,6 +33,11 @@ export interface Verdicts {
 
 const by = (ms: Measurement[], id: string) => ms.find((m) => m.id === id);
 const fmt = (x: number, d = 0) => x.toLocaleString('en', { minimumFractionDigits: d, maximumFractionDigits: d });
+/** A difference in MB with its sign ("+3", "−2", "0"). */
+const delta = (d: number) => {
+  const r = Math.round(d);
+  return r > 0 ? `+${r}` : r < 0 ? `−${-r}` : '0';
+};
 
 export function verdicts(ms: Measurement[], s: Startup): Verdicts {
   const ratios: Record<string, number> = {};
@@ -65,11 +70,11 @@ export function verdicts(ms: Measurement[], s: Startup): Verdicts {
   const rc10 = by(ms, 'render-compose-10000');
   if (rcM && send) {
     const d = rcM.peakRssMb - send.peakRssMb;
-    acceptance.push({ target: 'peak RSS at 1,000,000 (render + compose) ≤ send at 10,000 + 30 MB', value: `${fmt(rcM.peakRssMb)} MB (${d >= 0 ? '+' : ''}${fmt(d)} MB)`, ok: d <= 30 });
+    acceptance.push({ target: 'peak RSS at 1,000,000 (render + compose) ≤ send at 10,000 + 30 MB', value: `${fmt(rcM.peakRssMb)} MB (${delta(d)} MB)`, ok: d <= 30 });
   }
   if (rcM && rc10) {
     const d = rcM.peakRssMb - rc10.peakRssMb;
-    acceptance.push({ target: 'peak RSS, render + compose: 1,000,000 ≤ 10,000 + 30 MB', value: `${fmt(rcM.peakRssMb)} MB vs ${fmt(rc10.peakRssMb)} MB (${d >= 0 ? '+' : ''}${fmt(d)} MB)`, ok: d <= 30 });
+    acceptance.push({ target: 'peak RSS, render + compose: 1,000,000 ≤ 10,000 + 30 MB', value: `${fmt(rcM.peakRssMb)} MB vs ${fmt(rc10.peakRssMb)} MB (${delta(d)} MB)`, ok: d <= 30 });
   }
   const val = by(ms, 'validate-1000000');
   if (val) {

@@ -60,7 +60,6 @@ interface KnownLine {
   starts: number[];
 }
 
-
 function statsOf(line: string): Stats {
   let ascii = true;
   let non = 0;

@@ -61,7 +61,18 @@ export class LineCounter {
   private afterCr = false;
 
   bytes(buf: Uint8Array, from: number, to: number): void {
-    for (let i = from; i < to; i++) this.unit(buf[i]);
+    // Every byte of the file passes here: find the line breaks natively (memchr) instead of
+    // looking at each byte in JavaScript. Same rule as unit(): CR counts, LF counts unless
+    // it follows a CR.
+    if (to <= from) return;
+    const b = Buffer.from(buf.buffer, buf.byteOffset + from, to - from);
+    let n = 0;
+    for (let i = b.indexOf(13); i >= 0; i = b.indexOf(13, i + 1)) n++;
+    for (let i = b.indexOf(10); i >= 0; i = b.indexOf(10, i + 1)) {
+      if (!(i > 0 ? b[i - 1] === 13 : this.afterCr)) n++;
+    }
+    this.line += n;
+    this.afterCr = b[b.length - 1] === 13;
   }
 
   text(s: string, from: number, to: number): void {

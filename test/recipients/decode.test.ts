@@ -76,4 +76,17 @@ describe('LineCounter', () => {
     c.text('\nb\rc\n', 0, 5);
     assert.equal(c.line, 4);
   });
+  test('bytes(): the same count as text(), whatever the chunks and offsets', () => {
+    const s = 'a\r\nb\rc\n\n\r\r\nd\re\r';
+    for (let cut = 0; cut <= s.length; cut++) {
+      const c = new LineCounter();
+      const buf = Buffer.from(`xx${s}yy`, 'latin1');
+      c.bytes(buf, 2, 2 + cut);
+      c.bytes(buf, 2 + cut, 2 + s.length);
+      const t = new LineCounter();
+      t.text(s, 0, s.length);
+      assert.equal(c.line, t.line, `cut at ${cut}`);
+    }
+    assert.equal(new LineCounter().line, 1);
+  });
 });
