@@ -4,16 +4,14 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import addressparser from 'nodemailer/lib/addressparser';
 import { checkAddress } from '../recipients/address.js';
-import type { RecipientSource } from '../recipients/types.js';
-import { cronProblem } from '../schedule/timetable.js';
 import { parseTransportUrl } from '../send/transport-url.js';
 import { Diagnostics } from '../shared/diagnostics.js';
 import { MailcampError } from '../shared/errors.js';
 import { type Env, loadDotEnv } from './env.js';
-import { isNull, type MapNode, SchemaReader } from './schema.js';
-import type { AttachmentSpec, Campaign, MailAddress, ScheduleSpec } from './types.js';
+import { interpolateData, isFile, readAddress, readAttachments, readErrorBudget, readRecipientsKey, readSchedule } from './sections.js';
+import { isNull, SchemaReader } from './schema.js';
+import type { Campaign } from './types.js';
 import { type PNode, type Pos, readYamlFile } from './yaml.js';
 
 export const CAMPAIGN_KEYS = [
@@ -42,14 +40,10 @@ export const CAMPAIGN_KEYS = [
   'error_budget',
 ] as const;
 
-const RECIPIENT_KEYS = ['file', 'encoding', 'delimiter', 'email_column', 'name_column'];
 const RATE_KEYS = ['per_second', 'per_minute', 'per_hour'];
 const RETRY_KEYS = ['attempts', 'initial_delay', 'max_delay'];
-const ERROR_BUDGET_KEYS = ['failures', 'window'];
-const SCHEDULE_KEYS = ['cron', 'timezone', 'at', 'missed', 'catch_up'];
 const DKIM_KEYS = ['domain', 'selector', 'private_key'];
 const UNSUB_KEYS = ['url', 'mailto'];
-const ATTACHMENT_KEYS = ['path', 'filename'];
 const GROUP_KEYS = ['column', 'bcc'];
 const NAME_RE = /^[a-z0-9._-]+$/;
 const DEFAULT_MAX_ATTACHMENTS = 25 * 1024 * 1024;
@@ -293,41 +287,11 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
   };
 }
 
-/**
- * `error_budget: { failures: 20%, window: 100 }` (the default), `failures: 5` for a count, or
- * `error_budget: off`. See src/send/error-budget.ts.
- */
-function readErrorBudget(r: SchemaReader, n: PNode | undefined): Campaign['errorBudget'] {
-  const dflt = { failures: 0.2, fraction: true, window: 100 };
-  if (!n || isNull(n)) return dflt;
-  if (n.kind === 'scalar' && (n.value === false || n.value === 'off')) return undefined;
-  const m = r.map(n, 'error_budget');
-  if (!m) return dflt;
-  r.checkKeys(m, ERROR_BUDGET_KEYS, 'error_budget');
-  const window = r.number(m.entries.get('window')?.node, 'error_budget.window', { integer: true, positive: true }) ?? dflt.window;
-  const f = m.entries.get('failures')?.node;
-  if (!f || isNull(f)) return { ...dflt, window };
-  const pct = f.kind === 'scalar' && typeof f.value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(f.value) : null;
-  if (pct && Number(pct[1]) > 0 && Number(pct[1]) <= 100) return { failures: Number(pct[1]) / 100, fraction: true, window };
-  if (f.kind === 'scalar' && typeof f.value === 'number' && Number.isInteger(f.value) && f.value > 0 && f.value <= window) {
-    return { failures: f.value, fraction: false, window };
-  }
-  r.error(`error_budget.failures must be a percentage like 20% or a count from 1 to the window (${window})`, f.pos);
-  return { ...dflt, window };
-}
-
 export function displayPath(abs: string, cwd: string): string {
   const r = path.relative(cwd, abs);
   return r && !r.startsWith('..') && !path.isAbsolute(r) ? r : abs;
 }
 
-function isFile(p: string): boolean {
-  try {
-    return fs.statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
 
 export function parseSize(v: unknown): number | undefined {
   if (typeof v === 'number') return v > 0 ? v : undefined;
@@ -339,169 +303,3 @@ export function parseSize(v: unknown): number | undefined {
   return Math.round(Number(m[1]) * mult[u]);
 }
 
-/** `Name <addr>` or a bare address, validated; display name may be non-ASCII. */
-function readAddress(r: SchemaReader, n: PNode | undefined, key: string): MailAddress | undefined {
-  const raw = r.str(n, key);
-  if (raw === undefined || !n) return undefined;
-  if (/[\r\n\0]/.test(raw)) {
-    r.error(`${key}: line break or NUL in an address`, n.pos);
-    return undefined;
-  }
-  const parsed = addressparser(raw, { flatten: true }) as { name: string; address: string }[];
-  if (parsed.length !== 1 || !parsed[0].address) {
-    r.error(`${key} must be one address like "Name <you@example.com>"; got '${raw}'`, n.pos);
-    return undefined;
-  }
-  const c = checkAddress(parsed[0].address);
-  if (!c.ok) {
-    r.error(`${key}: invalid address "${parsed[0].address}": ${c.reason}`, n.pos);
-    return undefined;
-  }
-  return { name: parsed[0].name || undefined, address: c.address };
-}
-
-function readRecipientsKey(
-  r: SchemaReader,
-  n: PNode | undefined,
-  rel: (p: string) => string,
-  show: (p: string) => string,
-): RecipientSource | undefined {
-  if (!n || isNull(n)) return undefined;
-  let fileNode: PNode | undefined = n;
-  let m: MapNode | undefined;
-  if (n.kind === 'map') {
-    m = n;
-    r.checkKeys(m, RECIPIENT_KEYS, 'recipients');
-    fileNode = m.entries.get('file')?.node;
-    if (!fileNode) {
-      r.error('recipients needs file:', m.pos);
-      return undefined;
-    }
-  }
-  const file = r.str(fileNode, 'recipients' + (m ? '.file' : ''));
-  if (file === undefined) return undefined;
-  const abs = rel(file);
-  if (!isFile(abs)) {
-    r.error(`recipient list not found: ${show(abs)}`, fileNode!.pos);
-    return undefined;
-  }
-  const e = (k: string) => m?.entries.get(k)?.node;
-  const encoding = (r.str(e('encoding'), 'recipients.encoding') ?? 'utf-8').toLowerCase();
-  const delimiter = r.str(e('delimiter'), 'recipients.delimiter') ?? ',';
-  if (delimiter.length !== 1 && delimiter !== '\\t') r.error('recipients.delimiter must be one character', e('delimiter')!.pos);
-  return {
-    file: abs,
-    displayFile: show(abs),
-    encoding,
-    delimiter: delimiter === '\\t' ? '\t' : delimiter,
-    emailColumn: r.str(e('email_column'), 'recipients.email_column') ?? 'email',
-    nameColumn: r.str(e('name_column'), 'recipients.name_column'),
-  };
-}
-
-function interpolateData(r: SchemaReader, m: MapNode): Record<string, unknown> {
-  const walk = (n: PNode, name: string): unknown => {
-    if (n.kind === 'map') {
-      const o: Record<string, unknown> = Object.create(null);
-      for (const [k, v] of n.entries) o[k] = walk(v.node, `${name}.${k}`);
-      return o;
-    }
-    if (n.kind === 'seq') return n.items.map((it, i) => walk(it, `${name}[${i}]`));
-    if (typeof n.value === 'string') return r.str(n, name);
-    return n.value;
-  };
-  return walk(m, 'data') as Record<string, unknown>;
-}
-
-function readAttachments(
-  r: SchemaReader,
-  n: PNode | undefined,
-  rel: (p: string) => string,
-  show: (p: string) => string,
-  dir: string,
-): AttachmentSpec[] {
-  const out: AttachmentSpec[] = [];
-  if (!n || isNull(n)) return out;
-  if (n.kind !== 'seq') {
-    r.error('attachments must be a list', n.pos);
-    return out;
-  }
-  n.items.forEach((it, i) => {
-    const name = `attachments[${i}]`;
-    let pathNode: PNode | undefined = it;
-    let filename: string | undefined;
-    if (it.kind === 'map') {
-      r.checkKeys(it, ATTACHMENT_KEYS, name);
-      pathNode = it.entries.get('path')?.node;
-      filename = r.str(it.entries.get('filename')?.node, `${name}.filename`, { env: false });
-      if (filename !== undefined && /[\r\n\0/\\]/.test(filename.replace(/\{\{[^}]*\}\}/g, ''))) {
-        r.error(`${name}.filename must be a plain file name`, it.entries.get('filename')!.node.pos);
-      }
-      if (!pathNode) {
-        r.error(`${name} needs path:`, it.pos);
-        return;
-      }
-    }
-    const p = r.str(pathNode, `${name}.path`);
-    if (p === undefined) return;
-    const pos = pathNode!.pos;
-    if (p.includes('{{')) {
-      // The literal part before the first expression names the folder the rendered path must stay in.
-      const literal = p.slice(0, p.indexOf('{{'));
-      const baseDir = literal.endsWith('/') || literal.endsWith(path.sep) ? rel(literal) : path.dirname(rel(literal + 'x'));
-      if (!fs.existsSync(baseDir)) r.error(`${name}: folder not found: ${show(baseDir)}`, pos);
-      out.push({ kind: 'templated', pathTemplate: p, baseDir: realOr(baseDir), filename, pos });
-    } else {
-      const abs = rel(p);
-      if (!isFile(abs)) r.error(`attachment not found: ${show(abs)}`, pos);
-      else out.push({ kind: 'shared', path: abs, filename, pos });
-    }
-  });
-  void dir;
-  return out;
-}
-
-function realOr(p: string): string {
-  try {
-    return fs.realpathSync(p);
-  } catch {
-    return p;
-  }
-}
-
-function readSchedule(r: SchemaReader, n: PNode | undefined): ScheduleSpec | undefined {
-  const m = r.map(n, 'schedule');
-  if (!m) return undefined;
-  r.checkKeys(m, SCHEDULE_KEYS, 'schedule');
-  const e = (k: string) => m.entries.get(k)?.node;
-  const cron = r.str(e('cron'), 'schedule.cron');
-  const cronWrong = cron === undefined ? undefined : cronProblem(cron);
-  if (cronWrong) r.error(`schedule.cron: ${cronWrong}`, e('cron')!.pos);
-  const timezone = r.str(e('timezone'), 'schedule.timezone');
-  let at: string[] | undefined;
-  const atNode = e('at');
-  if (atNode) {
-    const items = atNode.kind === 'seq' ? atNode.items : [atNode];
-    at = [];
-    for (const it of items) {
-      const s = r.str(it, 'schedule.at');
-      if (s === undefined) continue;
-      if (!/[zZ]|[+-]\d\d:?\d\d$/.test(s) || Number.isNaN(Date.parse(s)))
-        r.error(`schedule.at must be an ISO date-time with an offset, like 2026-12-01T09:00:00+08:00; got '${s}'`, it.pos);
-      else at.push(new Date(s).toISOString());
-    }
-  }
-  if (cron === undefined && at === undefined) r.error('schedule needs cron: or at:', m.pos);
-  if (cron !== undefined && at !== undefined) r.error('schedule takes cron: or at:, not both', m.pos);
-  if (timezone !== undefined) {
-    try {
-      new Intl.DateTimeFormat('en', { timeZone: timezone });
-    } catch {
-      r.error(`schedule.timezone: unknown time zone '${timezone}' (use an IANA name like Europe/Berlin)`, e('timezone')!.pos);
-    }
-  }
-  const missed = r.str(e('missed'), 'schedule.missed') ?? 'latest';
-  if (missed !== 'skip' && missed !== 'latest') r.error("schedule.missed must be 'skip' or 'latest'", e('missed')!.pos);
-  const catchUpMs = r.duration(e('catch_up'), 'schedule.catch_up') ?? 6 * 3_600_000;
-  return { cron, timezone, at, missed: missed as 'skip' | 'latest', catchUpMs };
-}
