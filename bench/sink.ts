@@ -4,7 +4,7 @@
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
+import { freePort, waitForPort } from '../test/helpers/net.js';
 
 export const SMTP_SINK = '/usr/sbin/smtp-sink';
 export const SMTP_SOURCE = '/usr/sbin/smtp-source';
@@ -21,16 +21,6 @@ export function requireTools(): void {
   }
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Sinks still running: stopped when the bench exits, even after a failure. */
 const running = new Set<ChildProcess>();
@@ -75,20 +65,7 @@ export class Sink {
     proc.stderr!.on('data', (d) => (err += d));
     const sink = new Sink(port, proc);
     // Ready when it accepts a connection.
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      if (proc.exitCode !== null) throw new Error(`smtp-sink exited: ${err}`);
-      const ok = await new Promise<boolean>((resolve) => {
-        const s = net.connect(port, '127.0.0.1', () => {
-          s.end();
-          resolve(true);
-        });
-        s.on('error', () => resolve(false));
-      });
-      if (ok) break;
-      if (Date.now() > deadline) throw new Error(`smtp-sink did not start: ${err}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitForPort(port, { what: 'smtp-sink', failed: () => (proc.exitCode !== null ? `smtp-sink exited: ${err}` : undefined) });
     return sink;
   }
 

@@ -2,12 +2,12 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { simpleParser } from 'mailparser';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { runCli } from '../helpers/cli.js';
+import { freePort, waitForPort } from '../helpers/net.js';
 import { copyExample } from '../helpers/examples.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -58,7 +58,7 @@ describe('dev-server', () => {
     const port = await freePort();
     const ac = new AbortController();
     const running = runCli(['dev-server', '--port', String(port), '--dir', 'mail'], { cwd: dir, signal: ac.signal });
-    await waitForPort(port);
+    await waitForPort(port, { what: 'dev-server' });
     const c = new SMTPConnection({ host: '127.0.0.1', port, ignoreTLS: true });
     await new Promise<void>((res, rej) => {
       c.once('error', rej);
@@ -77,27 +77,3 @@ describe('dev-server', () => {
   });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.destroy();
-        r(true);
-      });
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('dev-server did not start');
-}

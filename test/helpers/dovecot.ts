@@ -18,10 +18,10 @@
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { makeCert } from './certs.js';
+import { freePort, waitForPort } from './net.js';
 import { tmpDir } from './tmp.js';
 
 const DOVECOT = '/usr/sbin/dovecot';
@@ -61,16 +61,6 @@ export function dovecotMissing(): string | undefined {
   return undefined;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function idOf(flag: '-u' | '-g', name: string): number {
   return Number(execFileSync('id', [flag, name], { encoding: 'utf8' }).trim());
@@ -239,22 +229,7 @@ function chownTree(p: string, uid: number, gid: number): void {
 async function waitForPorts(ports: number[], child: ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (const port of ports) {
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`exited with code ${child.exitCode}`);
-      if (await canConnect(port)) break;
-      if (Date.now() > deadline) throw new Error(`port ${port} not listening after ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const failed = () => (child.exitCode !== null ? `exited with code ${child.exitCode}` : undefined);
+    await waitForPort(port, { timeoutMs: Math.max(0, deadline - Date.now()), failed, what: 'dovecot' });
   }
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }

@@ -17,22 +17,13 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { runCli } from '../helpers/cli.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { freePort, waitForPort } from '../helpers/net.js';
 import { address as A, type Fixture, makeCampaign, states } from '../pipeline/delivery-fixture.js';
 
 const SMTP_SINK = '/usr/sbin/smtp-sink';
 const missing = !fs.existsSync(SMTP_SINK);
 const skip = missing ? `${SMTP_SINK} not found: install Debian's postfix package (.ci/run does)` : false;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 class Sink {
   private out = '';
@@ -55,20 +46,7 @@ class Sink {
     let err = '';
     proc.stderr!.on('data', (d) => (err += d));
     const sink = new Sink(port, dumps, proc);
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      if (proc.exitCode !== null) throw new Error(`smtp-sink exited: ${err}`);
-      const ok = await new Promise<boolean>((resolve) => {
-        const s = net.connect(port!, '127.0.0.1', () => {
-          s.destroy();
-          resolve(true);
-        });
-        s.on('error', () => resolve(false));
-      });
-      if (ok) break;
-      if (Date.now() > deadline) throw new Error(`smtp-sink did not start: ${err}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitForPort(port, { intervalMs: 20, what: 'smtp-sink', failed: () => (proc.exitCode !== null ? `smtp-sink exited: ${err}` : undefined) });
     // The probe above counts as a session; sessions() subtracts it.
     while (sink.counter('sess') < 1) await new Promise((r) => setTimeout(r, 5));
     return sink;
