@@ -6,17 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-/** mulberry32: a small seeded PRNG (the fixture must not depend on Math.random). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from '../test/helpers/prng.js';
+import { prng } from '../test/helpers/prng.js';
 
 const ASCII_FIRST = ['Tom', 'Anna', 'Peter', 'Laura', 'James', 'Emily', 'David', 'Sarah', 'Michael', 'Olivia', 'Daniel', 'Grace'];
 const ASCII_LAST = ['Smith', 'Brown', 'Taylor', 'Wilson', 'Clark', 'Walker', 'Hall', 'Young', 'King', 'Wright', 'Green', 'Baker'];

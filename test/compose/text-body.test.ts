@@ -8,17 +8,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { textPart } from '../../src/compose/parts.js';
 import { TextBodyEncoder } from '../../src/compose/text-body.js';
+import { prng } from '../helpers/prng.js';
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const STATIC = [
   '<td align="left" style="font-size:0px;padding:10px 25px;word-break:break-word;">',
