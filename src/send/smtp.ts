@@ -26,13 +26,14 @@
 // - TLS and authentication failures are fatal: returned with `fatal` set, never retried.
 
 import fs from 'node:fs';
-import { Readable } from 'node:stream';
+import { Readable, type Transform } from 'node:stream';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { Composed } from '../compose/index.js';
 import { type Clock, systemClock } from '../shared/clock.js';
 import { MailcampError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { redact } from '../shared/secrets.js';
+import { useFastDotStuffing } from './dot-stuff.js';
 import { classifySmtpError } from './retry.js';
 import type { TransportSpec } from './transport-url.js';
 import type { BeforeData, SendResult, Transport } from './transport.js';
@@ -384,6 +385,7 @@ export class SmtpTransport implements Transport {
       transactionLog: !!logger,
       allowInternalNetworkInterfaces: true,
     } as never);
+    fastData(conn);
     return new Promise<Conn>((resolve, reject) => {
       let settled = false;
       const fail = (err: Error) => {
@@ -409,6 +411,22 @@ export class SmtpTransport implements Transport {
       });
     });
   }
+}
+
+/**
+ * Our messages are canonical CRLF (compose/), so the DATA stream only needs its dots doubled:
+ * dot-stuff.ts does that with indexOf. nodemailer creates that stream in an internal method;
+ * should a later version rename it, its own (slower) transform simply stays in place.
+ */
+function fastData(conn: Conn): void {
+  const c = conn as unknown as { _createSendStream?: (cb: unknown) => Transform };
+  const create = c._createSendStream;
+  if (typeof create !== 'function') return;
+  c._createSendStream = function (this: unknown, cb: unknown) {
+    const stream = create.call(this, cb);
+    useFastDotStuffing(stream);
+    return stream;
+  };
 }
 
 function isUsable(c: Conn): boolean {
