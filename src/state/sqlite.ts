@@ -4,9 +4,10 @@
 // - journal_mode=WAL: a commit appends to the write-ahead log, readers (a `status` running
 //   beside a `send`) never block the writer, and a write torn by a crash fails the WAL frame
 //   checksum and is discarded on the next open: the file is always a prefix of commits.
-// - synchronous=FULL: the WAL is fsynced at every commit, so "committed" means "on disk",
-//   which is what the journal promises before a message's DATA goes out. (NORMAL would let
-//   the last commits vanish on power loss.)
+// - synchronous=FULL: the WAL is fsynced at every commit, so "committed" means "on disk".
+//   (NORMAL would let the last commits vanish on power loss.) The journal asks for NORMAL
+//   and fsyncs the WAL itself, off the main thread, before it says a write is on disk
+//   (journal.ts, "Group commit"): same guarantee, without blocking the event loop.
 // - busy_timeout: two mailcamp processes may share a file (a `bounces` writing the
 //   suppression list while a `send` reads it); wait for the other's write instead of failing.
 // - user_version holds the schema version, so an older mailcamp refuses a newer file instead
@@ -27,6 +28,8 @@ export interface OpenOptions {
   version: number;
   /** Creates tables/indexes (idempotent: `IF NOT EXISTS`); run when the file is older. */
   migrate: (db: Db) => void;
+  /** NORMAL only for a caller that fsyncs the WAL itself before relying on a commit (the journal). */
+  synchronous?: 'FULL' | 'NORMAL';
 }
 
 export function openDatabase(file: string, opts: OpenOptions): Db {
@@ -41,7 +44,7 @@ export function openDatabase(file: string, opts: OpenOptions): Db {
     if (!opts.readonly) {
       setWal(db);
     }
-    db.pragma('synchronous = FULL');
+    db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
     const found = db.pragma('user_version', { simple: true }) as number;
     if (found > opts.version) {
       throw new MailcampError(

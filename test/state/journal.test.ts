@@ -120,6 +120,44 @@ describe('journal', () => {
     assert.equal(j.commits - before, 1, 'three calls in one tick, one transaction');
   });
 
+  test('a write resolves only after an fdatasync of the WAL that began after its commit', async () => {
+    const j = journal();
+    j.startRun('run1', 'outbox');
+    j.addPending(entry(1));
+    j.addPending(entry(2));
+    await j.flush();
+    const syncs = j.syncs;
+    const first = j.markSending(['user1@example.com']);
+    // Committed (visible) on the next turn of the event loop, durable a little later.
+    await new Promise((r) => setImmediate(r));
+    assert.equal(onDisk('SELECT status FROM entries WHERE key = ?', 'user1@example.com'), 'sending');
+    // Written after that fdatasync began (it may still run): it needs one of its own.
+    const second = j.markSending(['user2@example.com']);
+    await first;
+    assert.ok(j.syncs > syncs, 'first: an fdatasync completed');
+    await second;
+    assert.ok(j.syncs - syncs >= 2, 'second: covered by another fdatasync');
+    // flush() waits for the disk too.
+    void j.markResults([{ key: 'user1@example.com', status: 'sent', response: '250 ok' }]);
+    const beforeFlush = j.syncs;
+    await j.flush();
+    assert.ok(j.syncs > beforeFlush);
+  });
+
+  test('a failing fdatasync rejects the writes waiting for it and every later call', async () => {
+    const j = journal();
+    j.startRun('run1', 'outbox');
+    j.addPending(entry(1));
+    await j.markSending(['user1@example.com']);
+    // Pull the WAL's descriptor from under the journal: its next fdatasync fails (EBADF).
+    const fd = (j as unknown as { walFd: number }).walFd;
+    fs.closeSync(fd);
+    await assert.rejects(j.markResults([{ key: 'user1@example.com', status: 'sent' }]), /journal write failed/);
+    assert.throws(() => j.get('user1@example.com'), /journal write failed/);
+    await assert.rejects(j.markSending(['user1@example.com']), /journal write failed/);
+    (j as unknown as { walFd: undefined }).walFd = undefined;
+  });
+
   test('a large batch commits at once, without waiting for the event loop', () => {
     const j = journal();
     for (let i = 0; i < 1500; i++) j.addPending(entry(i));
