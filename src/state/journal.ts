@@ -72,10 +72,15 @@ export interface JournalOptions {
 }
 
 
+/**
+ * A queued write. `waiter` settles the promise of a markSending/markResults call; `missing`
+ * lists the keys its UPDATE found no entry for (the call is then refused after the commit:
+ * finding that out in the UPDATE costs nothing, a lookup first cost a query per call).
+ */
 type Op =
   | { kind: 'add'; entry: NewEntry; status: 'pending' | 'skipped'; response: string | null; at: number }
-  | { kind: 'sending'; keys: string[]; at: number }
-  | { kind: 'results'; updates: ResultUpdate[]; at: number };
+  | { kind: 'sending'; keys: string[]; at: number; waiter?: Waiter; missing?: string[] }
+  | { kind: 'results'; updates: ResultUpdate[]; at: number; waiter?: Waiter; missing?: string[] };
 
 interface Waiter {
   resolve: () => void;
@@ -151,12 +156,13 @@ export class SqliteJournal implements Journal {
           const e = op.entry;
           st.insert!.run(e.key, e.row, e.email, op.status, op.response, e.messageId, op.at);
         } else if (op.kind === 'sending') {
-          for (const key of op.keys) st.sending!.run(op.at, key);
+          for (const key of op.keys) if (st.sending!.run(op.at, key).changes === 0) (op.missing ??= []).push(key);
         } else {
           for (const u of op.updates) {
             const next = u.status === 'deferred' ? (u.nextAttemptAt ?? null) : null;
             const delivered = u.delivered?.length ? u.delivered.join('\n') : null;
-            st.result!.run(u.status, u.response ?? null, next, u.attempts ?? null, delivered, op.at, u.key);
+            const r = st.result!.run(u.status, u.response ?? null, next, u.attempts ?? null, delivered, op.at, u.key);
+            if (r.changes === 0) (op.missing ??= []).push(u.key);
           }
         }
       }
@@ -222,7 +228,6 @@ export class SqliteJournal implements Journal {
   markSending(keys: string[]): Promise<void> {
     try {
       this.writable();
-      this.requireKnown(keys);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -238,7 +243,6 @@ export class SqliteJournal implements Journal {
           throw new Error(`journal: '${u.status}' is not a result`);
         }
       }
-      this.requireKnown(updates.map((u) => u.key));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -377,14 +381,6 @@ export class SqliteJournal implements Journal {
     if (this.readonly) throw new Error('journal: opened read-only');
   }
 
-  private requireKnown(keys: string[]): void {
-    for (const k of keys) {
-      if (!this.queuedKeys.has(k) && this.st.exists.get(k) === undefined) {
-        throw new Error(`journal: no entry for '${k}'`);
-      }
-    }
-  }
-
   private enqueue(op: Op, keys: string[]): void {
     this.queue.push(op);
     for (const k of keys) this.queuedKeys.add(k);
@@ -405,9 +401,10 @@ export class SqliteJournal implements Journal {
     }
   }
 
-  private enqueueAndWait(op: Op, keys: string[]): Promise<void> {
+  private enqueueAndWait(op: Extract<Op, { waiter?: Waiter }>, keys: string[]): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.waiters.push({ resolve, reject });
+      op.waiter = { resolve, reject };
+      this.waiters.push(op.waiter);
       try {
         this.enqueue(op, keys);
       } catch {
@@ -434,7 +431,14 @@ export class SqliteJournal implements Journal {
         throw this.broken;
       }
     }
-    this.unsynced.push(...waiters);
+    let refused: Set<Waiter> | undefined;
+    for (const op of ops) {
+      if (op.kind !== 'add' && op.missing && op.waiter) {
+        op.waiter.reject(new Error(`journal: no entry for '${op.missing[0]}'`));
+        (refused ??= new Set()).add(op.waiter);
+      }
+    }
+    this.unsynced.push(...(refused ? waiters.filter((w) => !refused.has(w)) : waiters));
     this.unsyncedUrgent ||= this.urgent;
     this.urgent = false;
     this.startSync();
