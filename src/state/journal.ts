@@ -21,10 +21,12 @@
 // FLUSH_AT rows. The connection runs with synchronous=NORMAL, so a commit writes its WAL
 // frames without waiting for the disk (~15 µs instead of ~150 µs of frozen event loop); the
 // journal then fsyncs the WAL itself with fs.fdatasync on libuv's thread pool, and the
-// promises of the writes it covers resolve only when that returns. While one fdatasync runs,
-// later commits wait for the next one, which covers them all: a run sending thousands of
-// messages a second pays one fsync per few messages, and the main thread never waits for the
-// disk. This gives what synchronous=FULL gives — a write is durable before its promise
+// promises of the writes it covers resolve only when that returns. An fdatasync covers every
+// commit made before it began, so commits made while one runs share the next: results wait
+// for the running one to end, a `sending` mark (a message's DATA waits for it) starts another
+// at once, up to MAX_SYNCS. The main thread never waits for the disk. Run changes (startRun,
+// endRun, markStaleSendingUnknown) are written directly and reach the disk with the next
+// fdatasync or close(); nothing is sent on the strength of them alone. This gives what synchronous=FULL gives — a write is durable before its promise
 // resolves, so a caller that awaits markSending and then sends DATA can never send an entry
 // that is not `sending` on disk — because fdatasync of the WAL file makes every frame written
 // before it durable, and SQLite in NORMAL mode still syncs the WAL before a checkpoint and the
