@@ -31,12 +31,13 @@ import { redactUrl } from '../shared/secrets.js';
 import { campaignStateDir, ensureStateDir, findStateDir } from '../state/folder.js';
 import { openJournal, type SqliteJournal } from '../state/journal.js';
 import { acquireLock, type Lock } from '../state/lock.js';
-import { openSuppression, suppressionFile, suppressionKey, type SuppressionList } from '../state/suppression.js';
+import { openSuppression, suppressionFile } from '../state/suppression.js';
 import type { JournalEntry, Totals } from '../state/types.js';
 import { loadAsFarAsPossible, type Loaded } from './context.js';
 import { beginRun, iso, listEntries, refuseFinishedRun, registerRecipients, stopReason } from './resume.js';
 import { buildMessage, renderUnit, signed, type Unit } from './message.js';
 import { loadSuppressFilesAsync } from './suppress-files.js';
+import { suppressionLookup } from './suppression-lookup.js';
 import { unitsOf } from './units.js';
 
 export interface SendOptions {
@@ -369,28 +370,6 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
     notes,
     exitCode,
   };
-}
-
-/** A list this long or shorter is read into memory once: the CSV passes look up every row. */
-const SUPPRESSION_IN_MEMORY = 50_000;
-
-/**
- * Why a recipient is suppressed, or undefined. A short list (the usual case) is read once, so
- * the three passes over the CSV (validate, register, send) cost no query per row; entries
- * added while the run goes on count from the next run, as they would for a recipient already
- * registered. A long list is queried per row.
- */
-function suppressionLookup(list: SuppressionList | undefined): (key: string) => string | undefined {
-  if (!list) return () => undefined;
-  if (list.count() > SUPPRESSION_IN_MEMORY) {
-    return (key) => {
-      const e = list.get(key);
-      return e && `${e.kind}: ${e.reason}`;
-    };
-  }
-  const why = new Map<string, string>();
-  for (const e of list.list()) why.set(e.address, `${e.kind}: ${e.reason}`);
-  return (key) => (why.size ? why.get(suppressionKey(key)) : undefined);
 }
 
 function makeTransport(x: Ctx): Transport {

@@ -65,6 +65,8 @@ export interface SuppressionList {
   /** Every entry, ordered by address; streams (pages through the table). */
   list(): IterableIterator<SuppressionEntry>;
   count(): number;
+  /** Changes when another connection (a `bounces` or `suppress` run) has written since the last call's value. */
+  version(): number;
   /** Counts one more soft bounce for the address; returns the new count. */
   recordSoftBounce(address: string, source: string): number;
   /** Soft bounces counted for the address so far. */
@@ -210,6 +212,10 @@ export function openSuppression(stateDir: string, opts: SuppressionOptions = {})
     count() {
       usable();
       return st.count.get() as number;
+    },
+    version() {
+      usable();
+      return db.pragma('data_version', { simple: true }) as number;
     },
     recordSoftBounce(address, source) {
       usable();

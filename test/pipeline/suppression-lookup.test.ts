@@ -1,11 +1,14 @@
-// `send` reads a short suppression list into memory once and queries a long one per row
-// (pipeline/send.ts, suppressionLookup): both must skip exactly the suppressed recipients,
-// matched the way suppressionKey() matches (case, internationalized domains).
+// `send` holds a short suppression list in memory and queries a long one per row
+// (pipeline/suppression-lookup.ts): both must skip exactly the suppressed recipients, matched
+// the way suppressionKey() matches (case, internationalized domains), and the memory copy
+// must follow what another process writes meanwhile.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { suppressionLookup } from '../../src/pipeline/suppression-lookup.js';
 import { openSuppression } from '../../src/state/suppression.js';
 import { runCli } from '../helpers/cli.js';
 import { startSmtpServer } from '../helpers/smtp-server.js';
@@ -42,3 +45,24 @@ for (const filler of [0, 50_001]) {
     }
   });
 }
+
+test('the in-memory copy follows changes another process makes during a send', async () => {
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'mailcamp-suppr-'));
+  const mine = openSuppression(state);
+  const other = openSuppression(state); // another connection, as a concurrent `bounces` has
+  try {
+    mine.add({ address: 'a@example.com', reason: 'old', kind: 'hard' });
+    const lookup = suppressionLookup(mine);
+    assert.equal(lookup('A@example.com'), 'hard: old');
+    assert.equal(lookup('b@example.com'), undefined);
+    other.add({ address: 'B@Example.com', reason: 'asked to stop', kind: 'unsubscribe' });
+    other.remove('a@example.com');
+    await new Promise((r) => setTimeout(r, 250));
+    assert.equal(lookup('b@example.com'), 'unsubscribe: asked to stop');
+    assert.equal(lookup('a@example.com'), undefined);
+  } finally {
+    mine.close();
+    other.close();
+    fs.rmSync(state, { recursive: true, force: true });
+  }
+});
