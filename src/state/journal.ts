@@ -24,13 +24,13 @@
 // promises of the writes it covers resolve only when that returns. An fdatasync covers every
 // commit made before it began, so commits made while one runs share the next: results wait
 // for the running one to end, a `sending` mark (a message's DATA waits for it) starts another
-// at once, up to MAX_SYNCS. The main thread never waits for the disk. Run changes (startRun,
-// endRun, markStaleSendingUnknown) are written directly and reach the disk with the next
-// fdatasync or close(); nothing is sent on the strength of them alone. This gives what synchronous=FULL gives — a write is durable before its promise
-// resolves, so a caller that awaits markSending and then sends DATA can never send an entry
-// that is not `sending` on disk — because fdatasync of the WAL file makes every frame written
-// before it durable, and SQLite in NORMAL mode still syncs the WAL before a checkpoint and the
-// database after it. Reads (get, entries, due, totals ...) commit the queue first, so they
+// at once, up to MAX_SYNCS. The main thread never waits for the disk. This gives what
+// synchronous=FULL gives — a write is durable before its promise resolves, so a caller that
+// awaits markSending and then sends DATA can never send an entry that is not `sending` on
+// disk — because fdatasync of the WAL file makes every frame written before it durable, and
+// SQLite in NORMAL mode still syncs the WAL before a checkpoint and the database after it.
+// Run changes (startRun, endRun, markStaleSendingUnknown) are written directly and reach the
+// disk with the next fdatasync or close(); nothing is sent on the strength of them alone. Reads (get, entries, due, totals ...) commit the queue first, so they
 // see every write made before them (visibility needs the commit, not the fsync). close()
 // fsyncs synchronously. If a commit or an fsync fails (disk full), the journal refuses every
 // later call: sending on without a journal would break the promises above.
@@ -118,13 +118,13 @@ export class SqliteJournal implements Journal {
   private queuedKeys = new Set<string>();
   private waiters: Waiter[] = [];
   private scheduled = false;
-  /** Writes committed but not yet fsynced, and whether an fdatasync is running. */
+  /** Writes committed, waiting for an fdatasync to begin. */
   private unsynced: Waiter[] = [];
   /** Some write in `unsynced` is a `sending` mark: a message's DATA is waiting for it. */
   private unsyncedUrgent = false;
   /** The writes each running fdatasync covers. */
   private readonly syncing = new Set<Waiter[]>();
-  /** Set while enqueueing a `sending` mark. */
+  /** A `sending` mark is queued, not yet committed. */
   private urgent = false;
   /** The WAL file, for fdatasync; opened at the first sync (SQLite creates it at the first write). */
   private walFd: number | undefined;

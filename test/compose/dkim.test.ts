@@ -45,6 +45,8 @@ test('messages are DKIM-signed and the signature verifies', async () => {
   const rendered = cc.render({ row: 2, email: 'a@example.com', name: '张伟', fields: { email: 'a@example.com', name: '张伟' } }, new Date());
   const msg = compose(p, { to: [{ name: '张伟', address: 'a@example.com' }], rendered, messageId: '<x@acme.example>', date: new Date(), recipientToken: 't', attachments: [] });
   const raw = (await signed(p, msg)).raw.toString('latin1');
+  // The SMTP transport's dot-stuffing relies on this (src/send/dot-stuff.ts).
+  assert.ok(!/\r(?!\n)|(?<!\r)\n/.test(raw), 'the signed message has CRLF line ends only');
   const [head, ...rest] = raw.split('\r\n\r\n');
   const body = rest.join('\r\n\r\n');
   const headerLines = head.split(/\r\n(?![ \t])/);
