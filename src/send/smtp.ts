@@ -1,5 +1,8 @@
 // SMTP transport: a small pool of nodemailer SMTPConnections, one message at a time per
-// connection, connections kept open and reused. We drive SMTPConnection directly instead of
+// connection, connections kept open and reused. nodemailer connects, says EHLO, upgrades with
+// STARTTLS and authenticates; when the server offers PIPELINING the transactions themselves
+// are written by smtp-session.ts (fewer writes and event-loop turns per message than
+// nodemailer's send(), same semantics), otherwise by nodemailer's send(). We drive SMTPConnection directly instead of
 // nodemailer's SMTPPool because the pool silently re-queues a message whose connection
 // dropped (`maxRequeues`) — after the final "." that duplicates mail — and because we need to
 // know, for every fault, whether the final "." had been handed to the socket: before it, the
@@ -34,6 +37,7 @@ import { MailcampError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { redact } from '../shared/secrets.js';
 import { useFastDotStuffing } from './dot-stuff.js';
+import { type Outcome, type SendInfo, type SmtpError, SmtpSession } from './smtp-session.js';
 import { classifySmtpError } from './retry.js';
 import type { TransportSpec } from './transport-url.js';
 import type { BeforeData, SendResult, Transport } from './transport.js';
@@ -56,33 +60,23 @@ export interface SmtpOptions {
 }
 
 type Conn = InstanceType<typeof SMTPConnection>;
-interface SmtpError extends Error {
-  code?: string;
-  originalCode?: string;
-  responseCode?: number;
-  response?: string;
-  command?: string;
-  recipient?: string;
-  rejectedErrors?: SmtpError[];
+
+/** A pooled connection: nodemailer's, with our transaction writer on it when the server offers PIPELINING. */
+interface Slot {
+  conn: Conn;
+  session?: SmtpSession;
+  /** Carrying a message. */
+  busy: boolean;
 }
-interface SendInfo {
-  accepted?: string[];
-  response?: string;
-  rejectedErrors?: SmtpError[];
-}
-type Outcome =
-  | { ok: true; info: SendInfo }
-  | { ok: false; err: SmtpError; dotHandedOver: boolean; refusedAtGate?: unknown };
 
 export class SmtpTransport implements Transport {
   readonly description: string;
   /** Largest message the server accepts (SMTP SIZE, RFC 1870), once known. */
   maxMessageSize?: number;
-  private idle: Conn[] = [];
-  private readonly conns = new Set<Conn>();
+  private readonly slots = new Set<Slot>();
   private connecting = 0;
   private wakeups: (() => void)[] = [];
-  /** In-flight transactions: abort() settles them itself (nodemailer's close() forgets them). */
+  /** In-flight transactions of nodemailer's own send: abort() settles them itself (its close() forgets them). */
   private readonly inFlight = new Map<Conn, (e: SmtpError) => void>();
   private closed = false;
   /** No new connection before this (epoch ms): the 421 cool-down. */
@@ -106,9 +100,9 @@ export class SmtpTransport implements Transport {
    * A 4yz greeting (421 busy) is not: sending starts after the cool-down.
    */
   async open(signal?: AbortSignal): Promise<void> {
-    let c: Conn;
+    let s: Slot;
     try {
-      c = await this.connect(signal);
+      s = await this.connect(signal);
     } catch (e) {
       const err = e as SmtpError;
       if (signal?.aborted) throw signal.reason;
@@ -119,30 +113,39 @@ export class SmtpTransport implements Transport {
       }
       throw this.fatal(err);
     }
-    this.release(c);
+    this.release(s);
   }
 
   async send(msg: Composed, beforeData: BeforeData, signal?: AbortSignal): Promise<SendResult> {
-    let conn: Conn;
-    try {
-      conn = await this.acquire(signal);
-    } catch (e) {
-      if (signal?.aborted || e instanceof MailcampError) return { status: 'deferred', response: 'not sent: the run stopped', notTried: true };
-      return this.failure(e as SmtpError, false, []);
-    }
-    if (this.maxMessageSize && msg.raw.length > this.maxMessageSize) {
-      this.release(conn);
-      return { status: 'failed', response: `message is ${msg.raw.length} bytes; the server accepts at most ${this.maxMessageSize} (SIZE)` };
-    }
     const delivered: string[] = [];
     const rejected: NonNullable<SendResult['rejected']> = [];
     let todo = [...msg.envelope.to];
     let gate: BeforeData | undefined = beforeData;
+    let slot: Slot | undefined;
     for (;;) {
-      const r = await this.transaction(conn, msg, todo, gate);
+      if (!slot) {
+        try {
+          slot = await this.acquire(signal);
+        } catch (e) {
+          if (signal?.aborted || e instanceof MailcampError) return { status: 'deferred', response: 'not sent: the run stopped', delivered, notTried: !delivered.length };
+          return this.failure(e as SmtpError, false, delivered, rejected);
+        }
+        if (this.maxMessageSize && msg.raw.length > this.maxMessageSize) {
+          this.release(slot);
+          return { status: 'failed', response: `message is ${msg.raw.length} bytes; the server accepts at most ${this.maxMessageSize} (SIZE)` };
+        }
+      }
+      const r = await this.transaction(slot, msg, todo, gate);
+      if (!r.ok && r.notSent) {
+        // A 421 ended the connection before the server executed any of it: another one takes it.
+        if (r.err.responseCode === 421) this.coolDown();
+        this.release(slot);
+        slot = undefined;
+        continue;
+      }
       if (!r.ok && r.refusedAtGate !== undefined) {
         // Stopped (or the journal failed) before any byte of the message went out.
-        this.forget(conn);
+        this.forget(slot);
         const why = r.refusedAtGate instanceof Error ? r.refusedAtGate.message : String(r.refusedAtGate);
         return { status: 'deferred', response: `not sent: ${redact(why)}`, delivered, notTried: !delivered.length };
       }
@@ -151,8 +154,8 @@ export class SmtpTransport implements Transport {
         const e = r.err;
         for (const x of e.rejectedErrors ?? []) if ((x.responseCode ?? 0) >= 500) rejected.push(refusal(x));
         // A rejection of every recipient leaves the session usable; anything else, not.
-        if (e.responseCode === 421 || !e.responseCode) this.forget(conn);
-        else this.resetAndRelease(conn);
+        if (slot.session ? slot.session.broken : e.responseCode === 421 || !e.responseCode) this.forget(slot);
+        else this.resetAndRelease(slot);
         const result = this.failure(e, r.dotHandedOver, delivered, rejected);
         // Somebody got the message in an earlier transaction, the rest were refused for good.
         if (delivered.length && result.status === 'failed') return { ...result, status: 'sent' };
@@ -172,7 +175,7 @@ export class SmtpTransport implements Transport {
         todo = again;
         continue;
       }
-      this.release(conn);
+      this.release(slot);
       return { status: 'sent', response: redact(r.info.response ?? '250'), code: 250, delivered, rejected: rejected.length ? rejected : undefined };
     }
   }
@@ -180,13 +183,19 @@ export class SmtpTransport implements Transport {
   async close(): Promise<void> {
     this.closed = true;
     for (const w of this.wakeups.splice(0)) w();
-    const conns = this.idle.splice(0);
-    for (const c of this.conns) if (!conns.includes(c)) this.abortOne(c);
+    const idle = [...this.slots].filter((s) => !s.busy && isUsable(s));
+    for (const s of this.slots) if (!idle.includes(s)) this.abortOne(s);
     await Promise.all(
-      conns.map(
-        (c) =>
+      idle.map(
+        (s) =>
           new Promise<void>((resolve) => {
-            this.conns.delete(c);
+            this.slots.delete(s);
+            const c = s.conn;
+            if (s.session && !s.session.detach()) {
+              c.close();
+              resolve();
+              return;
+            }
             const t = setTimeout(() => {
               c.close();
               resolve();
@@ -204,13 +213,14 @@ export class SmtpTransport implements Transport {
   abort(): void {
     this.closed = true;
     for (const w of this.wakeups.splice(0)) w();
-    this.idle = [];
-    for (const c of [...this.conns]) this.abortOne(c);
+    for (const s of [...this.slots]) this.abortOne(s);
   }
 
   // ---- one transaction
 
-  private transaction(conn: Conn, msg: Composed, to: string[], gate: BeforeData | undefined): Promise<Outcome> {
+  private transaction(slot: Slot, msg: Composed, to: string[], gate: BeforeData | undefined): Promise<Outcome> {
+    if (slot.session) return slot.session.transaction({ from: msg.envelope.from, to, raw: msg.raw, gate });
+    const conn = slot.conn;
     return new Promise<Outcome>((resolve) => {
       let dotHandedOver = false;
       let refusedAtGate: unknown;
@@ -281,17 +291,25 @@ export class SmtpTransport implements Transport {
 
   // ---- the pool
 
-  private async acquire(signal?: AbortSignal): Promise<Conn> {
+  private async acquire(signal?: AbortSignal): Promise<Slot> {
     for (;;) {
       if (this.closed) throw new MailcampError('INTERRUPTED', 'transport closed');
       if (signal?.aborted) throw signal.reason;
-      const c = this.idle.pop();
-      if (c) {
-        if (isUsable(c)) return c;
-        this.forget(c);
-        continue;
+      let idle: Slot | undefined;
+      for (const s of [...this.slots]) {
+        if (s.busy) continue;
+        if (!isUsable(s)) this.forget(s);
+        else idle ??= s;
       }
-      if (this.conns.size + this.connecting < this.opts.poolSize) return this.connect(signal);
+      if (idle) {
+        idle.busy = true;
+        return idle;
+      }
+      if (this.slots.size + this.connecting < this.opts.poolSize) {
+        const s = await this.connect(signal);
+        s.busy = true;
+        return s;
+      }
       await new Promise<void>((resolve) => {
         const wake = () => {
           signal?.removeEventListener('abort', wake);
@@ -308,20 +326,20 @@ export class SmtpTransport implements Transport {
     this.wakeups.shift()?.();
   }
 
-  private release(c: Conn): void {
-    if (this.closed || !isUsable(c)) {
-      this.forget(c);
+  private release(s: Slot): void {
+    s.busy = false;
+    if (this.closed || !isUsable(s)) {
+      this.forget(s);
       return;
     }
-    this.idle.push(c);
     this.wakeOne();
   }
 
-  private forget(c: Conn): void {
-    this.idle = this.idle.filter((x) => x !== c);
-    if (this.conns.delete(c)) {
+  private forget(s: Slot): void {
+    s.busy = false;
+    if (this.slots.delete(s)) {
       try {
-        c.close();
+        s.conn.close();
       } catch {
         /* already closed */
       }
@@ -329,23 +347,27 @@ export class SmtpTransport implements Transport {
     this.wakeOne();
   }
 
-  private abortOne(c: Conn): void {
-    const fail = this.inFlight.get(c);
-    this.conns.delete(c);
+  private abortOne(s: Slot): void {
+    const fail = this.inFlight.get(s.conn);
+    this.slots.delete(s);
+    const err = Object.assign(new Error('connection dropped: the run was stopped'), { code: 'EABORT' });
     try {
-      (c as unknown as { _socket?: { destroy(): void } })._socket?.destroy();
-      c.close();
+      s.session?.abort(err);
+      (s.conn as unknown as { _socket?: { destroy(): void } })._socket?.destroy();
+      s.conn.close();
     } catch {
       /* already closed */
     }
-    fail?.(Object.assign(new Error('connection dropped: the run was stopped'), { code: 'EABORT' }));
+    fail?.(err);
   }
 
-  private resetAndRelease(c: Conn): void {
-    c.reset((err) => (err ? this.forget(c) : this.release(c)));
+  private resetAndRelease(s: Slot): void {
+    // The session resets by itself (RSET before its next MAIL) after a transaction without content.
+    if (s.session) return this.release(s);
+    s.conn.reset((err) => (err ? this.forget(s) : this.release(s)));
   }
 
-  private async connect(signal?: AbortSignal): Promise<Conn> {
+  private async connect(signal?: AbortSignal): Promise<Slot> {
     this.connecting++;
     try {
       const wait = this.notBefore - this.clock.now();
@@ -355,8 +377,11 @@ export class SmtpTransport implements Transport {
         c.close();
         throw new MailcampError('INTERRUPTED', 'transport closed');
       }
-      this.conns.add(c);
-      return c;
+      const log = this.opts.debug && this.opts.logger ? this.opts.logger : undefined;
+      const session = SmtpSession.attach(c, log ? (line) => log.debug(redact(line)) : undefined);
+      const s: Slot = { conn: c, session, busy: false };
+      this.slots.add(s);
+      return s;
     } finally {
       this.connecting--;
       // A failed attempt frees its place in the pool for someone waiting.
@@ -429,9 +454,9 @@ function fastData(conn: Conn): void {
   };
 }
 
-function isUsable(c: Conn): boolean {
-  const x = c as unknown as { _destroyed?: boolean; _closing?: boolean; destroyed?: boolean };
-  return !x._destroyed && !x._closing && !x.destroyed;
+function isUsable(s: Slot): boolean {
+  const x = s.conn as unknown as { _destroyed?: boolean; _closing?: boolean; destroyed?: boolean };
+  return !x._destroyed && !x._closing && !x.destroyed && !s.session?.broken;
 }
 
 function refusal(x: SmtpError): { address: string; response: string; code?: number } {

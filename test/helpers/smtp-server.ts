@@ -75,6 +75,8 @@ export interface TestSmtpServerOptions {
   script?: (ctx: ScriptContext) => ScriptReply | undefined;
   /** Server-side idle timeout in ms (smtp-server's default is 60 s). */
   socketTimeout?: number;
+  /** Offer PIPELINING (RFC 2920) in the EHLO reply. Default true. */
+  pipelining?: boolean;
 }
 
 export interface RecordedMessage {
@@ -218,6 +220,7 @@ export async function startSmtpServer(opts: TestSmtpServerOptions = {}): Promise
     allowInsecureAuth: !!opts.allowInsecureAuth,
     size: opts.size,
     socketTimeout: opts.socketTimeout,
+    hidePIPELINING: opts.pipelining === false,
     closeTimeout: 200,
     // Scripts decide about retries; smtp-server's own cap would answer first and hide them.
     maxAllowedUnauthenticatedCommands: false,

@@ -1,0 +1,222 @@
+// The transaction writer used when the server offers PIPELINING (src/send/smtp-session.ts),
+// through SmtpTransport as the dispatcher uses it: against smtp-server with and without
+// PIPELINING (the same outcomes either way, one path ours and one nodemailer's), and against a
+// hand-driven SMTP peer on a real socket for what smtp-server cannot be made to do: a 421 in
+// reply to RSET, replies cut into single bytes and multi-line replies.
+
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { describe, test } from 'node:test';
+import type { Composed } from '../../src/compose/index.js';
+import { SmtpTransport } from '../../src/send/smtp.js';
+import { parseTransportUrl } from '../../src/send/transport-url.js';
+import type { SendResult } from '../../src/send/transport.js';
+import { startSmtpServer } from '../helpers/smtp-server.js';
+
+function message(to: string[], body = 'hello\r\n.\r\n..two dots\r\n'): Composed {
+  const raw = Buffer.from(`From: a@example.com\r\nTo: ${to.join(', ')}\r\nSubject: t\r\n\r\n${body}`);
+  return { envelope: { from: 'a@example.com', to }, raw, messageId: '<x@example.com>' } as Composed;
+}
+
+function transport(port: number, log: string[], more: { reconnectDelayMs?: number } = {}): SmtpTransport {
+  const spec = parseTransportUrl(`smtp+plain://127.0.0.1:${port}?timeout=5s`, process.cwd());
+  const logger = { info() {}, warn() {}, debug: (m: string) => log.push(m) };
+  return new SmtpTransport(spec as never, { poolSize: 1, debug: true, logger, ...more });
+}
+
+describe('SMTP transactions with and without PIPELINING (issue 6)', () => {
+  for (const pipelining of [true, false]) {
+    test(`${pipelining ? 'PIPELINING: our writer' : 'no PIPELINING: nodemailer'}: refusals, RSET, dots, one connection`, async () => {
+      const server = await startSmtpServer({
+        starttls: false,
+        pipelining,
+        size: 1_000_000,
+        script: (ctx) => (ctx.phase === 'rcpt' && ctx.address?.startsWith('nobody') ? { code: 550, message: '5.1.1 no such user' } : undefined),
+      });
+      const log: string[] = [];
+      const t = transport(server.port, log);
+      const gates: string[] = [];
+      const gate = (name: string) => async () => void gates.push(name);
+      try {
+        await t.open();
+        const group = await t.send(message(['b@example.com', 'nobody1@example.com']), gate('group'));
+        const refused = await t.send(message(['nobody2@example.com']), gate('refused'));
+        const after = await t.send(message(['c@example.com']), gate('after'));
+        assert.deepEqual([group.status, refused.status, after.status], ['sent', 'failed', 'sent'], JSON.stringify([group, refused, after]));
+        assert.deepEqual(group.delivered, ['b@example.com']);
+        assert.deepEqual(group.rejected?.map((r) => [r.address, r.code]), [['nobody1@example.com', 550]]);
+        assert.match(refused.response, /^550 5\.1\.1 no such user/);
+        assert.equal(refused.code, 550);
+        assert.deepEqual(gates, ['group', 'after'], 'the gate runs only for a message that gets its 354');
+        assert.equal(server.connections, 1, 'a refused envelope leaves the session usable');
+        assert.equal(server.messages.length, 2);
+        assert.equal(server.messages[1].raw.toString(), message(['c@example.com']).raw.toString(), 'dot lines arrive as composed');
+        assert.deepEqual(server.messages[0].envelope.to, ['b@example.com']);
+        const ours = log.some((l) => /^<\d+ bytes of message content>$/.test(l));
+        assert.equal(ours, pipelining, `our writer ${pipelining ? 'used' : 'not used'}:\n${log.join('\n')}`);
+        if (pipelining) {
+          assert.ok(log.includes('RSET'), 'RSET after the transaction that ended without content');
+          assert.ok(log.some((l) => /^MAIL FROM:<a@example\.com> SIZE=\d+$/.test(l)), log.join('\n'));
+        }
+      } finally {
+        await t.close();
+        await server.close();
+      }
+    });
+  }
+
+  test('a gate that refuses: nothing of the message goes out, the connection is dropped, the next message gets a new one', async () => {
+    const server = await startSmtpServer({ starttls: false });
+    const t = transport(server.port, []);
+    try {
+      const refused = await t.send(message(['b@example.com']), async () => {
+        throw new Error('the run stopped');
+      });
+      assert.deepEqual([refused.status, refused.notTried, refused.response], ['deferred', true, 'not sent: the run stopped']);
+      const next = await t.send(message(['c@example.com']), async () => {});
+      assert.equal(next.status, 'sent', next.response);
+      assert.equal(server.messages.length, 1);
+      assert.deepEqual(server.messages[0].envelope.to, ['c@example.com']);
+      assert.equal(server.connections, 2);
+    } finally {
+      await t.close();
+      await server.close();
+    }
+  });
+});
+
+/**
+ * A minimal SMTP peer on a real socket: EHLO offers PIPELINING, every command is answered by
+ * `answer` (undefined: the usual reply), and every reply goes out one byte per write.
+ */
+async function startPeer(answer: (cmd: string) => string | undefined) {
+  let connections = 0;
+  const seen: string[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    const conn = ++connections;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    const reply = (s: string) => {
+      for (const byte of Buffer.from(s)) socket.write(Buffer.from([byte]));
+    };
+    reply('220 peer ESMTP\r\n');
+    let buf = '';
+    let inData = false;
+    let accepted = 0;
+    socket.on('data', (chunk) => {
+      buf += chunk.toString('latin1');
+      for (;;) {
+        if (inData) {
+          const end = buf.indexOf('\r\n.\r\n');
+          if (end === -1) return;
+          buf = buf.slice(end + 5);
+          accepted = 0;
+          inData = false;
+          seen.push(`${conn}: <content>`);
+          reply(answer('.') ?? '250 2.0.0 queued\r\n');
+          continue;
+        }
+        const i = buf.indexOf('\r\n');
+        if (i === -1) return;
+        const cmd = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        seen.push(`${conn}: ${cmd}`);
+        const verb = cmd.split(/[ :]/)[0].toUpperCase();
+        const custom = answer(cmd);
+        if (custom?.startsWith('421')) {
+          // Closing: nothing after this command is executed or answered (RFC 5321 §3.8).
+          reply(custom);
+          socket.end();
+          buf = '';
+          return;
+        }
+        if (custom) {
+          if (verb === 'RCPT' && custom.startsWith('2')) accepted++;
+          reply(custom);
+        } else if (verb === 'EHLO') reply('250-peer\r\n250-PIPELINING\r\n250 SIZE 1000000\r\n');
+        else if (verb === 'MAIL' || verb === 'RSET') {
+          accepted = 0;
+          reply('250 2.0.0 ok\r\n');
+        } else if (verb === 'RCPT') {
+          accepted++;
+          reply('250 2.1.5 ok\r\n');
+        } else if (verb === 'DATA' && !accepted) reply('554 5.5.1 no valid recipients\r\n');
+        else if (verb === 'DATA') {
+          reply('354 go ahead\r\n');
+          inData = true;
+        } else if (verb === 'QUIT') {
+          reply('221 bye\r\n');
+          socket.end();
+        } else reply('250 2.0.0 ok\r\n');
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    seen,
+    get connections() {
+      return connections;
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
+describe('SMTP transactions against a hand-driven peer (issue 6)', () => {
+  test('replies one byte at a time and multi-line: read whole, matched in order', async () => {
+    const peer = await startPeer((cmd) => (cmd.startsWith('RCPT') ? '250-first line\r\n250-second line\r\n250 2.1.5 ok\r\n' : undefined));
+    const t = transport(peer.port, []);
+    try {
+      const results: SendResult[] = [];
+      for (const to of [['b@example.com'], ['c@example.com', 'd@example.com']]) results.push(await t.send(message(to), async () => {}));
+      assert.deepEqual(
+        results.map((r) => [r.status, r.response, r.delivered]),
+        [
+          ['sent', '250 2.0.0 queued', ['b@example.com']],
+          ['sent', '250 2.0.0 queued', ['c@example.com', 'd@example.com']],
+        ],
+      );
+      assert.equal(peer.seen.filter((l) => l.endsWith('<content>')).length, 2);
+    } finally {
+      await t.close();
+      await peer.close();
+    }
+  });
+
+  test('421 in reply to RSET: the next message was not executed, goes on a new connection and is sent once', async () => {
+    const peer = await startPeer((cmd) => {
+      if (cmd.startsWith('RCPT TO:<nobody')) return '550 5.1.1 no such user\r\n';
+      if (cmd === 'RSET') return '421 4.3.2 closing\r\n';
+      return undefined;
+    });
+    const t = transport(peer.port, [], { reconnectDelayMs: 50 });
+    try {
+      const refused = await t.send(message(['nobody@example.com']), async () => {});
+      assert.equal(refused.status, 'failed', refused.response);
+      const gates: number[] = [];
+      const next = await t.send(message(['b@example.com']), async () => void gates.push(1));
+      assert.equal(next.status, 'sent', next.response);
+      assert.equal(next.notTried, undefined);
+      assert.deepEqual(gates, [1], 'one `sending`: the first try was not an attempt');
+      assert.equal(peer.connections, 2);
+      const first = peer.seen.filter((l) => l.startsWith('1: '));
+      const refusedSize = message(['nobody@example.com']).raw.length;
+      assert.deepEqual(first.slice(-4), [`1: MAIL FROM:<a@example.com> SIZE=${refusedSize}`, '1: RCPT TO:<nobody@example.com>', '1: DATA', '1: RSET'], 'RSET before the next MAIL');
+      const size = message(['b@example.com']).raw.length;
+      assert.deepEqual(
+        peer.seen.filter((l) => l.startsWith('2: ')).slice(-4),
+        [`2: MAIL FROM:<a@example.com> SIZE=${size}`, '2: RCPT TO:<b@example.com>', '2: DATA', '2: <content>'],
+      );
+      assert.equal(peer.seen.filter((l) => l.endsWith('<content>')).length, 1);
+    } finally {
+      await t.close();
+      await peer.close();
+    }
+  });
+});
