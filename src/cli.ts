@@ -5,6 +5,7 @@
 // the report is written, exit 130. A second signal exits at once: the journal's and the lock's
 // exit hooks still run, and what was committed is a consistent prefix (the next send resumes).
 
+import './cli/prewarm.js'; // first: see there
 import { main } from './cli/main.js';
 
 const ac = new AbortController();

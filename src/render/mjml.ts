@@ -9,7 +9,7 @@
 // allocator arena after it ends; a process gives everything back. Commands that do not
 // render never start it.
 
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -21,19 +21,22 @@ interface MjmlError {
   tagName: string;
 }
 
-// The child's code: reads {mjml, source, options} as JSON on stdin, writes {html} or the
-// error's message and MJML errors as JSON on stdout.
+// The child's code: loads mjml at once (argv[1] is its path), then reads {source, options} as
+// JSON on stdin and writes {html} or the error's message and MJML errors as JSON on stdout. An
+// empty stdin (the parent never needed it, or exited) ends it quietly.
 const CHILD = `
+let m, loadError;
+try {
+  m = require(process.argv[1]);
+} catch (e) {
+  loadError = e;
+}
 let input = '';
 process.stdin.setEncoding('utf8').on('data', (d) => (input += d)).on('end', () => {
-  const { mjml, source, options } = JSON.parse(input);
+  if (!input) return;
+  const { source, options } = JSON.parse(input);
   const done = (r) => process.stdout.write(JSON.stringify(r));
-  let m;
-  try {
-    m = require(mjml);
-  } catch (e) {
-    return done({ message: String((e && e.message) || e) });
-  }
+  if (loadError) return done({ message: String((loadError && loadError.message) || loadError) });
   Promise.resolve((m.default || m)(source, options)).then(
     (out) => done({ html: out.html }),
     (e) => done({ message: String((e && e.message) || e), errors: e && Array.isArray(e.errors)
@@ -42,29 +45,62 @@ process.stdin.setEncoding('utf8').on('data', (d) => (input += d)).on('end', () =
 });
 `;
 
-function mjmlInChild(source: string, options: object): Promise<{ html: string }> {
+interface Child {
+  proc: ChildProcess;
+  /** What the child printed, once it closed. */
+  result: Promise<{ out: string; err: string; code: number | null }>;
+}
+
+function startChild(): Child {
   const mjml = createRequire(import.meta.url).resolve('mjml');
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', CHILD], { stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    child.once('error', reject);
-    child.once('close', (code) => {
-      let r: { html?: string; message?: string; errors?: MjmlError[] } | undefined;
-      try {
-        r = JSON.parse(out) as typeof r;
-      } catch {
-        reject(new Error(`the MJML compiler stopped (exit code ${code})${err ? `: ${err.trim().split('\n').pop()}` : ''}`));
-        return;
-      }
-      if (r?.html !== undefined) resolve({ html: r.html });
-      else reject(Object.assign(new Error(r?.message), { errors: r?.errors }));
-    });
-    child.stdin.on('error', () => {}); // a child that died early: reported by 'close'
-    child.stdin.end(JSON.stringify({ mjml, source, options }));
+  // Our pid last on its command line: `ps` shows whose child it is.
+  const proc = spawn(process.execPath, ['-e', CHILD, mjml, String(process.pid)], { stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true });
+  let out = '';
+  let err = '';
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  proc.stdin!.on('error', () => {}); // a child that died early: reported by 'close'
+  const result = new Promise<{ out: string; err: string; code: number | null }>((resolve, reject) => {
+    proc.once('error', reject);
+    proc.once('close', (code) => resolve({ out, err, code }));
   });
+  result.catch(() => {}); // a spare that is never used must not fail the process
+  return { proc, result };
+}
+
+/** Handles that keep the event loop alive while a child works (or not, while a spare waits). */
+function holdOpen(c: Child, on: boolean): void {
+  const handles = [c.proc, c.proc.stdin, c.proc.stdout, c.proc.stderr] as unknown as ({ ref?(): void; unref?(): void } | null)[];
+  for (const h of handles) (on ? h?.ref : h?.unref)?.call(h);
+}
+
+let spare: Child | undefined;
+
+/**
+ * Starts the MJML child before it is needed, so that its ~0.3 s of loading mjml overlaps with
+ * the rest of start-up (cli.ts calls it first thing for commands that will compile MJML). An
+ * unused spare keeps nothing alive: it ends when this process's end closes its stdin.
+ */
+export function prewarmMjml(): void {
+  if (spare) return;
+  spare = startChild();
+  holdOpen(spare, false);
+}
+
+async function mjmlInChild(source: string, options: object): Promise<{ html: string }> {
+  const child = spare ?? startChild();
+  spare = undefined;
+  holdOpen(child, true);
+  child.proc.stdin!.end(JSON.stringify({ source, options }));
+  const { out, err, code } = await child.result;
+  let r: { html?: string; message?: string; errors?: MjmlError[] } | undefined;
+  try {
+    r = JSON.parse(out) as typeof r;
+  } catch {
+    throw new Error(`the MJML compiler stopped (exit code ${code})${err ? `: ${err.trim().split('\n').pop()}` : ''}`);
+  }
+  if (r?.html !== undefined) return { html: r.html };
+  throw Object.assign(new Error(r?.message), { errors: r?.errors });
 }
 
 export async function compileMjml(source: string, file: string, displayFile: string): Promise<string> {

@@ -1,0 +1,68 @@
+// The MJML child process (src/render/mjml.ts): a spare started ahead of need compiles like a
+// fresh one, errors included; and a spare nobody used does not outlive the mailcamp process
+// that started it (cli/prewarm.ts starts one whenever a campaign file mentions `.mjml`).
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { compileMjml, prewarmMjml } from '../../src/render/mjml.js';
+import { ensureBuilt, spawnCli } from '../pipeline/delivery-fixture.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+const MJML = '<mjml>\n<mj-body>\n<mj-section><mj-column><mj-text>Hello {{name}}</mj-text></mj-column></mj-section>\n</mj-body>\n</mjml>\n';
+const BROKEN = '<mjml>\n<mj-body>\n<mj-section>\n<mj-colum><mj-text>x</mj-text></mj-colum>\n</mj-section></mj-body></mjml>\n';
+
+/** MJML children (our `node -e` with the mjml path) whose command line names `pid` as parent. */
+function mjmlChildrenOf(pid: number): number[] {
+  const found: number[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    let args: string[];
+    try {
+      args = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue; // ended meanwhile
+    }
+    if (args[1] === '-e' && /mjml/.test(args[3] ?? '') && args[4] === String(pid)) found.push(Number(d));
+  }
+  return found;
+}
+
+test('a spare MJML child compiles like a fresh one, errors with their line included', async () => {
+  const dir = tmpDir('mailcamp-mjml-');
+  const file = path.join(dir, 't.mjml');
+  fs.writeFileSync(file, MJML);
+  prewarmMjml();
+  assert.equal(mjmlChildrenOf(process.pid).length, 1, 'the spare is running');
+  const viaSpare = await compileMjml(MJML, file, 't.mjml');
+  const fresh = await compileMjml(MJML, file, 't.mjml');
+  assert.match(viaSpare, /Hello \{\{name\}\}/);
+  assert.equal(viaSpare, fresh);
+  prewarmMjml();
+  await assert.rejects(compileMjml(BROKEN, file, 't.mjml'), (e: Error) => {
+    assert.match(String(e), /^t\.mjml:4: MJML <mj-colum>/);
+    return true;
+  });
+  assert.deepEqual(mjmlChildrenOf(process.pid), [], 'used children end');
+});
+
+test('a spare the campaign did not need ends with the mailcamp process', async () => {
+  ensureBuilt();
+  const dir = tmpDir('mailcamp-mjml-');
+  fs.writeFileSync(path.join(dir, 't.hbs'), '<p>Hello {{name}}</p>\n');
+  fs.writeFileSync(path.join(dir, 'list.csv'), 'email,name\na@example.com,A\n');
+  // Mentions .mjml, so the CLI starts a spare; the template is Handlebars, so nothing uses it.
+  fs.writeFileSync(path.join(dir, 'c.yaml'), 'name: c\nfrom: a@example.com\nsubject: hi\ntemplate: t.hbs # was t.mjml\nrecipients: list.csv\n');
+  const { child, done } = spawnCli(['validate', 'c.yaml'], dir);
+  const pid = child.pid!;
+  let seen = false;
+  const watch = setInterval(() => (seen ||= mjmlChildrenOf(pid).length > 0), 5);
+  const r = await done;
+  clearInterval(watch);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(seen, 'the spare was started');
+  const until = Date.now() + 5000;
+  while (mjmlChildrenOf(pid).length && Date.now() < until) await new Promise((res) => setTimeout(res, 50));
+  assert.deepEqual(mjmlChildrenOf(pid), [], 'no MJML child left behind');
+});
