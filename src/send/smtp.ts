@@ -2,16 +2,18 @@
 // connection, connections kept open and reused. nodemailer connects, says EHLO, upgrades with
 // STARTTLS and authenticates; when the server offers PIPELINING the transactions themselves
 // are written by smtp-session.ts (fewer writes and event-loop turns per message than
-// nodemailer's send(), same semantics), otherwise by nodemailer's send(). We drive SMTPConnection directly instead of
-// nodemailer's SMTPPool because the pool silently re-queues a message whose connection
-// dropped (`maxRequeues`) — after the final "." that duplicates mail — and because we need to
-// know, for every fault, whether the final "." had been handed to the socket: before it, the
-// message was not delivered (deferred); after it, it may have been (unknown; RFC 5321 §6.1,
-// RFC 1047).
+// nodemailer's send(), same semantics), otherwise by nodemailer's send().
 //
-// The journal's `sending` is written at the last possible moment: the message body is a
-// stream that produces nothing until beforeData() (the durable `sending`) has resolved, and
-// nodemailer reads it only after the server answered DATA with 354. A process killed while
+// We drive SMTPConnection directly instead of nodemailer's SMTPPool because the pool silently
+// re-queues a message whose connection dropped (`maxRequeues`) — after the final "." that
+// duplicates mail — and because we need to know, for every fault, whether the final "." had
+// been handed to the socket: before it, the message was not delivered (deferred); after it, it
+// may have been (unknown; RFC 5321 §6.1, RFC 1047).
+//
+// The journal's `sending` is written at the last possible moment: on both paths the message's
+// content waits for beforeData() (the durable `sending`), which runs only after the server
+// answered DATA with 354 (nodemailer's path: a body stream that produces nothing until then;
+// smtp-session.ts: its gate). A process killed while
 // the envelope is being negotiated leaves the recipient `pending` (the server drops an
 // unfinished transaction, RFC 5321 §4.1.1.4), so only messages whose content was actually on
 // its way can come back as `unknown`.
