@@ -7,7 +7,8 @@
 // html-minifier …) that a process sending a million messages would otherwise carry to the
 // end. A worker thread would do as well for the time, but leaves ~10 MB behind in its
 // allocator arena after it ends; a process gives everything back. Commands that do not
-// render never start it.
+// render never start it; those that do start it first thing when the campaign file mentions
+// `.mjml` (cli/prewarm.ts), so that it loads while the rest of the program does.
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
