@@ -144,23 +144,32 @@ export function compose(p: PreparedCampaign, input: ComposeInput): Composed {
     chunks.push(text, part);
     text = '';
   };
+  // A text part: its static runs arrive as ready-made bytes (text-body.ts).
+  const body = (pieces: (string | Buffer)[]): void => {
+    for (const x of pieces) {
+      if (typeof x === 'string') text += x;
+      else splice(x);
+    }
+  };
   const attachments = [...sharedWithNames(p, r), ...input.attachments];
   const token = boundaryToken(input.messageId);
   const alt = boundaryWith(token, 1);
   const altBody = (): void => {
     text += `Content-Type: multipart/alternative;${CRLF} boundary="${alt}"${CRLF}${CRLF}`;
-    text += `--${alt}${CRLF}` + p.textBody.part('plain', r.text);
+    text += `--${alt}${CRLF}`;
+    body(p.textBody.chunks('plain', r.text));
     text += `--${alt}${CRLF}`;
     if (p.inlineParts.length) {
       const rel = boundaryWith(token, 2);
       text += `Content-Type: multipart/related; type="text/html";${CRLF} boundary="${rel}"${CRLF}${CRLF}`;
-      text += `--${rel}${CRLF}` + p.htmlBody.part('html', r.html);
+      text += `--${rel}${CRLF}`;
+      body(p.htmlBody.chunks('html', r.html));
       for (const part of p.inlineParts) {
         text += `--${rel}${CRLF}`;
         splice(part);
       }
       text += `--${rel}--${CRLF}`;
-    } else text += p.htmlBody.part('html', r.html);
+    } else body(p.htmlBody.chunks('html', r.html));
     text += `--${alt}--${CRLF}`;
   };
   if (attachments.length) {

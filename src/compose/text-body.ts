@@ -21,7 +21,8 @@
 // (or a run whose first line this is) follows verbatim — a memory compare — and
 // splices its encoding; anything else (values, lines changed by Handlebars' whitespace rules,
 // conditional blocks) is encoded line by line. A run that does not match costs speed, never
-// correctness.
+// correctness. chunks() hands the runs' encodings to compose as the Buffers made once, so the
+// bulk of a body is copied into the message rather than encoded into it again.
 
 import { wrap as b64wrap } from 'nodemailer/lib/base64';
 import { encode as qpEncode, wrap as qpWrap } from 'nodemailer/lib/qp';
@@ -46,8 +47,8 @@ interface Run {
   text: string;
   /** The same with CRLF line ends (7bit body). */
   crlf: string;
-  /** Quoted-printable encoding of `crlf`. */
-  qp: string;
+  /** Quoted-printable encoding of `crlf`, as bytes (it is ASCII). */
+  qp: Buffer;
   stats: Stats;
 }
 
@@ -115,7 +116,7 @@ export class TextBodyEncoder {
       const first = this.staticLine(run[0]);
       first.starts.push(this.runs.length);
       for (const l of run) this.staticLine(l);
-      this.runs.push({ text: run.join('\n') + '\n', crlf: run.join('\r\n') + '\r\n', qp: run.map(qpLine).join(''), stats });
+      this.runs.push({ text: run.join('\n') + '\n', crlf: run.join('\r\n') + '\r\n', qp: Buffer.from(run.map(qpLine).join(''), 'latin1'), stats });
       run = [];
     };
     for (const line of src) {
@@ -133,6 +134,17 @@ export class TextBodyEncoder {
 
   /** Exactly textPart(subtype, body) of parts.ts. */
   part(subtype: 'plain' | 'html', body: string): string {
+    return this.chunks(subtype, body)
+      .map((c) => (typeof c === 'string' ? c : c.toString('latin1')))
+      .join('');
+  }
+
+  /**
+   * The same bytes in pieces: the quoted-printable encodings of the template's static runs as
+   * the Buffers made once per campaign, everything else as text, so that compose copies the
+   * bulk of the body instead of encoding it again.
+   */
+  chunks(subtype: 'plain' | 'html', body: string): (string | Buffer)[] {
     const text = body.includes('\r') ? body.replace(/\r\n|\r/g, '\n') : body;
     // Pass 1: cut the text into runs of the template and single lines, summing their stats.
     const segs: (Run | string)[] = [];
@@ -179,29 +191,47 @@ export class TextBodyEncoder {
     }
 
     // Pass 2: the transfer encoding textPart() would choose, and the body in it.
-    let cte: string;
-    let encoded = '';
+    const head = (cte: string) => `Content-Type: text/${subtype}; charset=utf-8\r\nContent-Transfer-Encoding: ${cte}\r\n\r\n`;
     if (stats.ascii && !stats.long && !stats.dotFrom) {
-      cte = '7bit';
-      encoded = crlfOf(segs) + tail;
-    } else if (stats.non / Math.max(1, stats.non + stats.latin) < 0.5) {
-      cte = 'quoted-printable';
-      for (let i = 0; i < segs.length; i++) {
-        const s = segs[i];
-        if (typeof s !== 'string') encoded += s.qp;
-        else {
-          // Lines of the template are encoded once; others (values in them) every time.
-          const known = lineInfo[i];
-          encoded += known ? (known.qp ??= qpLine(s)) : qpLine(s);
-        }
-      }
-      if (tail) encoded += qpTail(tail, encoded.length);
-    } else {
-      cte = 'base64';
-      encoded = b64wrap(Buffer.from(crlfOf(segs) + tail, 'utf8').toString('base64'), LINE);
+      const encoded = crlfOf(segs) + tail;
+      return [head('7bit') + encoded + (encoded.endsWith('\r\n') ? '' : '\r\n')];
     }
-    if (!encoded.endsWith('\r\n')) encoded += '\r\n';
-    return `Content-Type: text/${subtype}; charset=utf-8\r\nContent-Transfer-Encoding: ${cte}\r\n\r\n${encoded}`;
+    if (stats.non / Math.max(1, stats.non + stats.latin) >= 0.5) {
+      const encoded = b64wrap(Buffer.from(crlfOf(segs) + tail, 'utf8').toString('base64'), LINE);
+      return [head('base64') + encoded + (encoded.endsWith('\r\n') ? '' : '\r\n')];
+    }
+    const out: (string | Buffer)[] = [];
+    let pending = head('quoted-printable');
+    // What the steps below need to know of the encoding so far: its length (qpTail's "the whole
+    // text fits" shortcut) and whether it ends in CRLF.
+    let length = 0;
+    let lastByte = 0;
+    for (let i = 0; i < segs.length; i++) {
+      const s = segs[i];
+      if (typeof s !== 'string') {
+        if (!s.qp.length) continue;
+        out.push(pending, s.qp);
+        pending = '';
+        length += s.qp.length;
+        lastByte = s.qp[s.qp.length - 1];
+      } else {
+        // Lines of the template are encoded once; others (values in them) every time.
+        const known = lineInfo[i];
+        const line = known ? (known.qp ??= qpLine(s)) : qpLine(s);
+        pending += line;
+        length += line.length;
+        if (line.length) lastByte = line.charCodeAt(line.length - 1);
+      }
+    }
+    if (tail) {
+      const t = qpTail(tail, length);
+      pending += t;
+      length += t.length;
+      if (t.length) lastByte = t.charCodeAt(t.length - 1);
+    }
+    if (length === 0 || lastByte !== 0x0a) pending += '\r\n';
+    out.push(pending);
+    return out;
   }
 }
 
