@@ -192,24 +192,20 @@ export class TextBodyEncoder {
 
     // Pass 2: the transfer encoding textPart() would choose, and the body in it.
     const head = (cte: string) => `Content-Type: text/${subtype}; charset=utf-8\r\nContent-Transfer-Encoding: ${cte}\r\n\r\n`;
-    if (stats.ascii && !stats.long && !stats.dotFrom) {
-      const encoded = crlfOf(segs) + tail;
-      return [head('7bit') + encoded + (encoded.endsWith('\r\n') ? '' : '\r\n')];
-    }
+    const ended = (s: string) => (s.endsWith('\r\n') ? s : `${s}\r\n`);
+    if (stats.ascii && !stats.long && !stats.dotFrom) return [head('7bit') + ended(crlfOf(segs) + tail)];
     if (stats.non / Math.max(1, stats.non + stats.latin) >= 0.5) {
-      const encoded = b64wrap(Buffer.from(crlfOf(segs) + tail, 'utf8').toString('base64'), LINE);
-      return [head('base64') + encoded + (encoded.endsWith('\r\n') ? '' : '\r\n')];
+      return [head('base64') + ended(b64wrap(Buffer.from(crlfOf(segs) + tail, 'utf8').toString('base64'), LINE))];
     }
     const out: (string | Buffer)[] = [];
     let pending = head('quoted-printable');
     // What the steps below need to know of the encoding so far: its length (qpTail's "the whole
-    // text fits" shortcut) and whether it ends in CRLF.
+    // text fits" shortcut) and whether it ends in CRLF (its last byte is LF; 0 while empty).
     let length = 0;
     let lastByte = 0;
     for (let i = 0; i < segs.length; i++) {
       const s = segs[i];
       if (typeof s !== 'string') {
-        if (!s.qp.length) continue;
         out.push(pending, s.qp);
         pending = '';
         length += s.qp.length;
@@ -229,7 +225,7 @@ export class TextBodyEncoder {
       length += t.length;
       if (t.length) lastByte = t.charCodeAt(t.length - 1);
     }
-    if (length === 0 || lastByte !== 0x0a) pending += '\r\n';
+    if (lastByte !== 0x0a) pending += '\r\n';
     out.push(pending);
     return out;
   }
