@@ -25,7 +25,7 @@
 // bulk of a body is copied into the message rather than encoded into it again.
 
 import { wrap as b64wrap } from 'nodemailer/lib/base64';
-import { encode as qpEncode, wrap as qpWrap } from 'nodemailer/lib/qp';
+import { encodeQp, wrapQp } from './qp.js';
 
 const LINE = 76;
 
@@ -87,7 +87,7 @@ function add(a: Stats, b: Stats): void {
 
 /** QP of one CRLF-terminated line (its "\r\n" included). */
 function qpLine(line: string): string {
-  return qpWrap(qpEncode(line + '\r\n'), LINE);
+  return wrapQp(encodeQp(line + '\r\n'));
 }
 
 // wrap() of the last, unterminated piece as it goes at the end of a longer input: preceded by
@@ -95,14 +95,16 @@ function qpLine(line: string): string {
 const EMPTY_LINES = '\r\n'.repeat(LINE / 2 + 1);
 
 function qpTail(tail: string, before: number): string {
-  const encoded = qpEncode(tail);
+  const encoded = encodeQp(tail);
   if (before + encoded.length <= LINE) return encoded; // the whole text fits: wrap() returns it as is
-  return qpWrap(EMPTY_LINES + encoded, LINE).slice(EMPTY_LINES.length);
+  return wrapQp(EMPTY_LINES + encoded).slice(EMPTY_LINES.length);
 }
 
 export class TextBodyEncoder {
   private readonly runs: Run[] = [];
   private readonly lines = new Map<string, KnownLine>();
+  /** lengths[n] is 1 when some line of the template has n characters. */
+  private lengths = new Uint8Array(0);
 
   /** `template`: the Handlebars source the bodies are rendered from. */
   constructor(template: string) {
@@ -129,6 +131,12 @@ export class TextBodyEncoder {
   private staticLine(line: string): KnownLine {
     let s = this.lines.get(line);
     if (!s) this.lines.set(line, (s = { stats: statsOf(line), starts: [] }));
+    if (line.length >= this.lengths.length) {
+      const grown = new Uint8Array(line.length + 1);
+      grown.set(this.lengths);
+      this.lengths = grown;
+    }
+    this.lengths[line.length] = 1;
     return s;
   }
 
@@ -146,10 +154,13 @@ export class TextBodyEncoder {
    */
   chunks(subtype: 'plain' | 'html', body: string): (string | Buffer)[] {
     const text = body.includes('\r') ? body.replace(/\r\n|\r/g, '\n') : body;
-    // Pass 1: cut the text into runs of the template and single lines, summing their stats.
+    // Pass 1: cut the text into runs of the template and single lines, summing the stats of
+    // what the template knows; lines it does not know (values in them) are counted in pass 2,
+    // and only when the known part leaves the choice of encoding open.
     const segs: (Run | string)[] = [];
     const lineInfo: (KnownLine | undefined)[] = [];
     const stats: Stats = { ascii: true, long: false, dotFrom: false, non: 0, latin: 0 };
+    let unknownChars = 0;
     let next = 0;
     let pos = 0;
     let tail = '';
@@ -166,11 +177,12 @@ export class TextBodyEncoder {
       const end = text.indexOf('\n', pos);
       if (end < 0) {
         tail = text.slice(pos);
-        add(stats, statsOf(tail));
+        unknownChars += tail.length;
         break;
       }
       const line = text.slice(pos, end);
-      const known = this.lines.get(line);
+      // Hashing a long line for the lookup costs a pass over it: skip lengths no template line has.
+      const known = line.length < this.lengths.length && this.lengths[line.length] ? this.lines.get(line) : undefined;
       if (known) {
         for (const j of known.starts) {
           const r = this.runs[j];
@@ -183,14 +195,26 @@ export class TextBodyEncoder {
             continue outer;
           }
         }
-      }
+        add(stats, known.stats);
+      } else unknownChars += line.length;
       segs.push(line);
       lineInfo.push(known);
-      add(stats, known ? known.stats : statsOf(line));
       pos = end + 1;
     }
 
-    // Pass 2: the transfer encoding textPart() would choose, and the body in it.
+    // Pass 2: the transfer encoding textPart() would choose, and the body in it. 7bit needs
+    // every line ASCII, shorter than 78 and not starting with "." or "From "; base64 needs at
+    // least as many non-ASCII characters as ASCII letters. The unknown lines decide only when
+    // the rest leaves it open: they cannot undo a known line's disqualification from 7bit, and
+    // they cannot bring in more non-ASCII characters than they have characters.
+    const open7bit = stats.ascii && !stats.long && !stats.dotFrom;
+    if (unknownChars && (open7bit || stats.non + unknownChars >= stats.latin)) {
+      for (let i = 0; i < segs.length; i++) {
+        const s = segs[i];
+        if (typeof s === 'string' && !lineInfo[i]) add(stats, statsOf(s));
+      }
+      if (tail) add(stats, statsOf(tail));
+    }
     const head = (cte: string) => `Content-Type: text/${subtype}; charset=utf-8\r\nContent-Transfer-Encoding: ${cte}\r\n\r\n`;
     const ended = (s: string) => (s.endsWith('\r\n') ? s : `${s}\r\n`);
     if (stats.ascii && !stats.long && !stats.dotFrom) return [head('7bit') + ended(crlfOf(segs) + tail)];
