@@ -6,12 +6,34 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
+import { createRequire } from 'node:module';
 import { compileMjml, prewarmMjml } from '../../src/render/mjml.js';
 import { ensureBuilt, spawnCli } from '../pipeline/delivery-fixture.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const MJML = '<mjml>\n<mj-body>\n<mj-section><mj-column><mj-text>Hello {{name}}</mj-text></mj-column></mj-section>\n</mj-body>\n</mjml>\n';
 const BROKEN = '<mjml>\n<mj-body>\n<mj-section>\n<mj-colum><mj-text>x</mj-text></mj-colum>\n</mj-section></mj-body></mjml>\n';
+
+// Reaches the modules the child loads only when a template needs them: juice (inline styles),
+// cheerio (html-attributes; juice uses it too).
+const FEATURES = `<mjml>
+<mj-head>
+  <mj-style inline="inline">.note { color: #e95420; font-weight: bold; }</mj-style>
+  <mj-style>.plain { color: #333333; }</mj-style>
+  <mj-html-attributes>
+    <mj-selector path=".note div"><mj-html-attribute name="data-id">{{id}}</mj-html-attribute></mj-selector>
+  </mj-html-attributes>
+  <mj-attributes><mj-text font-size="15px" /></mj-attributes>
+</mj-head>
+<mj-body>
+  <mj-section><mj-column>
+    <mj-text css-class="note">Hello {{name}}</mj-text>
+    <mj-text css-class="plain"><p class="note">inline</p></mj-text>
+    <mj-include path="./part.mjml" />
+  </mj-column></mj-section>
+</mj-body>
+</mjml>
+`;
 
 /** MJML children (our `node -e` with the mjml path) whose command line names `pid` as parent. */
 function mjmlChildrenOf(pid: number): number[] {
@@ -65,4 +87,24 @@ test('a spare the campaign did not need ends with the mailcamp process', async (
   const until = Date.now() + 5000;
   while (mjmlChildrenOf(pid).length && Date.now() < until) await new Promise((res) => setTimeout(res, 50));
   assert.deepEqual(mjmlChildrenOf(pid), [], 'no MJML child left behind');
+});
+
+test('the child, which loads juice, cheerio and htmlnano only when used, compiles exactly as mjml does in-process', async () => {
+  const dir = tmpDir('mailcamp-mjml-');
+  const file = path.join(dir, 't.mjml');
+  fs.writeFileSync(file, FEATURES);
+  fs.writeFileSync(path.join(dir, 'part.mjml'), '<mj-text css-class="note">included</mj-text>\n');
+  const mjml = createRequire(import.meta.url)('mjml') as (s: string, o: object) => Promise<{ html: string }>;
+  for (const source of [FEATURES, MJML]) {
+    fs.writeFileSync(file, source);
+    const options = { validationLevel: 'strict', filePath: file, actualPath: file, ignoreIncludes: false, keepComments: false, minify: false, beautify: false };
+    const expected = (await mjml(source, options)).html;
+    const got = await compileMjml(source, file, 't.mjml');
+    assert.equal(got, expected);
+  }
+  fs.writeFileSync(file, FEATURES);
+  const html = await compileMjml(FEATURES, file, 't.mjml');
+  assert.match(html, /<p class="note" style="color: #e95420; font-weight: bold;">inline/, 'the inline style was applied (juice)');
+  assert.match(html, /data-id="\{\{id\}\}"/, 'the html attribute was set (cheerio)');
+  assert.match(html, /included/);
 });
