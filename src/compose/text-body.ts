@@ -7,8 +7,9 @@
 // Why splicing is exact. textPart() normalises line ends to CRLF, picks the transfer encoding
 // from properties that are sums or conjunctions over lines (7-bit characters, no line of 78 or
 // more, no line starting with "." or "From ", the ratio of non-Latin to Latin letters), and
-// for quoted-printable runs nodemailer's encode() then wrap(). Both work line by line across a
-// CRLF: encode() looks ahead one byte only to decide whether a space or tab ends a line (the
+// for quoted-printable runs nodemailer's encode() then wrap() (qp.ts writes the same bytes
+// faster, for the lines encoded per message). Both work line by line across a CRLF: encode()
+// looks ahead one byte only to decide whether a space or tab ends a line (the
 // byte before a CRLF is never CR or LF's neighbour in another line), and wrap() never carries
 // a soft break across a hard one: each of its steps stops at the first CRLF in its window and
 // never ends between CR and LF. So the encoding of a text is the concatenation of the
@@ -21,8 +22,10 @@
 // (or a run whose first line this is) follows verbatim — a memory compare — and
 // splices its encoding; anything else (values, lines changed by Handlebars' whitespace rules,
 // conditional blocks) is encoded line by line. A run that does not match costs speed, never
-// correctness. chunks() hands the runs' encodings to compose as the Buffers made once, so the
-// bulk of a body is copied into the message rather than encoded into it again.
+// correctness. The transfer encoding is chosen from the stats of the runs and known lines;
+// the lines with values are counted only when those leave the choice open (pass 2). chunks()
+// hands the runs' encodings to compose as the Buffers made once, so the bulk of a body is
+// copied into the message rather than encoded into it again.
 
 import { wrap as b64wrap } from 'nodemailer/lib/base64';
 import { encodeQp, wrapQp } from './qp.js';
