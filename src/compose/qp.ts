@@ -77,10 +77,13 @@ export function wrapQp(str: string): string {
   if (len <= LINE) return str;
   let pos = 0;
   let result = '';
+  // The first CRLF at or after pos, searched for again only once pos has passed it, not from
+  // every window (which scans the rest of a long line each time).
+  let crlf = str.indexOf('\r\n');
   while (pos < len) {
     const end = Math.min(pos + LINE, len); // the window: line = str.substr(pos, 76)
+    if (crlf !== -1 && crlf < pos) crlf = str.indexOf('\r\n', pos);
     // A hard line break inside the window: the line ends there.
-    const crlf = str.indexOf('\r\n', pos);
     if (crlf !== -1 && crlf + 2 <= end) {
       result += str.slice(pos, crlf + 2);
       pos = crlf + 2;
