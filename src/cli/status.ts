@@ -83,9 +83,10 @@ export function register(program: Command, io: Io): void {
       for (const status of shownStatuses) {
         const rows = s.recipients.filter((e) => e.status === status);
         if (!rows.length) continue;
-        const heading = status === 'sending' && s.state !== 'running' ? 'being sent when the run stopped: unknown once resumed' : HEADINGS[status];
+        const stopped = status === 'sending' && s.state !== 'running';
+        const heading = stopped ? 'being sent when the run stopped: unknown once resumed if their content was on its way' : HEADINGS[status];
         out(io, `${heading}:`);
-        for (const e of rows) out(io, `  ${line(e)}`);
+        for (const e of rows) out(io, `  ${line(e)}${stopped ? (e.contentAt !== undefined ? '  (content on its way)' : '  (only the envelope out)') : ''}`);
         const more = t[status] - rows.length;
         if (more > 0) out(io, `  … and ${more} more (--json or --all lists them)`);
       }

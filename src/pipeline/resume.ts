@@ -4,9 +4,11 @@
 // run stopped. send.ts calls these in that order.
 //
 // Resume rules: `sent`, `failed` and `skipped` are never sent again; `deferred` go out when due;
-// `sending` left by a dead process become `unknown` (DATA may have reached the server, RFC 5321
-// §6.1, RFC 1047) and, like every `unknown`, are sent again only with --resend-unknown; rows
-// added to the CSV since are registered `pending` and sent.
+// `sending` left by a dead process become `unknown` when their content had started going out
+// (it may have reached the server, RFC 5321 §6.1, RFC 1047) and, like every `unknown`, are
+// sent again only with --resend-unknown; those that had only their envelope out go back to
+// `pending` (journal.ts, settleStaleSending); rows added to the CSV since are registered
+// `pending` and sent.
 
 import type { Campaign } from '../campaign/types.js';
 import { messageIdFor } from '../compose/headers.js';
@@ -44,12 +46,16 @@ export function beginRun(
 ): { run: RunInfo; notes: string[] } {
   if (!current || o.restart) return { run: journal.startRun(o.newRunId(), o.transport), notes: [] };
   const notes: string[] = [];
-  const stale = [...journal.entries(['sending'])]; // at most `concurrency` per crash
+  const stale = journal.settleStaleSending(); // at most `concurrency` per crash
   const run = journal.resumeRun();
-  journal.markStaleSendingUnknown();
   notes.push(`resuming run ${run.runId} (started ${iso(run.startedAt)}${current.reason ? `; it stopped: ${current.reason}` : ''})`);
-  if (stale.length) {
-    notes.push(`${stale.length} recipient(s) were being sent when the last run stopped; delivery unknown, not sent again: ${listEntries(stale)}`);
+  if (stale.unknown.length) {
+    const n = stale.unknown.length;
+    notes.push(`${n} recipient(s) were being sent when the last run stopped; delivery unknown, not sent again: ${listEntries(stale.unknown)}`);
+  }
+  if (stale.requeued.length) {
+    const n = stale.requeued.length;
+    notes.push(`${n} recipient(s) were being sent when the last run stopped, but their content had not gone out; sending them now: ${listEntries(stale.requeued)}`);
   }
   return { run, notes };
 }

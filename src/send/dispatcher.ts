@@ -1,6 +1,7 @@
 // The dispatcher: delivers jobs through a Transport with bounded concurrency, the rate limit and
-// retries with backoff, recording every step in the journal: `sending` (durable) when the server
-// is ready for the message's content, the result after the server's reply. Back-pressure:
+// retries with backoff, recording every step in the journal: `sending` before the message's
+// transaction starts (durable before its content), the content handed over right before its
+// first byte, the result after the server's reply. Back-pressure:
 // submit() waits while `concurrency` messages are in flight, so memory does not grow with the
 // list; a job waiting for its retry holds the recipient (a build() closure), not the bytes.
 //
@@ -21,7 +22,7 @@ import type { Journal } from '../state/journal-api.js';
 import type { ErrorBudget } from './error-budget.js';
 import type { RateLimiter } from './rate-limit.js';
 import type { RetryPolicy } from './retry.js';
-import type { SendResult, Transport } from './transport.js';
+import type { Gate, SendResult, Transport } from './transport.js';
 
 export interface Job {
   key: string;
@@ -215,13 +216,28 @@ export class Dispatcher {
       await this.finish(job, 'sent', { status: 'sent', response: 'every recipient was reached (or refused) by an earlier attempt' });
       return;
     }
-    // The gate of the message content: closed once the run failed (fatal, journal), open for
-    // messages already under way when a signal or the error budget stops the run.
-    const beforeData = async () => {
+    // The gate of the message (transport.ts): closed once the run failed (fatal, journal), open
+    // for messages already under way when a signal or the error budget stops the run. One
+    // `sending` per message, however many transactions or connections it takes.
+    let durable: Promise<void> | undefined;
+    let handedOver = false;
+    const stopped = () => {
       if (this.fatalError || this.crashError !== undefined) throw new Error('the run stopped');
-      await journal.markSending([job.key]);
     };
-    const result = await transport.send(msg, beforeData, this.stop.signal);
+    const gate: Gate = {
+      open: () => {
+        if (durable) return durable;
+        stopped();
+        return (durable = journal.markSending([job.key]));
+      },
+      handOver: () => {
+        stopped();
+        if (handedOver) return;
+        journal.markHandedOver([job.key]);
+        handedOver = true;
+      },
+    };
+    const result = await transport.send(msg, gate, this.stop.signal);
     if (result.fatal && !this.fatalError) {
       this.fatalError = result.fatal;
       this.halt();
@@ -257,7 +273,7 @@ export class Dispatcher {
   /** A final outcome: journal, event, error budget. */
   private async finish(job: Job, outcome: Exclude<Outcome, 'deferred'>, result: SendResult): Promise<void> {
     // The slot is not held until the result is on disk: only `sending` must be durable before
-    // a message's DATA. The result is queued ahead of the next message's `sending` mark and so
+    // a message's content. The result is queued ahead of the next message's `sending` mark and so
     // commits with it at the latest — a slot never has more than one message whose delivery a
     // crash could leave unknown. drain() waits for these commits.
     const p: Promise<void> = this.record(job, outcome, result)

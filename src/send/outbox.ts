@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Composed } from '../compose/index.js';
-import type { BeforeData, SendResult, Transport } from './transport.js';
+import type { Gate, SendResult, Transport } from './transport.js';
 
 export function emlName(row: number, key: string): string {
   const safe = key.replace(/^group:/, 'group-').replace(/[^A-Za-z0-9@._+-]/g, '_').slice(0, 80);
@@ -28,10 +28,11 @@ export class OutboxTransport implements Transport {
     this.made = true;
   }
 
-  async send(msg: Composed, beforeData: BeforeData): Promise<SendResult> {
+  async send(msg: Composed, gate: Gate): Promise<SendResult> {
     if (!this.made) await this.open();
     try {
-      await beforeData();
+      await gate.open();
+      gate.handOver();
     } catch (e) {
       return { status: 'deferred', response: `not written: ${(e as Error).message}`, notTried: true };
     }

@@ -10,13 +10,15 @@
 // been handed to the socket: before it, the message was not delivered (deferred); after it, it
 // may have been (unknown; RFC 5321 §6.1, RFC 1047).
 //
-// The journal's `sending` is written at the last possible moment: on both paths the message's
-// content waits for beforeData() (the durable `sending`), which runs only after the server
-// answered DATA with 354 (nodemailer's path: a body stream that produces nothing until then;
-// smtp-session.ts: its gate). A process killed while
-// the envelope is being negotiated leaves the recipient `pending` (the server drops an
-// unfinished transaction, RFC 5321 §4.1.1.4), so only messages whose content was actually on
-// its way can come back as `unknown`.
+// The journal (transport.ts, Gate): on both paths the gate opens before the first command of
+// the message's transaction, so `sending` is committed before MAIL and DATA go out and its
+// fsync runs while the envelope is answered; the content waits for that fsync and for the
+// server's 354 (nodemailer's path: a body stream that produces nothing until then;
+// smtp-session.ts: its own wait), and gate.handOver() records it right before the first byte.
+// A process killed while the envelope is being negotiated leaves the recipient `sending`
+// without handOver's mark, which the resume puts back to `pending` (the server drops an
+// unfinished transaction, RFC 5321 §4.1.1.4): only messages whose content was actually on its
+// way can come back as `unknown`.
 //
 // Faults (classification in retry.ts):
 // - 421 anywhere (RFC 5321 §3.8): the server closes the channel; the message is deferred and
@@ -42,7 +44,7 @@ import { useFastDotStuffing } from './dot-stuff.js';
 import { type Outcome, type SendInfo, type SmtpError, SmtpSession } from './smtp-session.js';
 import { classifySmtpError } from './retry.js';
 import type { TransportSpec } from './transport-url.js';
-import type { BeforeData, SendResult, Transport } from './transport.js';
+import type { Gate, SendResult, Transport } from './transport.js';
 
 type SmtpSpec = Extract<TransportSpec, { kind: 'smtp' }>;
 
@@ -118,11 +120,11 @@ export class SmtpTransport implements Transport {
     this.release(s);
   }
 
-  async send(msg: Composed, beforeData: BeforeData, signal?: AbortSignal): Promise<SendResult> {
+  async send(msg: Composed, firstGate: Gate, signal?: AbortSignal): Promise<SendResult> {
     const delivered: string[] = [];
     const rejected: NonNullable<SendResult['rejected']> = [];
     let todo = [...msg.envelope.to];
-    let gate: BeforeData | undefined = beforeData;
+    let gate: Gate | undefined = firstGate;
     let slot: Slot | undefined;
     for (;;) {
       if (!slot) {
@@ -220,9 +222,20 @@ export class SmtpTransport implements Transport {
 
   // ---- one transaction
 
-  private transaction(slot: Slot, msg: Composed, to: string[], gate: BeforeData | undefined): Promise<Outcome> {
+  private transaction(slot: Slot, msg: Composed, to: string[], gate: Gate | undefined): Promise<Outcome> {
     if (slot.session) return slot.session.transaction({ from: msg.envelope.from, to, raw: msg.raw, gate });
     const conn = slot.conn;
+    let durable = Promise.resolve();
+    if (gate) {
+      try {
+        durable = gate.open();
+      } catch (e) {
+        const err: SmtpError = new Error(e instanceof Error ? e.message : String(e));
+        err.code = 'ESTREAM';
+        return Promise.resolve({ ok: false, err, dotHandedOver: false, refusedAtGate: e ?? new Error('refused') });
+      }
+      durable.catch(() => {}); // handled when nodemailer asks for the content
+    }
     return new Promise<Outcome>((resolve) => {
       let dotHandedOver = false;
       let refusedAtGate: unknown;
@@ -233,8 +246,15 @@ export class SmtpTransport implements Transport {
         read() {
           if (started) return;
           started = true;
-          (gate ? gate() : Promise.resolve()).then(
+          durable.then(
             () => {
+              try {
+                gate?.handOver();
+              } catch (e) {
+                refusedAtGate = e ?? new Error('refused');
+                this.destroy(e instanceof Error ? e : new Error(String(e)));
+                return;
+              }
               this.push(raw);
               this.push(null);
             },

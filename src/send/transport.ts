@@ -33,19 +33,29 @@ export interface SendResult {
 }
 
 /**
- * Called once per message when the server is ready for its content (after the 354 reply to
- * DATA, before the first byte of the message): the journal makes `sending` durable there.
- * Rejecting it (the run was stopped, the journal failed) abandons the message unsent.
+ * The journal's hold on a message's way out (design.md: `sending` before DATA):
+ * - open() before the first command of the message's first transaction (MAIL; the envelope
+ *   ends with DATA): `sending` is committed when it returns, and its promise resolves once
+ *   that is on disk. It throws when the message must not go out (the run stopped). Calling it
+ *   again (the message moved to another connection before anything was executed) returns the
+ *   same promise.
+ * - handOver() after that promise resolved and the server answered DATA with 354, right before
+ *   the first byte of the content: records that the content is on its way. Throwing abandons
+ *   the message unsent.
+ * A rejected promise or a throw abandons the message before any byte of its content went out.
  */
-export type BeforeData = () => Promise<void>;
+export interface Gate {
+  open(): Promise<void>;
+  handOver(): void;
+}
 
 export interface Transport {
   /** Credentials removed. */
   readonly description: string;
   /** Checks that the transport is usable (connects and authenticates for SMTP). */
   open(signal?: AbortSignal): Promise<void>;
-  /** Delivers one message; see BeforeData. `signal` abandons waiting for a connection. */
-  send(msg: Composed, beforeData: BeforeData, signal?: AbortSignal): Promise<SendResult>;
+  /** Delivers one message; see Gate. `signal` abandons waiting for a connection. */
+  send(msg: Composed, gate: Gate, signal?: AbortSignal): Promise<SendResult>;
   /** Closes idle connections politely (QUIT) once in-flight messages are done. */
   close(): Promise<void>;
   /**

@@ -17,7 +17,7 @@ export interface ResultUpdate {
   response?: string;
   /** For deferred: when it may be tried again (epoch ms). */
   nextAttemptAt?: number;
-  /** Tries made so far, when the caller counts them (markSending counts the ones that reach DATA). */
+  /** Tries made so far, when the caller counts them (markSending counts every transaction begun). */
   attempts?: number;
   /** Group messages: envelope recipients reached or refused for good so far (kept across runs). */
   delivered?: string[];
@@ -37,10 +37,16 @@ export interface Journal {
   /** Adds entries as `skipped` with a reason (suppressed, invalid with --skip-invalid ...). */
   addSkipped(entry: NewEntry, reason: string): void;
   /**
-   * `sending`, attempts+1, durably on disk (fsync/commit) when the returned promise resolves:
-   * the caller sends DATA only after that. Calls are grouped into one commit (group commit).
+   * `sending`, attempts+1: committed (visible to other processes) when the call returns, before
+   * the transaction's first command goes out; durably on disk (fsynced) when the returned
+   * promise resolves, and the caller sends the content only after that. Marks share fsyncs.
    */
   markSending(keys: string[]): Promise<void>;
+  /**
+   * Right before the first byte of the content of these `sending` entries: committed when the
+   * call returns (not fsynced), so a resume knows which ones may have reached the server.
+   */
+  markHandedOver(keys: string[]): void;
   /** Records results; durable by the time the returned promise resolves (group commit). */
   markResults(updates: ResultUpdate[]): Promise<void>;
   /** Forces every buffered write to disk now. */

@@ -6,8 +6,12 @@ import type BetterSqlite3 from 'better-sqlite3';
 import type { Db } from './sqlite.js';
 import type { DeliveryStatus, JournalEntry, RunInfo, RunState } from './types.js';
 
-/** 2: runs.reason (why a run stopped) and entries.delivered (group members already reached). */
-export const SCHEMA_VERSION = 2;
+/**
+ * 2: runs.reason (why a run stopped) and entries.delivered (group members already reached).
+ * 3: entries.content_at (the message's content started going out) and runs.boot (the boot of
+ *    the machine the run's process ran on): see SqliteJournal.settleStaleSending.
+ */
+export const SCHEMA_VERSION = 3;
 
 export interface EntryRow {
   key: string;
@@ -21,6 +25,8 @@ export interface EntryRow {
   updated_at: number;
   /** Absent in a version-1 file opened read-only. */
   delivered?: string | null;
+  /** Absent in a file older than version 3 opened read-only. */
+  content_at?: number | null;
 }
 
 export interface RunRow {
@@ -30,6 +36,7 @@ export interface RunRow {
   state: RunState;
   transport: string;
   reason?: string | null;
+  boot?: string | null;
 }
 
 export function migrate(db: Db): void {
@@ -40,7 +47,8 @@ export function migrate(db: Db): void {
       finished_at INTEGER,
       state       TEXT NOT NULL,
       transport   TEXT NOT NULL,
-      reason      TEXT
+      reason      TEXT,
+      boot        TEXT
     );
     CREATE TABLE IF NOT EXISTS entries (
       key             TEXT PRIMARY KEY,
@@ -52,16 +60,19 @@ export function migrate(db: Db): void {
       message_id      TEXT NOT NULL,
       next_attempt_at INTEGER,
       updated_at      INTEGER NOT NULL,
-      delivered       TEXT
+      delivered       TEXT,
+      content_at      INTEGER
     );
     -- (row, key) is the order everything is read in; (status, row, key) serves the
     -- filtered reads (due, entries(['pending'])) in that order without sorting.
     CREATE INDEX IF NOT EXISTS entries_row ON entries (row, key);
     CREATE INDEX IF NOT EXISTS entries_status ON entries (status, row, key);
   `);
-  // Version 1 files: the tables exist without the columns added in version 2.
+  // Older files: the tables exist without the columns added since.
   addColumn(db, 'runs', 'reason', 'TEXT');
   addColumn(db, 'entries', 'delivered', 'TEXT');
+  addColumn(db, 'runs', 'boot', 'TEXT');
+  addColumn(db, 'entries', 'content_at', 'INTEGER');
 }
 
 function addColumn(db: Db, table: string, column: string, type: string): void {
@@ -71,7 +82,17 @@ function addColumn(db: Db, table: string, column: string, type: string): void {
 
 type Stmt = BetterSqlite3.Statement<unknown[]>;
 type ReadKeys = 'currentRun' | 'exists' | 'get' | 'duePending' | 'dueDeferred' | 'nextDeferred' | 'totals';
-type WriteKeys = 'insertRun' | 'setRunState' | 'deleteEntries' | 'insert' | 'sending' | 'result' | 'staleSending';
+type WriteKeys =
+  | 'insertRun'
+  | 'setRunState'
+  | 'setRunBoot'
+  | 'deleteEntries'
+  | 'insert'
+  | 'sending'
+  | 'handedOver'
+  | 'result'
+  | 'staleRequeue'
+  | 'staleSending';
 export type Statements = Record<ReadKeys, Stmt> & Record<WriteKeys, Stmt | undefined>;
 
 export function prepareStatements(db: Db, readonly: boolean): Statements {
@@ -87,9 +108,10 @@ export function prepareStatements(db: Db, readonly: boolean): Statements {
     nextDeferred: db.prepare(`SELECT MIN(next_attempt_at) FROM entries WHERE status = 'deferred'`).pluck(),
     totals: db.prepare('SELECT status, COUNT(*) AS n FROM entries GROUP BY status'),
     insertRun: write(() =>
-      db.prepare('INSERT INTO runs (run_id, started_at, finished_at, state, transport) VALUES (?, ?, NULL, ?, ?)'),
+      db.prepare('INSERT INTO runs (run_id, started_at, finished_at, state, transport, boot) VALUES (?, ?, NULL, ?, ?, ?)'),
     ),
     setRunState: write(() => db.prepare('UPDATE runs SET state = ?, finished_at = ?, reason = ? WHERE run_id = ?')),
+    setRunBoot: write(() => db.prepare('UPDATE runs SET boot = ? WHERE run_id = ?')),
     deleteEntries: write(() => db.prepare('DELETE FROM entries')),
     insert: write(() =>
       db.prepare(
@@ -98,12 +120,19 @@ export function prepareStatements(db: Db, readonly: boolean): Statements {
       ),
     ),
     sending: write(() =>
-      db.prepare(`UPDATE entries SET status = 'sending', attempts = attempts + 1, updated_at = ? WHERE key = ?`),
+      db.prepare(`UPDATE entries SET status = 'sending', attempts = attempts + 1, content_at = NULL, updated_at = ? WHERE key = ?`),
     ),
+    handedOver: write(() => db.prepare(`UPDATE entries SET content_at = ? WHERE key = ? AND status = 'sending'`)),
     result: write(() =>
       db.prepare(
         `UPDATE entries SET status = ?, response = ?, next_attempt_at = ?, attempts = COALESCE(?, attempts),
          delivered = COALESCE(?, delivered), updated_at = ? WHERE key = ?`,
+      ),
+    ),
+    // A `sending` whose content never started: back to pending, and the try it began not counted.
+    staleRequeue: write(() =>
+      db.prepare(
+        `UPDATE entries SET status = 'pending', attempts = MAX(attempts - 1, 0), updated_at = ? WHERE status = 'sending' AND content_at IS NULL`,
       ),
     ),
     staleSending: write(() =>
@@ -125,6 +154,7 @@ export function toEntry(r: EntryRow): JournalEntry {
   if (r.response !== null) e.response = r.response;
   if (r.next_attempt_at !== null) e.nextAttemptAt = r.next_attempt_at;
   if (r.delivered) e.delivered = r.delivered.split('\n');
+  if (r.status === 'sending' && r.content_at != null) e.contentAt = r.content_at;
   return e;
 }
 

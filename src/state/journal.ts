@@ -2,11 +2,20 @@
 // (`.mailcamp/<name>/journal.sqlite`), implementing the Journal interface of journal-api.ts.
 //
 // Why SQLite (better-sqlite3, WAL; see sqlite.ts):
-// - Durability in the right order. A recipient is `sending` on disk before its DATA goes out:
+// - Durability in the right order. A recipient is `sending` before its transaction's first
+//   command (MAIL, and so DATA) goes out, and on disk before the first byte of its content:
 //   once the server has the message, responsibility has passed to it (RFC 5321 §6.1), and if
 //   the connection dies after the final dot we cannot tell whether it was accepted (RFC 1047).
-//   A resume must therefore never re-send a `sending` entry silently: it becomes `unknown`
-//   (markStaleSendingUnknown). "The promise resolved" means "on disk" (fsynced).
+//   A resume must therefore never re-send silently a `sending` entry whose content may have
+//   gone out: it becomes `unknown` (settleStaleSending). "The promise resolved" means "on
+//   disk" (fsynced).
+// - Knowing which ones went out. Right before the content's first byte, markHandedOver
+//   commits `content_at` (not fsynced: that would put a second disk flush on every message's
+//   path). A process that dies leaves its commits in the kernel, which writes them out, so on
+//   a resume on the same boot (runs.boot, boot.ts) a `sending` entry without `content_at`
+//   certainly never had its content sent: it goes back to `pending`. After a reboot such
+//   a commit may be lost, so every `sending` entry becomes `unknown`, as it does where the
+//   system has no boot id.
 // - Speed at a million recipients: one fsync per message would cap a run at a few hundred
 //   messages a second, and a synchronous fsync freezes the event loop. See "Group commit".
 // - Memory: recipients stay on disk; entries() pages through an index.
@@ -16,24 +25,28 @@
 // - Crash safety: a write torn by a crash fails the WAL checksum and SQLite's recovery drops
 //   it on the next open, so the file always holds a prefix of whole commits.
 //
-// Group commit. markSending / markResults / addPending / addSkipped append to a queue; the
-// queue is committed in ONE transaction on the next setImmediate, or at once when it passes
-// FLUSH_AT rows. The connection runs with synchronous=NORMAL, so a commit writes its WAL
-// frames without waiting for the disk (~15 µs instead of ~150 µs of frozen event loop); the
-// journal then fsyncs the WAL itself with fs.fdatasync on libuv's thread pool, and the
-// promises of the writes it covers resolve only when that returns. An fdatasync covers every
-// commit made before it began, so commits made while one runs share the next: results wait
-// for the running one to end, a `sending` mark (a message's DATA waits for it) starts another
-// at once, up to MAX_SYNCS. The main thread never waits for the disk. This gives what
-// synchronous=FULL gives — a write is durable before its promise resolves, so a caller that
-// awaits markSending and then sends DATA can never send an entry that is not `sending` on
-// disk — because fdatasync of the WAL file makes every frame written before it durable, and
-// SQLite in NORMAL mode still syncs the WAL before a checkpoint and the database after it.
-// Run changes (startRun, endRun, markStaleSendingUnknown) are written directly and reach the
-// disk with the next fdatasync or close(); nothing is sent on the strength of them alone. Reads (get, entries, due, totals ...) commit the queue first, so they
-// see every write made before them (visibility needs the commit, not the fsync). close()
-// fsyncs synchronously. If a commit or an fsync fails (disk full), the journal refuses every
-// later call: sending on without a journal would break the promises above.
+// Group commit. markResults / addPending / addSkipped append to a queue; the queue is
+// committed in ONE transaction on the next setImmediate, or at once when it passes FLUSH_AT
+// rows or a markSending joins it (a `sending` mark is committed before the call returns, so a
+// process reading the journal sees it before the transaction's first command is written). The
+// connection runs with synchronous=NORMAL, so a commit writes its WAL frames without waiting
+// for the disk (~15 µs instead of ~150 µs of frozen event loop); the journal then fsyncs the
+// WAL itself with fs.fdatasync on libuv's thread pool, and the promises of the writes it
+// covers resolve only when that returns. An fdatasync covers every commit made before it
+// began, so commits made while one runs share the next: results wait for the running one to
+// end, a `sending` mark (a message's content waits for it) starts another at once, up to
+// MAX_SYNCS. The main thread never waits for the disk, and the fdatasync of a `sending` mark
+// runs while the envelope (MAIL, RCPT, DATA) is out. This gives what synchronous=FULL gives —
+// a write is durable before its promise resolves, so a caller that awaits markSending before
+// sending the content can never send an entry that is not `sending` on disk — because
+// fdatasync of the WAL file makes every frame written before it durable, and SQLite in NORMAL
+// mode still syncs the WAL before a checkpoint and the database after it. Run changes
+// (startRun, endRun, resumeRun, settleStaleSending) and markHandedOver are written directly
+// and reach the disk with the next fdatasync or close(); no message is sent on the strength of
+// them alone. Reads (get, entries, due, totals ...) commit the queue first, so they see every
+// write made before them (visibility needs the commit, not the fsync). close() fsyncs
+// synchronously. If a commit or an fsync fails (disk full), the journal refuses every later
+// call: sending on without a journal would break the promises above.
 //
 // Why entries() pages instead of holding one `.iterate()` cursor: better-sqlite3 refuses any
 // other statement on a connection while a cursor is open, so a caller that sends (and
@@ -50,6 +63,7 @@ import { MailcampError } from '../shared/errors.js';
 import type { Journal, NewEntry, ResultUpdate } from './journal-api.js';
 import type { DeliveryStatus, JournalEntry, RunInfo, RunState, Totals } from './types.js';
 import type { Statement } from 'better-sqlite3';
+import { bootId } from './boot.js';
 import { openDatabase, type Db } from './sqlite.js';
 import { migrate, prepareStatements, SCHEMA_VERSION, toEntry, toRun, type EntryRow, type RunRow } from './journal-schema.js';
 
@@ -187,7 +201,7 @@ export class SqliteJournal implements Journal {
     this.db
       .transaction(() => {
         this.st.deleteEntries!.run();
-        this.st.insertRun!.run(runId, startedAt, 'running', transport);
+        this.st.insertRun!.run(runId, startedAt, 'running', transport, bootId() ?? null);
       })
       .immediate();
     return { runId, startedAt, state: 'running', transport };
@@ -197,9 +211,14 @@ export class SqliteJournal implements Journal {
     this.setRunState(state, this.clock.now(), reason ?? null);
   }
 
-  /** Marks the current run running again (a resume of an interrupted run). */
+  /**
+   * Marks the current run running again (a resume of an interrupted run), by this process on
+   * this boot. Call settleStaleSending first: it reads the boot the last process ran on.
+   */
   resumeRun(): RunInfo {
-    return this.setRunState('running', null, null);
+    const run = this.setRunState('running', null, null);
+    this.st.setRunBoot!.run(bootId() ?? null, run.runId);
+    return run;
   }
 
   private setRunState(state: RunState, finishedAt: number | null, reason: string | null): RunInfo {
@@ -234,7 +253,31 @@ export class SqliteJournal implements Journal {
       return Promise.reject(e);
     }
     this.urgent = true;
-    return this.enqueueAndWait({ kind: 'sending', keys: [...keys], at: this.clock.now() }, keys);
+    const durable = this.enqueueAndWait({ kind: 'sending', keys: [...keys], at: this.clock.now() }, keys);
+    try {
+      this.flushNow();
+    } catch {
+      // The failed commit has rejected `durable` with the others.
+    }
+    return durable;
+  }
+
+  /**
+   * The content of these `sending` entries is about to go out: commits `content_at` before
+   * returning (see "Knowing which ones went out" above). Throws if the journal cannot record
+   * it; the caller must then not send the content.
+   */
+  markHandedOver(keys: string[]): void {
+    this.writable();
+    const at = this.clock.now();
+    try {
+      if (keys.length === 1) this.st.handedOver!.run(at, keys[0]);
+      else this.db.transaction(() => keys.forEach((k) => this.st.handedOver!.run(at, k)))();
+      this.commits++;
+    } catch (e) {
+      this.fail([], `journal write failed: ${(e as Error).message}`);
+      throw this.broken;
+    }
   }
 
   markResults(updates: ResultUpdate[]): Promise<void> {
@@ -267,15 +310,33 @@ export class SqliteJournal implements Journal {
   }
 
   /**
-   * Entries left `sending` by a process that died: DATA may or may not have reached the
-   * server (RFC 5321 §6.1, RFC 1047), so they become `unknown` and are re-sent only when the
-   * user says so. Call it when resuming, while holding the campaign's lock (another live
-   * process's `sending` entries are genuinely in flight). Returns how many changed.
+   * Entries left `sending` by a process that died. Those whose content had started going out
+   * may or may not have reached the server (RFC 5321 §6.1, RFC 1047): they become `unknown`,
+   * re-sent only when the user says so. Those that had sent only their envelope go back to
+   * `pending` (the server drops an unfinished transaction, RFC 5321 §4.1.1.4), but only when
+   * the last run's process ran on this boot of this machine: after a reboot, a `content_at`
+   * commit may have been lost, and every `sending` entry becomes `unknown`. Call it when
+   * resuming, before resumeRun, while holding the campaign's lock (another live process's
+   * `sending` entries are genuinely in flight). Returns the entries in each case.
    */
-  markStaleSendingUnknown(): number {
+  settleStaleSending(): { unknown: JournalEntry[]; requeued: JournalEntry[] } {
     this.writable();
     this.flushNow();
-    return this.st.staleSending!.run(INTERRUPTED_RESPONSE, this.clock.now()).changes;
+    const stale = [...this.entries(['sending'])]; // at most `concurrency` per crash
+    const out = { unknown: [] as JournalEntry[], requeued: [] as JournalEntry[] };
+    if (!stale.length) return out;
+    const run = this.st.currentRun.get() as RunRow | undefined;
+    const boot = bootId();
+    const sameBoot = boot !== undefined && run?.boot === boot;
+    const now = this.clock.now();
+    this.db
+      .transaction(() => {
+        if (sameBoot) this.st.staleRequeue!.run(now);
+        this.st.staleSending!.run(INTERRUPTED_RESPONSE, now);
+      })
+      .immediate();
+    for (const e of stale) (sameBoot && e.contentAt === undefined ? out.requeued : out.unknown).push(e);
+    return out;
   }
 
   // ---- reads (each commits the queue first)

@@ -20,6 +20,8 @@ export interface JournalEntry {
   updatedAt: number;
   /** Group messages: envelope recipients an earlier attempt already reached or that were refused for good. */
   delivered?: string[];
+  /** `sending` only: epoch ms at which the message's content started going out (absent: only its envelope had). */
+  contentAt?: number;
 }
 
 export type RunState = 'running' | 'finished' | 'interrupted';

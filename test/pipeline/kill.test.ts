@@ -3,8 +3,9 @@
 //
 // 1. SIGKILL at random moments, resuming each time until the campaign is done: every recipient
 //    is delivered exactly once, except those reported `unknown`; a kill can leave at most
-//    `concurrency` of those (only messages whose content was on its way can be in doubt), and
-//    an unknown one was delivered at most once.
+//    `concurrency` of those (only messages whose content was on its way can be in doubt: one
+//    caught with only its envelope out is sent again, once), and an unknown one was delivered
+//    at most once.
 // 4. SIGTERM during a 2,000-recipient send exits 130 within 10 s, and the next send completes the
 //    campaign with zero duplicates. A second signal exits at once; a message that hangs is
 //    given a bounded wait.
@@ -93,8 +94,10 @@ describe('killing mailcamp send (issue 3)', () => {
           unknownDelivered += n;
         }
       }
-      // The unknown ones are exactly those some kill caught in flight.
-      assert.deepEqual(unknown.map((r) => r.email).sort(), [...inDoubt].sort());
+      // The unknown ones are among those some kill caught in flight; the others a kill caught
+      // had only their envelope out, went back to pending and were sent once (checked above).
+      for (const r of unknown) assert.ok(inDoubt.has(r.email), `${r.email} unknown but no kill caught it sending`);
+      const requeued = [...inDoubt].filter((e) => !unknown.some((r) => r.email === e)).length;
       assert.equal(server.messages.length, s.totals.sent + unknownDelivered, 'no duplicates');
       // The report, written by the last run from the journal, covers every crash before it.
       const report = JSON.parse(fs.readFileSync(path.join(f.dir, 'reports', 'faults', `${s.run_id}.json`), 'utf8'));
@@ -108,6 +111,7 @@ describe('killing mailcamp send (issue 3)', () => {
       t.diagnostic(
         `${kills} SIGKILLs over ${perKill.length + 1} runs in ${((Date.now() - t0) / 1000).toFixed(1)} s: ` +
           `${s.totals.sent} sent exactly once, ${unknown.length} unknown (${unknownDelivered} of them had arrived), ` +
+          `${requeued} caught before their content and sent again, ` +
           `in flight per kill: ${perKill.join(' ')}; deliveries ${server.messages.length}`,
       );
     } finally {

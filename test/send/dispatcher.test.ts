@@ -8,13 +8,19 @@ import type { Composed } from '../../src/compose/index.js';
 import { Dispatcher, type Job } from '../../src/send/dispatcher.js';
 import { ErrorBudget } from '../../src/send/error-budget.js';
 import { RetryPolicy } from '../../src/send/retry.js';
-import type { BeforeData, SendResult, Transport } from '../../src/send/transport.js';
+import type { Gate, SendResult, Transport } from '../../src/send/transport.js';
 import { ManualClock, systemClock } from '../../src/shared/clock.js';
 import { MailcampError } from '../../src/shared/errors.js';
 import { openJournal, type SqliteJournal } from '../../src/state/journal.js';
 import { tmpDir } from '../helpers/tmp.js';
 
-type Handler = (msg: Composed, beforeData: BeforeData) => Promise<SendResult>;
+type Handler = (msg: Composed, gate: Gate) => Promise<SendResult>;
+
+/** What a transport does with the gate: open before the envelope, hand over before the content. */
+async function through(gate: Gate): Promise<void> {
+  await gate.open();
+  gate.handOver();
+}
 
 class FakeTransport implements Transport {
   readonly description = 'fake';
@@ -23,9 +29,9 @@ class FakeTransport implements Transport {
   private abortHooks: (() => void)[] = [];
   constructor(private readonly handler: Handler) {}
   async open(): Promise<void> {}
-  send(msg: Composed, beforeData: BeforeData): Promise<SendResult> {
+  send(msg: Composed, gate: Gate): Promise<SendResult> {
     this.calls.push({ to: [...msg.envelope.to] });
-    return this.handler(msg, beforeData);
+    return this.handler(msg, gate);
   }
   async close(): Promise<void> {}
   abort(): void {
@@ -56,15 +62,17 @@ describe('Dispatcher', () => {
     const j = setup(['a', 'b', 'c']);
     let releaseB!: () => void;
     const bWaits = new Promise<void>((r) => (releaseB = r));
-    const t = new FakeTransport(async (msg, beforeData) => {
+    const t = new FakeTransport(async (msg, gate) => {
       if (msg.envelope.to[0] === 'a') {
         await bWaits; // b is past its envelope, waiting for its turn to send content
         return { status: 'deferred', response: 'not sent: 535 bad credentials', fatal: new MailcampError('TRANSPORT', 'authentication failed: 535') };
       }
+      const durable = gate.open(); // b's envelope goes out
       releaseB();
       await new Promise((r) => setTimeout(r, 20));
       try {
-        await beforeData();
+        await durable;
+        gate.handOver();
       } catch (e) {
         return { status: 'deferred', response: `not sent: ${(e as Error).message}`, notTried: true };
       }
@@ -87,8 +95,8 @@ describe('Dispatcher', () => {
   test('a group message partly delivered is retried for the rest only, and the journal keeps who got it', async () => {
     const j = setup(['group:x']);
     const clock = new ManualClock();
-    const t = new FakeTransport(async (msg, beforeData) => {
-      await beforeData();
+    const t = new FakeTransport(async (msg, gate) => {
+      await through(gate);
       if (t.calls.length === 1) return { status: 'deferred', response: '452 4.5.3 try later', delivered: ['A@example.com', 'b@example.com'] };
       return { status: 'sent', response: '250 ok', delivered: msg.envelope.to };
     });
@@ -108,8 +116,8 @@ describe('Dispatcher', () => {
 
   test('after a signal, a hung message gets graceMs, then its connection is dropped: unknown', async () => {
     const j = setup(['a']);
-    const t = new FakeTransport(async (_msg, beforeData) => {
-      await beforeData();
+    const t = new FakeTransport(async (_msg, gate) => {
+      await through(gate);
       await new Promise<void>((r) => t.onAbort(r)); // the server never answers the final dot
       return { status: 'unknown', response: 'EABORT: connection dropped: the run was stopped' };
     });

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { stuffDots } from '../../src/send/dot-stuff.js';
 import { SmtpTransport } from '../../src/send/smtp.js';
 import { parseTransportUrl } from '../../src/send/transport-url.js';
+import { openGate } from '../helpers/gate.js';
 import { prng } from '../helpers/prng.js';
 import { startSmtpServer } from '../helpers/smtp-server.js';
 
@@ -61,7 +62,7 @@ test('lines made of dots reach a real SMTP server intact', async () => {
   try {
     const body = ['.', '..', '.hidden', 'a line', '. ', '...', ''].join('\r\n');
     const raw = Buffer.from(`From: a@example.com\r\nTo: b@example.com\r\nSubject: dots\r\n\r\n${body}`);
-    const r = await transport.send({ envelope: { from: 'a@example.com', to: ['b@example.com'] }, raw, messageId: '<x@y>' }, async () => {});
+    const r = await transport.send({ envelope: { from: 'a@example.com', to: ['b@example.com'] }, raw, messageId: '<x@y>' }, openGate());
     assert.equal(r.status, 'sent', r.response);
     await server.waitForMessages(1);
     assert.equal(server.messages[0].raw.toString(), raw.toString(), 'the server un-stuffs to the very bytes we composed');

@@ -11,6 +11,7 @@ import type { Composed } from '../../src/compose/index.js';
 import { SmtpTransport } from '../../src/send/smtp.js';
 import { parseTransportUrl } from '../../src/send/transport-url.js';
 import type { SendResult } from '../../src/send/transport.js';
+import { openGate, refusingGate } from '../helpers/gate.js';
 import { startSmtpServer } from '../helpers/smtp-server.js';
 
 function message(to: string[], body = 'hello\r\n.\r\n..two dots\r\n'): Composed {
@@ -35,19 +36,22 @@ describe('SMTP transactions with and without PIPELINING (issue 6)', () => {
       });
       const log: string[] = [];
       const t = transport(server.port, log);
-      const gates: string[] = [];
-      const gate = (name: string) => async () => void gates.push(name);
+      const gates = { group: openGate(), refused: openGate(), after: openGate() };
       try {
         await t.open();
-        const group = await t.send(message(['b@example.com', 'nobody1@example.com']), gate('group'));
-        const refused = await t.send(message(['nobody2@example.com']), gate('refused'));
-        const after = await t.send(message(['c@example.com']), gate('after'));
+        const group = await t.send(message(['b@example.com', 'nobody1@example.com']), gates.group);
+        const refused = await t.send(message(['nobody2@example.com']), gates.refused);
+        const after = await t.send(message(['c@example.com']), gates.after);
         assert.deepEqual([group.status, refused.status, after.status], ['sent', 'failed', 'sent'], JSON.stringify([group, refused, after]));
         assert.deepEqual(group.delivered, ['b@example.com']);
         assert.deepEqual(group.rejected?.map((r) => [r.address, r.code]), [['nobody1@example.com', 550]]);
         assert.match(refused.response, /^550 5\.1\.1 no such user/);
         assert.equal(refused.code, 550);
-        assert.deepEqual(gates, ['group', 'after'], 'the gate runs only for a message that gets its 354');
+        assert.deepEqual(
+          [gates.group.calls, gates.refused.calls, gates.after.calls],
+          [['open', 'handOver'], ['open'], ['open', 'handOver']],
+          'the gate opens for every message, and hands over only a message that gets its 354',
+        );
         assert.equal(server.connections, 1, 'a refused envelope leaves the session usable');
         assert.equal(server.messages.length, 2);
         assert.equal(server.messages[1].raw.toString(), message(['c@example.com']).raw.toString(), 'dot lines arrive as composed');
@@ -65,18 +69,43 @@ describe('SMTP transactions with and without PIPELINING (issue 6)', () => {
     });
   }
 
-  test('a gate that refuses: nothing of the message goes out, the connection is dropped, the next message gets a new one', async () => {
+  for (const pipelining of [true, false]) {
+    for (const how of ['throws', 'rejects'] as const) {
+      test(`a gate that refuses (open ${how}, ${pipelining ? 'our writer' : 'nodemailer'}): nothing of the message goes out, the next message gets a new connection`, async () => {
+        const server = await startSmtpServer({ starttls: false, pipelining });
+        const t = transport(server.port, []);
+        try {
+          const refused = await t.send(message(['b@example.com']), refusingGate(how));
+          assert.deepEqual([refused.status, refused.notTried, refused.response], ['deferred', true, 'not sent: the run stopped']);
+          const next = await t.send(message(['c@example.com']), openGate());
+          assert.equal(next.status, 'sent', next.response);
+          assert.equal(server.messages.length, 1);
+          assert.deepEqual(server.messages[0].envelope.to, ['c@example.com']);
+          assert.equal(server.dropped.length, 0, 'no content of the refused message reached the server');
+          assert.equal(server.connections, 2);
+        } finally {
+          await t.close();
+          await server.close();
+        }
+      });
+    }
+  }
+
+  test('handOver that throws: the envelope went out, the content does not, the connection is dropped', async () => {
     const server = await startSmtpServer({ starttls: false });
     const t = transport(server.port, []);
     try {
-      const refused = await t.send(message(['b@example.com']), async () => {
-        throw new Error('the run stopped');
+      const refused = await t.send(message(['b@example.com']), {
+        open: async () => {},
+        handOver: () => {
+          throw new Error('journal write failed: disk full');
+        },
       });
-      assert.deepEqual([refused.status, refused.notTried, refused.response], ['deferred', true, 'not sent: the run stopped']);
-      const next = await t.send(message(['c@example.com']), async () => {});
+      assert.deepEqual([refused.status, refused.notTried], ['deferred', true], refused.response);
+      assert.match(refused.response, /disk full/);
+      assert.equal(server.messages.length + server.dropped.length, 0);
+      const next = await t.send(message(['c@example.com']), openGate());
       assert.equal(next.status, 'sent', next.response);
-      assert.equal(server.messages.length, 1);
-      assert.deepEqual(server.messages[0].envelope.to, ['c@example.com']);
       assert.equal(server.connections, 2);
     } finally {
       await t.close();
@@ -174,7 +203,7 @@ describe('SMTP transactions against a hand-driven peer (issue 6)', () => {
     const t = transport(peer.port, []);
     try {
       const results: SendResult[] = [];
-      for (const to of [['b@example.com'], ['c@example.com', 'd@example.com']]) results.push(await t.send(message(to), async () => {}));
+      for (const to of [['b@example.com'], ['c@example.com', 'd@example.com']]) results.push(await t.send(message(to), openGate()));
       assert.deepEqual(
         results.map((r) => [r.status, r.response, r.delivered]),
         [
@@ -197,13 +226,15 @@ describe('SMTP transactions against a hand-driven peer (issue 6)', () => {
     });
     const t = transport(peer.port, [], { reconnectDelayMs: 50 });
     try {
-      const refused = await t.send(message(['nobody@example.com']), async () => {});
+      const refused = await t.send(message(['nobody@example.com']), openGate());
       assert.equal(refused.status, 'failed', refused.response);
-      const gates: number[] = [];
-      const next = await t.send(message(['b@example.com']), async () => void gates.push(1));
+      const gate = openGate();
+      const next = await t.send(message(['b@example.com']), gate);
       assert.equal(next.status, 'sent', next.response);
       assert.equal(next.notTried, undefined);
-      assert.deepEqual(gates, [1], 'one `sending`: the first try was not an attempt');
+      // Opened again on the new connection (the dispatcher's gate then returns the same
+      // promise: one `sending`), handed over once.
+      assert.deepEqual(gate.calls, ['open', 'open', 'handOver'], 'the first try was not an attempt');
       assert.equal(peer.connections, 2);
       const first = peer.seen.filter((l) => l.startsWith('1: '));
       const refusedSize = message(['nobody@example.com']).raw.length;

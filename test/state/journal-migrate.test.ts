@@ -1,6 +1,6 @@
-// Journal schema version 2 (runs.reason, entries.delivered, attempts set by results): a journal
-// written by version 1 is upgraded in place when a send opens it, and `status` can still read
-// one read-only without upgrading it.
+// Journal schema versions 2 (runs.reason, entries.delivered, attempts set by results) and 3
+// (entries.content_at, runs.boot): a journal written by version 1 is upgraded in place when a
+// send opens it, and `status` can still read one read-only without upgrading it.
 
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -26,7 +26,7 @@ function writeV1(dir: string): void {
 
 describe('journal schema upgrade', () => {
   test('a version-1 journal reads read-only as it is, and is upgraded in place by a writer', async () => {
-    assert.equal(SCHEMA_VERSION, 2);
+    assert.equal(SCHEMA_VERSION, 3);
     const dir = tmpDir('mailcamp-journal-v1-');
     writeV1(dir);
     const ro = openJournal(dir, { readonly: true });
@@ -35,7 +35,8 @@ describe('journal schema upgrade', () => {
     ro.close();
 
     const j = openJournal(dir);
-    assert.equal(j.markStaleSendingUnknown(), 1);
+    // Written before content_at and runs.boot existed: in doubt, whatever boot it was.
+    assert.deepEqual(j.settleStaleSending().unknown.map((e) => e.key), ['b@example.com']);
     await j.markResults([{ key: 'b@example.com', status: 'deferred', response: '451', nextAttemptAt: 5000, attempts: 3, delivered: ['x@example.com'] }]);
     j.endRun('interrupted', 'interrupted by SIGTERM');
     const b = j.get('b@example.com')!;
@@ -43,7 +44,7 @@ describe('journal schema upgrade', () => {
     assert.equal(j.currentRun()!.reason, 'interrupted by SIGTERM');
     j.close();
     const db = new Database(path.join(dir, JOURNAL_FILE), { readonly: true });
-    assert.equal(db.pragma('user_version', { simple: true }), 2);
+    assert.equal(db.pragma('user_version', { simple: true }), 3);
     db.close();
   });
 });

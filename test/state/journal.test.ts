@@ -6,6 +6,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { ManualClock } from '../../src/shared/clock.js';
 import { MailcampError } from '../../src/shared/errors.js';
+import { bootId } from '../../src/state/boot.js';
 import {
   INTERRUPTED_RESPONSE,
   JOURNAL_FILE,
@@ -97,27 +98,40 @@ describe('journal', () => {
     assert.equal(j.nextDeferredAt(), undefined);
   });
 
-  test('markSending resolves only after its rows are committed, and writes of one tick share one commit', async () => {
+  test('markSending commits before it returns (results queued before it go in the same commit) and resolves once on disk', async () => {
     const j = journal();
     j.startRun('run1', 'outbox');
     for (let i = 0; i < 3; i++) j.addPending(entry(i));
     await j.flush();
     const before = j.commits;
 
-    const promises = [0, 1, 2].map((i) => j.markSending([`user${i}@example.com`]));
-    // Queued, not yet written: another process still sees pending.
-    assert.equal(onDisk('SELECT status FROM entries WHERE key = ?', 'user0@example.com'), 'pending');
+    const result = j.markResults([{ key: 'user2@example.com', status: 'sent', response: '250 ok' }]);
+    assert.equal(onDisk('SELECT status FROM entries WHERE key = ?', 'user2@example.com'), 'pending', 'a result waits for the group commit');
+    const promises = [0, 1].map((i) => j.markSending([`user${i}@example.com`]));
+    // Visible to another process at once: the transaction's first command may follow.
+    for (let i = 0; i < 2; i++) assert.equal(onDisk('SELECT status FROM entries WHERE key = ?', `user${i}@example.com`), 'sending');
+    assert.equal(onDisk('SELECT status FROM entries WHERE key = ?', 'user2@example.com'), 'sent', 'the queued result went with the first mark');
+    assert.equal(j.commits - before, 2, 'one commit per mark, the queued result in the first');
     let resolved = 0;
     for (const p of promises) void p.then(() => resolved++);
     await Promise.resolve();
-    assert.equal(resolved, 0, 'no markSending promise resolves before the commit');
+    assert.equal(resolved, 0, 'no markSending promise resolves before an fdatasync');
+    await Promise.all([...promises, result]);
+  });
 
-    await promises[0];
-    for (let i = 0; i < 3; i++) {
-      assert.equal(onDisk('SELECT status FROM entries WHERE key = ?', `user${i}@example.com`), 'sending');
-    }
-    await Promise.all(promises);
-    assert.equal(j.commits - before, 1, 'three calls in one tick, one transaction');
+  test('markHandedOver commits content_at at once; a new markSending clears it', async () => {
+    const j = journal();
+    j.startRun('run1', 'outbox');
+    j.addPending(entry(1));
+    await j.markSending(['user1@example.com']);
+    assert.equal(j.get('user1@example.com')!.contentAt, undefined);
+    j.markHandedOver(['user1@example.com']);
+    assert.equal(onDisk('SELECT content_at FROM entries WHERE key = ?', 'user1@example.com'), clock.now());
+    assert.equal(j.get('user1@example.com')!.contentAt, clock.now());
+    await j.markResults([{ key: 'user1@example.com', status: 'deferred', response: '451', nextAttemptAt: clock.now() }]);
+    assert.equal(j.get('user1@example.com')!.contentAt, undefined, 'only a sending entry shows it');
+    await j.markSending(['user1@example.com']);
+    assert.equal(onDisk('SELECT content_at FROM entries WHERE key = ?', 'user1@example.com'), null, 'a new try starts without it');
   });
 
   test('a write resolves only after an fdatasync of the WAL that began after its commit', async () => {
@@ -128,8 +142,7 @@ describe('journal', () => {
     await j.flush();
     const syncs = j.syncs;
     const first = j.markSending(['user1@example.com']);
-    // Committed (visible) on the next turn of the event loop, durable a little later.
-    await new Promise((r) => setImmediate(r));
+    // Committed (visible) at once, durable a little later.
     assert.equal(onDisk('SELECT status FROM entries WHERE key = ?', 'user1@example.com'), 'sending');
     // Written after that fdatasync began (it may still run): it needs one of its own.
     const second = j.markSending(['user2@example.com']);
@@ -327,27 +340,67 @@ describe('journal', () => {
     assert.equal(j.nextDeferredAt(), now - 1);
   });
 
-  test('markStaleSendingUnknown turns entries left sending into unknown', async () => {
+  test('settleStaleSending: content on its way → unknown; only the envelope out → pending again, on the same boot', async () => {
     const j = journal();
     j.startRun('run1', 'outbox');
-    for (let i = 0; i < 4; i++) j.addPending(entry(i));
-    await j.markSending(['user0@example.com', 'user1@example.com', 'user2@example.com']);
-    await j.markResults([{ key: 'user2@example.com', status: 'sent' }]);
-    j.close(); // the process "dies" with two messages in flight
+    for (let i = 0; i < 5; i++) j.addPending(entry(i));
+    await j.markSending(['user0@example.com', 'user1@example.com', 'user2@example.com', 'user4@example.com']);
+    j.markHandedOver(['user0@example.com', 'user1@example.com']);
+    await j.markResults([{ key: 'user1@example.com', status: 'sent' }]);
+    j.close(); // the process "dies": user0's content on its way, user2 and user4 had their envelopes out
 
     const again = journal();
     await clock.advance(1000);
-    assert.equal(again.markStaleSendingUnknown(), 2);
-    for (const key of ['user0@example.com', 'user1@example.com']) {
+    const stale = again.settleStaleSending();
+    assert.deepEqual([stale.unknown.map((e) => e.key), stale.requeued.map((e) => e.key)], [['user0@example.com'], ['user2@example.com', 'user4@example.com']]);
+    const e0 = again.get('user0@example.com')!;
+    assert.deepEqual([e0.status, e0.response, e0.attempts, e0.updatedAt], ['unknown', INTERRUPTED_RESPONSE, 1, clock.now()]);
+    for (const key of ['user2@example.com', 'user4@example.com']) {
       const e = again.get(key)!;
-      assert.equal(e.status, 'unknown');
-      assert.equal(e.response, INTERRUPTED_RESPONSE);
-      assert.equal(e.attempts, 1);
-      assert.equal(e.updatedAt, clock.now());
+      assert.deepEqual([e.status, e.attempts, e.updatedAt], ['pending', 0, clock.now()], key);
     }
-    assert.equal(again.get('user2@example.com')!.status, 'sent');
+    assert.equal(again.get('user1@example.com')!.status, 'sent');
     assert.equal(again.get('user3@example.com')!.status, 'pending');
-    assert.equal(again.markStaleSendingUnknown(), 0);
+    assert.deepEqual(again.settleStaleSending(), { unknown: [], requeued: [] });
+    again.close();
+  });
+
+  test('settleStaleSending after a reboot (or without a boot id): every sending entry becomes unknown', async () => {
+    const j = openJournal(dir, { clock });
+    j.startRun('run1', 'outbox');
+    for (let i = 0; i < 3; i++) j.addPending(entry(i));
+    await j.markSending(['user0@example.com', 'user1@example.com']);
+    j.markHandedOver(['user0@example.com']);
+    j.close();
+    for (const boot of ['another-boot', null]) {
+      const db = new Database(path.join(dir, JOURNAL_FILE));
+      db.prepare('UPDATE runs SET boot = ?').run(boot);
+      db.prepare(`UPDATE entries SET status = 'sending' WHERE key IN ('user0@example.com', 'user1@example.com')`).run();
+      db.close();
+      const again = openJournal(dir, { clock });
+      const stale = again.settleStaleSending();
+      assert.deepEqual([stale.unknown.map((e) => e.key), stale.requeued.length], [['user0@example.com', 'user1@example.com'], 0], String(boot));
+      assert.equal(again.get('user1@example.com')!.status, 'unknown');
+      again.close();
+    }
+  });
+
+  test('resumeRun records the boot it runs on', () => {
+    const j = openJournal(dir, { clock });
+    j.startRun('run1', 'outbox');
+    j.endRun('interrupted', 'x');
+    j.close();
+    const db = new Database(path.join(dir, JOURNAL_FILE));
+    const started = db.prepare('SELECT boot FROM runs').pluck().get();
+    db.prepare('UPDATE runs SET boot = NULL').run();
+    db.close();
+    assert.equal(started, bootId() ?? null, 'startRun records it');
+    const again = openJournal(dir, { clock });
+    again.resumeRun();
+    again.close();
+    const db2 = new Database(path.join(dir, JOURNAL_FILE), { readonly: true });
+    assert.equal(db2.prepare('SELECT boot FROM runs').pluck().get(), bootId() ?? null);
+    db2.close();
   });
 
   test('unknown keys and non-result statuses are refused', async () => {
