@@ -7,7 +7,7 @@ export { runPreview, type PreviewOptions } from './pipeline/preview.js';
 export { runStatus, type StatusOptions } from './pipeline/status.js';
 export { MailcampError } from './shared/errors.js';
 export { type Clock, systemClock, ManualClock } from './shared/clock.js';
-export type { Transport, SendResult } from './send/transport.js';
+export type { Gate, Transport, SendResult } from './send/transport.js';
 export type { Journal } from './state/journal-api.js';
 export { runBounces, runInbox, type BouncesOptions, type BouncesSummary } from './pipeline/bounces.js';
 export { openSuppression, type SuppressionList } from './state/suppression.js';
