@@ -10,6 +10,16 @@ import { MailcampError } from '../shared/errors.js';
 
 export type Signer = (raw: Buffer) => Promise<Buffer>;
 
+/**
+ * nodemailer's list (RFC 6376 §5.4.1's) plus List-Unsubscribe-Post: RFC 8058 §4 requires the
+ * signature to cover both List-Unsubscribe and List-Unsubscribe-Post for one-click.
+ */
+const SIGNED_HEADERS =
+  'From:Sender:Reply-To:Subject:Date:Message-ID:To:Cc:MIME-Version:Content-Type:Content-Transfer-Encoding:' +
+  'Content-ID:Content-Description:Resent-Date:Resent-From:Resent-Sender:Resent-To:Resent-Cc:Resent-Message-ID:' +
+  'In-Reply-To:References:List-Id:List-Help:List-Unsubscribe:List-Unsubscribe-Post:List-Subscribe:List-Post:' +
+  'List-Owner:List-Archive';
+
 export function dkimSigner(c: Campaign): Signer | undefined {
   if (!c.dkim) return undefined;
   const where = { file: c.displayFile, line: c.pos.dkim?.line, col: c.pos.dkim?.col };
@@ -20,7 +30,7 @@ export function dkimSigner(c: Campaign): Signer | undefined {
   } catch (e) {
     throw new MailcampError('INPUT', `dkim.private_key is not a readable PEM private key: ${(e as Error).message}`, where);
   }
-  const signer = new DKIM({ domainName: c.dkim.domain, keySelector: c.dkim.selector, privateKey: pem });
+  const signer = new DKIM({ domainName: c.dkim.domain, keySelector: c.dkim.selector, privateKey: pem, headerFieldNames: SIGNED_HEADERS });
   return (raw) =>
     new Promise<Buffer>((resolve, reject) => {
       const chunks: Buffer[] = [];

@@ -27,7 +27,8 @@ const relaxedHeader = (line: string): string => {
 async function setup(key: string) {
   const dir = tmpDir();
   writeFiles(dir, {
-    'c.yaml': 'name: d\nfrom: "Acme <news@acme.example>"\nsubject: "Hi {{name}}"\ntemplate: t.hbs\nrecipients: r.csv\ndkim: { domain: acme.example, selector: s1, private_key: key.pem }\n',
+    'c.yaml': 'name: d\nfrom: "Acme <news@acme.example>"\nsubject: "Hi {{name}}"\ntemplate: t.hbs\nrecipients: r.csv\ndkim: { domain: acme.example, selector: s1, private_key: key.pem }\n' +
+      'unsubscribe: { url: "https://acme.example/u?e={{email}}" }\n',
     't.hbs': '<p>Hello   {{name}}</p>\n',
     'r.csv': 'email,name\na@example.com,张伟\n',
     'key.pem': key,
@@ -58,6 +59,9 @@ test('messages are DKIM-signed and the signature verifies', async () => {
   assert.equal(tags.d, 'acme.example');
   assert.equal(tags.s, 's1');
   assert.equal(tags.c, 'relaxed/relaxed');
+  // RFC 8058 §4: one-click unsubscribe needs both headers under the signature.
+  assert.ok(String(tags.h).toLowerCase().split(':').includes('list-unsubscribe-post'), String(tags.h));
+  assert.ok(String(tags.h).toLowerCase().split(':').includes('list-unsubscribe'), String(tags.h));
   assert.equal(tags.bh, crypto.createHash('sha256').update(relaxedBody(body), 'latin1').digest('base64'));
   // Signed headers, last instance of each, then the signature header with b= empty.
   const used = new Map<string, number>();
