@@ -163,7 +163,8 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
     if (url === undefined && mailto === undefined) diag.error('unsubscribe needs url: or mailto:', um.pos);
     if (url !== undefined && !/^https?:\/\//i.test(url))
       diag.error('unsubscribe.url must start with https:// or http://', um.entries.get('url')!.node.pos);
-    if (mailto !== undefined) {
+    // With `{{…}}` in it, it is checked per recipient once rendered (compose).
+    if (mailto !== undefined && !mailto.includes('{{')) {
       const c = checkAddress(mailto.replace(/^mailto:/i, ''));
       if (!c.ok) diag.error(`unsubscribe.mailto: ${c.reason}`, um.entries.get('mailto')!.node.pos);
     }

@@ -4,17 +4,29 @@
 // here, the last gate before bytes are written (header injection).
 
 import crypto from 'node:crypto';
-import { foldLines } from 'nodemailer/lib/mime-funcs';
+import { encodeWord, foldLines } from 'nodemailer/lib/mime-funcs';
 import MimeNode from 'nodemailer/lib/mime-node';
 import type { MailAddress } from '../campaign/types.js';
 import { MailcampError } from '../shared/errors.js';
 
 const encoder = new MimeNode();
 
+/**
+ * ASCII text that reads as an RFC 2047 encoded word: a mail client would decode it and show
+ * something other than what the CSV holds, so such text is itself sent encoded.
+ */
+const LOOKS_ENCODED = /=\?[^?\s]*\?[BbQq]\?[^?\s]*\?=/;
+
 /** `Name: value` folded at 76 columns, CRLF-terminated. */
 export function headerLine(name: string, value: string | MailAddress | MailAddress[]): string {
-  const encoded =
-    typeof value === 'string' ? encoder.encodeHeaderValue(name, value) : encoder.encodeHeaderValue(name, value as never);
+  let encoded: string;
+  if (typeof value === 'string') encoded = LOOKS_ENCODED.test(value) ? encodeWord(value, 'B', 52) : encoder.encodeHeaderValue(name, value);
+  else {
+    const list = Array.isArray(value) ? value : [value];
+    encoded = list.some((a) => a.name && LOOKS_ENCODED.test(a.name))
+      ? list.map((a) => (a.name && LOOKS_ENCODED.test(a.name) ? `${encodeWord(a.name, 'B', 52)} <${a.address}>` : encoder.encodeHeaderValue(name, [a] as never))).join(', ')
+      : encoder.encodeHeaderValue(name, value as never);
+  }
   return foldLines(`${name}: ${encoded}`, 76) + '\r\n';
 }
 

@@ -15,6 +15,7 @@
 import crypto from 'node:crypto';
 import type { Campaign, MailAddress } from '../campaign/types.js';
 import type { CompiledCampaign, Rendered } from '../render/index.js';
+import { checkAddress } from '../recipients/address.js';
 import { MailcampError } from '../shared/errors.js';
 import { type PreparedAttachment, prepareShared } from './attachments.js';
 import { dkimSigner, type Signer } from './dkim.js';
@@ -232,10 +233,22 @@ function listUnsubscribe(c: Campaign, r: Rendered): string {
     https = u.protocol === 'https:';
     items.push(`<${u.href}>`);
   }
-  if (c.unsubscribe.mailto) items.push(`<mailto:${c.unsubscribe.mailto}?subject=unsubscribe>`);
+  if (r.unsubscribeMailto) items.push(`<${mailtoUri(r.unsubscribeMailto)}?subject=unsubscribe>`);
   let out = `List-Unsubscribe: ${items.join(`,${CRLF} `)}${CRLF}`;
   if (https) out += `List-Unsubscribe-Post: List-Unsubscribe=One-Click${CRLF}`;
   return out;
+}
+
+/**
+ * `mailto:` URI of an address (RFC 6068): the domain as A-labels (a header is 7-bit), and in
+ * the local part the characters a mailto URI cannot carry as they are percent-encoded.
+ */
+function mailtoUri(raw: string): string {
+  const chk = checkAddress(raw.replace(/^mailto:/i, ''));
+  if (!chk.ok) throw new MailcampError('INPUT', `unsubscribe.mailto: ${JSON.stringify(raw)}: ${chk.reason}`);
+  const at = chk.address.lastIndexOf('@');
+  const local = chk.address.slice(0, at).replace(/[^A-Za-z0-9\-._~!$'()*+,;:@]/g, (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+  return `mailto:${local}@${chk.address.slice(at + 1)}`;
 }
 
 export { rfc5322Date };

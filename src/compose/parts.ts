@@ -5,7 +5,7 @@
 
 import path from 'node:path';
 import { wrap as b64wrap } from 'nodemailer/lib/base64';
-import { buildHeaderParam, encodeWords } from 'nodemailer/lib/mime-funcs';
+import { buildHeaderParam, encodeWords, foldLines } from 'nodemailer/lib/mime-funcs';
 import { encode as qpEncode, wrap as qpWrap } from 'nodemailer/lib/qp';
 
 export function crlf(s: string): string {
@@ -68,11 +68,14 @@ export interface BinaryPartOptions {
 
 /** A base64 part, fully encoded (headers + body) — done once for shared content. */
 export function binaryPart(content: Buffer, o: BinaryPartOptions): Buffer {
+  // Folded like any header (RFC 5322 §2.2.3): a long non-ASCII name is many encoded words.
+  const fn = filenameParams(o.filename);
+  const disposition = `Content-Disposition: ${o.disposition}; ${fn}`;
   const head =
-    `Content-Type: ${o.contentType}; ${nameParam(o.filename)}\r\n` +
+    `${foldLines(`Content-Type: ${o.contentType}; ${nameParam(o.filename)}`, 76)}\r\n` +
     'Content-Transfer-Encoding: base64\r\n' +
     (o.contentId ? `Content-ID: <${o.contentId}>\r\n` : '') +
-    `Content-Disposition: ${o.disposition}; ${filenameParams(o.filename)}\r\n\r\n`;
+    `${fn.includes('\r\n') || disposition.length > 76 ? `Content-Disposition: ${o.disposition};\r\n ${fn}` : disposition}\r\n\r\n`;
   const b64 = content.toString('base64');
   const lines: string[] = [];
   for (let i = 0; i < b64.length; i += 76) lines.push(b64.slice(i, i + 76));

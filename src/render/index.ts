@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Campaign } from '../campaign/types.js';
 import { displayPath } from '../campaign/load.js';
+import { checkAddress } from '../recipients/address.js';
 import type { Diagnostics } from '../shared/diagnostics.js';
 import { MailcampError } from '../shared/errors.js';
 import { compileTemplate, createEnvironment, type HB, registerPartials, renderError, type Tpl } from './handlebars.js';
@@ -34,6 +35,8 @@ export interface Rendered {
   attachmentPaths: { spec: number; path: string; filename?: string }[];
   sharedAttachmentNames: (string | undefined)[];
   unsubscribeUrl?: string;
+  /** `unsubscribe.mailto`'s address, rendered (it may hold `{{…}}`). */
+  unsubscribeMailto?: string;
 }
 
 export interface CompiledCampaign {
@@ -126,6 +129,9 @@ export async function compileCampaign(
   }
   const unsubTpl = c.unsubscribe?.url ? compile(c.unsubscribe.url, c.displayFile, false, c.pos.unsubscribe) : undefined;
   if (c.unsubscribe?.url) reportUnknownVariablesAt(c.unsubscribe.url, c.displayFile, c.pos.unsubscribe, scope, diag, describe);
+  const mailto = c.unsubscribe?.mailto;
+  const mailtoTpl = mailto?.includes('{{') ? compile(mailto, c.displayFile, false, c.pos.unsubscribe) : undefined;
+  if (mailtoTpl) reportUnknownVariablesAt(mailto!, c.displayFile, c.pos.unsubscribe, scope, diag, describe);
   const attTpls: { spec: number; path: Tpl; filename?: Tpl }[] = [];
   const sharedNames: (Tpl | undefined)[] = [];
   c.attachments.forEach((a, i) => {
@@ -161,9 +167,21 @@ export async function compileCampaign(
       })),
       sharedAttachmentNames: sharedNames.map((t) => (t ? run(t, c.displayFile) : undefined)),
       unsubscribeUrl: unsubTpl ? run(unsubTpl, c.displayFile) : undefined,
+      unsubscribeMailto: mailtoTpl ? renderedMailto(run(mailtoTpl, c.displayFile), c, input.row) : mailto,
     };
   };
   return { campaign: c, inlineImages: images, htmlSource: html, textSource, render };
+}
+
+/** A `{{…}}` mailto must still be one address once the recipient's values are in it. */
+function renderedMailto(value: string, c: Campaign, row: number): string {
+  const chk = checkAddress(value.replace(/^mailto:/i, ''));
+  if (chk.ok) return value;
+  throw new MailcampError('INPUT', `unsubscribe.mailto renders to ${JSON.stringify(value)}: ${chk.reason} (CSV line ${row})`, {
+    file: c.displayFile,
+    line: c.pos.unsubscribe?.line,
+    col: c.pos.unsubscribe?.col,
+  });
 }
 
 function reportUnknownVariablesAt(

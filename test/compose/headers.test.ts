@@ -1,0 +1,92 @@
+// Header bytes of composed messages that the golden file does not reach: part headers of
+// attachments with long non-ASCII names (folded, RFC 5322 §2.1.1 and §2.2.3), ASCII text that
+// reads as an encoded word (RFC 2047: sent encoded, so clients show what the CSV holds), and
+// List-Unsubscribe's mailto (rendered per recipient, internationalized domains as A-labels).
+// Each message is parsed back with mailparser.
+
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { test } from 'node:test';
+import { simpleParser } from 'mailparser';
+import { loadCampaign } from '../../src/campaign/load.js';
+import { compose, prepare } from '../../src/compose/index.js';
+import { compileCampaign } from '../../src/render/index.js';
+import { Diagnostics } from '../../src/shared/diagnostics.js';
+import { MailcampError } from '../../src/shared/errors.js';
+import { tmpDir, writeFiles } from '../helpers/tmp.js';
+
+async function build(yamlExtra: string, files: Record<string, string>, fields: Record<string, string>) {
+  const dir = tmpDir();
+  writeFiles(dir, {
+    'c.yaml': `name: h\nfrom: "Acme <news@acme.example>"\nsubject: "Hi {{name}}"\ntemplate: t.hbs\nrecipients: r.csv\n${yamlExtra}`,
+    't.hbs': '<p>Hello {{name}}</p>\n',
+    'r.csv': `${Object.keys(fields).join(',')}\n${Object.values(fields).join(',')}\n`,
+    ...files,
+  });
+  const diag = new Diagnostics();
+  const c = loadCampaign(path.join(dir, 'c.yaml'), { env: {} }, diag);
+  const compiled = await compileCampaign(c, Object.keys(fields), diag);
+  assert.ok(compiled, JSON.stringify(diag.errors));
+  const p = prepare(compiled);
+  const rendered = compiled.render({ row: 2, email: fields.email, name: fields.name, fields }, new Date(0));
+  const raw = compose(p, {
+    to: [{ name: fields.name, address: fields.email }],
+    rendered,
+    messageId: '<h.1@acme.example>',
+    date: new Date(0),
+    recipientToken: 't',
+    attachments: [],
+  }).raw.toString('latin1');
+  return { raw, compiled, p };
+}
+
+function headLines(raw: string): string[] {
+  return raw.split('\r\n');
+}
+
+test('an attachment with a long Chinese name: part headers folded, every line ≤ 78, the name recovered exactly', async () => {
+  const long = '张伟的十一月发票和说明文件'.repeat(16) + '.txt'; // 208 characters
+  const { raw } = await build(`attachments: [{ path: a.txt, filename: "${long}" }]\n`, { 'a.txt': 'x\n' }, { email: 'a@example.com', name: 'Ann' });
+  assert.ok(!/[^\x00-\x7f]/.test(raw), '7-bit');
+  const over = headLines(raw).filter((l) => l.length > 78);
+  assert.deepEqual(over, [], 'no line over 78 characters');
+  const m = await simpleParser(raw);
+  assert.equal(m.attachments.length, 1);
+  assert.equal(m.attachments[0].filename, long);
+  assert.equal(m.attachments[0].content.toString(), 'x\n');
+});
+
+test('a name or subject that reads as an encoded word is sent encoded and comes back as written', async () => {
+  const name = '=?UTF-8?B?5byg5Lyf?= <x@evil.example>';
+  const { raw } = await build('', {}, { email: 'a@example.com', name });
+  const m = await simpleParser(raw);
+  assert.equal(m.subject, `Hi ${name}`);
+  const to = (Array.isArray(m.to) ? m.to[0] : m.to)!.value;
+  assert.deepEqual(to.map((a) => [a.name, a.address]), [[name, 'a@example.com']]);
+  assert.ok(!raw.slice(0, raw.indexOf('\r\n\r\n')).includes('=?UTF-8?B?5byg5Lyf?='), 'the look-alike is not in the headers as it was');
+});
+
+test('unsubscribe.mailto is rendered per recipient, and an internationalized domain goes out as A-labels', async () => {
+  const { raw } = await build('unsubscribe: { mailto: "unsub+{{id}}@例子.中国" }\n', {}, { email: 'a@example.com', name: 'Ann', id: 'x&y%z' });
+  assert.ok(!/[^\x00-\x7f]/.test(raw), '7-bit');
+  const line = headLines(raw).find((l) => l.startsWith('List-Unsubscribe:'));
+  assert.equal(line, 'List-Unsubscribe: <mailto:unsub+x%26y%25z@xn--fsqu00a.xn--fiqs8s?subject=unsubscribe>');
+  assert.ok(!raw.includes('List-Unsubscribe-Post'), 'no one-click POST without an https URL');
+});
+
+test('a mailto that renders to no address is an error naming the campaign line and the CSV line', async () => {
+  const dir = tmpDir();
+  writeFiles(dir, {
+    'c.yaml': 'name: h\nfrom: news@acme.example\nsubject: Hi\ntemplate: t.hbs\nrecipients: r.csv\nunsubscribe:\n  mailto: "{{box}}@acme.example"\n',
+    't.hbs': '<p>Hello</p>\n',
+    'r.csv': 'email,box\na@example.com,two words\n',
+  });
+  const diag = new Diagnostics();
+  const c = loadCampaign(path.join(dir, 'c.yaml'), { env: {} }, diag);
+  const compiled = (await compileCampaign(c, ['email', 'box'], diag))!;
+  assert.ok(compiled, JSON.stringify(diag.errors));
+  assert.throws(
+    () => compiled.render({ row: 2, email: 'a@example.com', fields: { email: 'a@example.com', box: 'two words' } }, new Date(0)),
+    (e: unknown) => e instanceof MailcampError && /c\.yaml:7:\d+: unsubscribe\.mailto renders to "two words@acme\.example": .* \(CSV line 2\)$/.test(e.toString()),
+  );
+});
