@@ -103,7 +103,8 @@ export function buildMessage(p: PreparedCampaign, u: Unit, o: BuildOptions): Com
     rendered,
     messageId: messageIdFor(o.runId, u.key, domain),
     date: o.now,
-    recipientToken: recipientToken(c.name, u.key),
+    // A test send's bounce or unsubscribe must not be matched back to the row's recipient.
+    recipientToken: recipientToken(c.name, o.overrideTo ? `test:${o.overrideTo.toLowerCase()}` : u.key),
     attachments: atts,
   });
 }

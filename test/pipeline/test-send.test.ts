@@ -1,0 +1,60 @@
+// `send --to ADDR` (design.md: a test send renders for the first rows but delivers only to
+// ADDR), with the real CLI against an in-process smtp-server: exit 0, one message (or --limit
+// of them) to ADDR only, the journal untouched, and the message's X-Mailcamp-Recipient not
+// the row's recipient's, so a bounce or unsubscribe of the test copy cannot suppress them.
+// A bad ADDR is a usage error before anything is sent.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { before, describe, test } from 'node:test';
+import { runCli } from '../helpers/cli.js';
+import { startSmtpServer } from '../helpers/smtp-server.js';
+import { address as A, ensureBuilt, makeCampaign } from './delivery-fixture.js';
+
+const header = (raw: Buffer, name: string): string | undefined => new RegExp(`^${name}: (.*)$`, 'im').exec(raw.toString('latin1'))?.[1];
+
+describe('send --to (test send)', () => {
+  before(ensureBuilt);
+
+  test('one message to ADDR, exit 0, no journal, and a recipient id of its own', async () => {
+    const f = makeCampaign({ n: 3 });
+    const server = await startSmtpServer({ starttls: false });
+    try {
+      const url = `smtp+plain://127.0.0.1:${server.port}`;
+      const r = await runCli(['send', f.campaign, '--transport', url, '--yes', '--to', 'Tester@Me.example'], { cwd: f.dir });
+      assert.equal(r.code, 0, r.stderr);
+      assert.doesNotMatch(r.stderr, /--limit/);
+      assert.equal(server.messages.length, 1);
+      const test = server.messages[0];
+      assert.deepEqual(test.envelope.to, ['Tester@me.example']);
+      assert.equal(header(test.raw, 'To'), 'Tester@me.example');
+      assert.match(header(test.raw, 'Subject')!, /Person 1/, 'rendered for the first row');
+      assert.ok(!fs.existsSync(path.join(f.dir, '.mailcamp', 'faults', 'journal.sqlite')), 'the journal is untouched');
+
+      const two = await runCli(['send', f.campaign, '--transport', url, '--yes', '--to', 'tester@me.example', '--limit', '2'], { cwd: f.dir });
+      assert.equal(two.code, 0, two.stderr);
+      assert.equal(server.messages.length, 3);
+
+      // The real send: row 2's message carries a recipient id the test copy did not.
+      const real = await runCli(['send', f.campaign, '--transport', url, '--yes'], { cwd: f.dir });
+      assert.equal(real.code, 0, real.stderr);
+      const first = server.messages.find((m) => m.envelope.to[0] === A(1))!;
+      assert.ok(header(first.raw, 'X-Mailcamp-Recipient'));
+      assert.notEqual(header(test.raw, 'X-Mailcamp-Recipient'), header(first.raw, 'X-Mailcamp-Recipient'));
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('an ADDR that is not one address is a usage error: exit 2, nothing sent', async () => {
+    const f = makeCampaign({ n: 2 });
+    for (const bad of ['notanemail', 'a@x.example, b@y.example']) {
+      const r = await runCli(['send', f.campaign, '--dry-run', '--to', bad], { cwd: f.dir });
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, /--to/);
+      assert.ok(!fs.existsSync(path.join(f.dir, 'outbox')), 'nothing written');
+    }
+  });
+});
