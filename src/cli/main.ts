@@ -65,7 +65,8 @@ Examples:
     return code;
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      // Help asked for: 0. Help shown because no command was given (commander's exit code 1): usage error.
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return e.exitCode === 0 ? 0 : 2;
       return 2;
     }
     if (e instanceof ValidationError) {

@@ -28,7 +28,7 @@ import { type Clock, systemClock } from '../shared/clock.js';
 import { Diagnostics } from '../shared/diagnostics.js';
 import { MailcampError } from '../shared/errors.js';
 import { type Logger, silentLogger } from '../shared/logger.js';
-import { redactUrl } from '../shared/secrets.js';
+import { withoutCredentials } from '../shared/secrets.js';
 import { campaignStateDir, ensureStateDir, findStateDir } from '../state/folder.js';
 import { openJournal, type SqliteJournal } from '../state/journal.js';
 import { acquireLock, type Lock } from '../state/lock.js';
@@ -235,7 +235,7 @@ interface Ctx {
 async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   const { o, c, journal, clock, logger, signal } = x;
   const notes: string[] = [...x.notes];
-  const shownTransport = x.spec.kind === 'outbox' ? `outbox:${x.outDir}` : redactUrl(x.transportUrl);
+  const shownTransport = x.spec.kind === 'outbox' ? `outbox:${x.outDir}` : withoutCredentials(x.transportUrl);
 
   // A finished run is refused (unless --restart, or --resend-unknown with unknowns left).
   const current = refuseFinishedRun(journal, c.name, o);

@@ -145,7 +145,8 @@ export async function compileCampaign(
   });
   if (!diag.ok || !htmlTpl || !textTpl || !subjectTpl) return undefined;
 
-  const campaignInfo = { name: c.name };
+  // `{{campaign}}` is the name (design.md lists it as a built-in), `{{campaign.name}}` too.
+  const campaignInfo = { name: c.name, toString: () => c.name };
   const render = (input: RenderInput, now: Date, occurrence?: Date): Rendered => {
     const ctx = contextFor(c, input, now, campaignInfo, occurrence ?? now);
     const run = (t: Tpl, file: string) => {

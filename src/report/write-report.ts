@@ -9,12 +9,12 @@
 // Entries are reported as the journal has them: after an interrupted run `pending` and
 // `sending` rows appear with that status. `totals` carries the six keys of the contract.
 // Text from outside (SMTP replies) passes through redact(), and the transport through
-// redactUrl(), so no credential reaches a report even if a caller forgot.
+// withoutCredentials(), so no credential reaches a report even if a caller forgot.
 
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { MailcampError } from '../shared/errors.js';
-import { redact, redactUrl } from '../shared/secrets.js';
+import { redact, withoutCredentials } from '../shared/secrets.js';
 import type { DeliveryStatus, JournalEntry, RunInfo, Totals } from '../state/types.js';
 import { AtomicFile } from './atomic-file.js';
 import { csvRow } from './csv-escape.js';
@@ -85,7 +85,7 @@ export async function writeReport(opts: ReportOptions): Promise<void> {
       run_id: opts.run.runId,
       started_at: iso(opts.run.startedAt),
       finished_at: iso(opts.run.finishedAt),
-      transport: redactUrl(opts.transport),
+      transport: withoutCredentials(opts.transport),
       totals: {
         recipients: t.recipients,
         sent: t.sent,

@@ -20,7 +20,23 @@ export function redact(text: string): string {
   return out;
 }
 
-/** A transport URL without its credentials, for reports and messages. */
+/**
+ * A URL with its credentials removed, user name included (design.md: the report's and the
+ * journal's `transport`): `smtp://smtp.acme.example:587`.
+ */
+export function withoutCredentials(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) registerSecret(decodeURIComponent(u.password));
+    u.username = '';
+    u.password = '';
+    return redact(u.toString());
+  } catch {
+    return redact(url.replace(/\/\/[^@/]*@/, '//'));
+  }
+}
+
+/** A transport URL with its password masked (user:***@), for messages and logs. */
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);

@@ -70,8 +70,11 @@ describe('help', () => {
     }
   });
 
-  test('unknown command and bad flag value: exit 2', async () => {
+  test('unknown command, no command and bad flag value: exit 2', async () => {
     assert.equal((await runCli(['sned'], { cwd: tmpDir() })).code, 2);
+    const none = await runCli([], { cwd: tmpDir() });
+    assert.equal(none.code, 2, 'no command is a usage error');
+    assert.match(none.stderr, /Usage: mailcamp/, 'with the help on stderr');
     assert.equal((await runCli(['send', 'x.yaml', '--limit', 'zero'], { cwd: tmpDir() })).code, 2);
   });
 });

@@ -45,6 +45,15 @@ describe('render', () => {
     assert.equal(errors.length, 2, errors.join('\n'));
   });
 
+  test('{{campaign}} is the campaign name, like {{campaign.name}}', async () => {
+    const { cc, errors } = await compiled({ 't.hbs': '<p>{{campaign}} / {{campaign.name}}</p>', subject: '{{campaign}}: hi' });
+    assert.deepEqual(errors, []);
+    const r = cc!.render(row({ email: 'a@example.com', name: 'Ann', city: 'x' }), new Date());
+    assert.equal(r.subject, 't: hi');
+    assert.match(r.html, /<p>t \/ t<\/p>/);
+    assert.match(r.text, /t \/ t/);
+  });
+
   test('subject and text are not HTML-escaped; HTML is', async () => {
     const { cc } = await compiled({ 't.hbs': '<p>{{name}}</p>', subject: '{{name}} news' });
     const r = cc!.render(row({ email: 'a@example.com', name: 'Tom & Jerry <3', city: 'x' }), new Date());

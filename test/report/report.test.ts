@@ -80,7 +80,7 @@ describe('writeReport', () => {
     assert.equal(r.run_id, 'r-20261103-0900');
     assert.equal(r.started_at, '2026-11-03T09:00:00.000Z');
     assert.equal(r.finished_at, '2026-11-03T09:01:30.000Z');
-    assert.equal(r.transport, 'smtp://news%40acme.example:***@smtp.acme.example:587');
+    assert.equal(r.transport, 'smtp://smtp.acme.example:587', 'credentials removed, user name included');
     assert.deepEqual(r.totals, { recipients: 6, sent: 2, failed: 1, deferred: 1, skipped: 1, unknown: 1 });
     assert.equal(r.messages.length, entries.length);
     assert.deepEqual(r.messages[0], {
