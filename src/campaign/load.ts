@@ -112,7 +112,7 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
 
   const from = readAddress(r, required('from'), 'from');
   const replyTo = readAddress(r, get('reply_to'), 'reply_to');
-  const subject = r.str(required('subject'), 'subject', { env: false });
+  const subject = r.str(required('subject'), 'subject');
 
   // template
   let template: Campaign['template'] | undefined;
@@ -158,7 +158,7 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
   const um = r.map(get('unsubscribe'), 'unsubscribe');
   if (um) {
     r.checkKeys(um, UNSUB_KEYS, 'unsubscribe');
-    const url = r.str(um.entries.get('url')?.node, 'unsubscribe.url', { env: false });
+    const url = r.str(um.entries.get('url')?.node, 'unsubscribe.url');
     const mailto = r.str(um.entries.get('mailto')?.node, 'unsubscribe.mailto');
     if (url === undefined && mailto === undefined) diag.error('unsubscribe needs url: or mailto:', um.pos);
     if (url !== undefined && !/^https?:\/\//i.test(url))

@@ -62,7 +62,9 @@ export class SchemaReader {
     opts: { min?: number; integer?: boolean; positive?: boolean } = {},
   ): number | undefined {
     if (!n || isNull(n)) return undefined;
-    const v = n.kind === 'scalar' ? (typeof n.value === 'number' ? n.value : Number.NaN) : Number.NaN;
+    const value = this.scalarWithEnv(n, name);
+    if (value === null) return undefined;
+    const v = typeof value === 'number' ? value : typeof value === 'string' && n.kind === 'scalar' && value !== n.value && value.trim() !== '' ? Number(value) : Number.NaN;
     const kind = opts.integer ? (opts.positive ? 'a positive whole number' : 'a whole number') : 'a positive number';
     if (
       !Number.isFinite(v) ||
@@ -78,18 +80,39 @@ export class SchemaReader {
 
   bool(n: PNode | undefined, name: string): boolean | undefined {
     if (!n || isNull(n)) return undefined;
-    if (n.kind !== 'scalar' || typeof n.value !== 'boolean') {
-      this.error(`${name} must be true or false`, n.pos);
-      return undefined;
+    const value = this.scalarWithEnv(n, name);
+    if (value === null) return undefined;
+    if (typeof value === 'boolean') return value;
+    if (n.kind === 'scalar' && value !== n.value && /^(true|false)$/i.test(String(value).trim())) return /^true$/i.test(String(value).trim());
+    this.error(`${name} must be true or false`, n.pos);
+    return undefined;
+  }
+
+  /**
+   * A scalar's value, with `${VAR}` interpolated when it is a string that holds one (design.md:
+   * replaced after parsing, so `concurrency: ${CONC}` works); null after reporting a missing variable.
+   */
+  private scalarWithEnv(n: PNode, name: string): string | number | boolean | undefined | null {
+    if (n.kind !== 'scalar') return undefined;
+    if (typeof n.value !== 'string' || !n.value.includes('${')) return n.value as string | number | boolean;
+    try {
+      return interpolate(n.value, this.env);
+    } catch (e) {
+      if (e instanceof MailcampError) {
+        this.error(`${name}: ${e.message}`, n.pos);
+        return null;
+      }
+      throw e;
     }
-    return n.value;
   }
 
   /** A duration: `2s`, `500ms`, `5m`, `1h`, `1d`, or a number of seconds. */
   duration(n: PNode | undefined, name: string): number | undefined {
     if (!n || isNull(n)) return undefined;
     if (n.kind === 'scalar') {
-      const ms = parseDuration(n.value);
+      const value = this.scalarWithEnv(n, name);
+      if (value === null) return undefined;
+      const ms = parseDuration(value as typeof n.value);
       if (ms !== undefined) return ms;
     }
     this.error(`${name} must be a duration like 500ms, 2s, 5m or 1h`, n.pos);

@@ -134,7 +134,7 @@ export function readAttachments(
     if (it.kind === 'map') {
       r.checkKeys(it, ATTACHMENT_KEYS, name);
       pathNode = it.entries.get('path')?.node;
-      filename = r.str(it.entries.get('filename')?.node, `${name}.filename`, { env: false });
+      filename = r.str(it.entries.get('filename')?.node, `${name}.filename`);
       if (filename !== undefined && /[\r\n\0/\\]/.test(filename.replace(/\{\{[^}]*\}\}/g, ''))) {
         r.error(`${name}.filename must be a plain file name`, it.entries.get('filename')!.node.pos);
       }

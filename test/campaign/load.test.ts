@@ -92,6 +92,23 @@ describe('loadCampaign', () => {
     assert.deepEqual(p, ['c.yaml:6:14: data.who: environment variable NOPE_NOT_SET is not set (nor in .env)']);
   });
 
+  test('${VAR} in every value: subject, unsubscribe url, attachment filename, numbers, durations, booleans', () => {
+    const yaml =
+      'name: t\nfrom: a@example.com\nsubject: "${SUBJ} for {{name}}: ${{amount}}"\ntemplate: t.hbs\nrecipients: r.csv\n' +
+      'unsubscribe: { url: "https://${HOST}/u?id={{name}}" }\nattachments: [{ path: t.hbs, filename: "${AF}.html" }]\n' +
+      'concurrency: ${CONC}\nretry: { attempts: "${TRIES}", initial_delay: "${DELAY}" }\ngroup_by: { column: name, bcc: "${BCC}" }\n';
+    const env = { SUBJ: 'News', HOST: 'acme.example', AF: 'page', CONC: '3', TRIES: '4', DELAY: '250ms', BCC: 'true' };
+    const c = loadCampaign(project(yaml), { env });
+    assert.equal(c.subject, 'News for {{name}}: ${{amount}}', '`${{` is a dollar sign and a template');
+    assert.equal(c.unsubscribe?.url, 'https://acme.example/u?id={{name}}');
+    assert.equal(c.attachments[0].filename, 'page.html');
+    assert.deepEqual([c.concurrency, c.retry.attempts, c.retry.initialDelayMs, c.bcc], [3, 4, 250, true]);
+    assert.deepEqual(problems(project(yaml), { ...env, CONC: 'many' }), ['c.yaml:8:14: concurrency must be a positive whole number']);
+    assert.deepEqual(problems(project(yaml), { ...env, SUBJ: undefined as unknown as string }), [
+      'c.yaml:3:10: subject: environment variable SUBJ is not set (nor in .env)',
+    ]);
+  });
+
   test('transport URLs are checked', () => {
     assert.match(problems(project(MIN + 'transport: ftp://x\n'))[0], /unknown transport scheme 'ftp:'/);
     assert.match(problems(project(MIN + 'transport: smtp+plain://u:pw@mail.example.com\n'))[0], /clear text/);
