@@ -120,6 +120,31 @@ const RUNTIME = {
 };
 
 /** Compiles eagerly (syntax errors now, with line:col) and returns a strict render function. */
+/** A Handlebars parse error as a MailcampError at file:line:col; undefined for anything else. */
+function syntaxError(e: unknown, file: string): MailcampError | undefined {
+  const err = e as Error & { lineNumber?: number; column?: number };
+  if (!/Parse error|Expecting|doesn't match|Invalid path/.test(err?.message ?? '')) return undefined;
+  const m = /on line (\d+)/.exec(err.message);
+  return new MailcampError('INPUT', `template syntax: ${err.message.split('\n').pop()}`, {
+    file,
+    line: err.lineNumber ?? (m ? Number(m[1]) : undefined),
+    col: err.column !== undefined ? err.column + 1 : undefined,
+  });
+}
+
+/**
+ * Throws a template syntax error at its place in `source`. For MJML templates, checked on the
+ * source before MJML compiles it: a syntax error then names the line the author wrote.
+ */
+export function checkSyntax(hb: HB, source: string, file: string): void {
+  if (!source.includes('{{')) return;
+  try {
+    hb.parse(source);
+  } catch (e) {
+    throw syntaxError(e, file) ?? e;
+  }
+}
+
 export function compileTemplate(hb: HB, source: string, opts: CompileOptions): Tpl {
   // Without a mustache the output is the source, escaped or not: no template call per message.
   if (!source.includes('{{')) return () => source;
@@ -136,15 +161,8 @@ export function compileTemplate(hb: HB, source: string, opts: CompileOptions): T
     // Precompile now rather than on first use so that every error shows up in validate.
     fn({}, { ...RUNTIME, helpers: {} } as RuntimeOptions & object);
   } catch (e) {
-    const err = e as Error & { lineNumber?: number; column?: number };
-    if (/Parse error|Expecting|doesn't match|Invalid path/.test(err.message)) {
-      const m = /on line (\d+)/.exec(err.message);
-      throw new MailcampError('INPUT', `template syntax: ${err.message.split('\n').pop()}`, {
-        file: opts.file,
-        line: err.lineNumber ?? (m ? Number(m[1]) : undefined),
-        col: err.column !== undefined ? err.column + 1 : undefined,
-      });
-    }
+    const syntax = syntaxError(e, opts.file);
+    if (syntax) throw syntax;
     // A missing variable on the empty context: expected; the real check is per recipient.
   }
   const compiled = fn!;

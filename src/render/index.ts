@@ -9,7 +9,7 @@ import { displayPath } from '../campaign/load.js';
 import { checkAddress } from '../recipients/address.js';
 import type { Diagnostics } from '../shared/diagnostics.js';
 import { MailcampError } from '../shared/errors.js';
-import { compileTemplate, createEnvironment, type HB, registerPartials, renderError, type Tpl } from './handlebars.js';
+import { checkSyntax, compileTemplate, createEnvironment, type HB, registerPartials, renderError, type Tpl } from './handlebars.js';
 import { type InlineImage, inlineImages } from './inline-images.js';
 import { compileMjml } from './mjml.js';
 import { htmlToTextTemplate, inlinePartials } from './text.js';
@@ -85,6 +85,7 @@ export async function compileCampaign(
   let html = source;
   if (c.template.kind === 'mjml') {
     try {
+      checkSyntax(hb, source, tplDisplay);
       html = await compileMjml(source, c.template.path, tplDisplay);
     } catch (e) {
       diag.capture(e);

@@ -87,6 +87,13 @@ describe('render', () => {
     assert.match(errors[0], /^t\.mjml:4: MJML <mj-colum>: /);
   });
 
+  test('a Handlebars syntax error in an MJML template names the line of the MJML source', async () => {
+    const mjml = '<mjml>\n<mj-body>\n<mj-section>\n<mj-column>\n<mj-text>Hello {{name</mj-text>\n</mj-column>\n</mj-section>\n</mj-body>\n</mjml>\n';
+    const { errors } = await compiled({ 't.mjml': mjml, tpl: 't.mjml' });
+    assert.equal(errors.length, 1, errors.join('\n'));
+    assert.match(errors[0], /^t\.mjml:5: template syntax: /);
+  });
+
   test('mj-include outside the template folder is refused', async () => {
     const mjml = '<mjml><mj-body><mj-include path="../secret.mjml" /></mj-body></mjml>';
     const dir = tmpDir();
