@@ -4,22 +4,28 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { SMTPServer } from 'smtp-server';
 import { emlName } from '../send/outbox.js';
+import { MailcampError } from '../shared/errors.js';
+import { writableFolder } from '../shared/folders.js';
 import { type Io, out } from './io.js';
-import { positiveInt } from './preview.js';
+
+function port(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError('--port must be a whole number from 1 to 65535');
+  return n;
+}
 
 export function register(program: Command, io: Io): void {
   program
     .command('dev-server')
     .description('run a local SMTP server that captures mail to a folder (Ctrl-C to stop)')
-    .option('--port <N>', 'port to listen on', (v) => positiveInt(v, '--port'), 2525)
+    .option('--port <N>', 'port to listen on', (v) => port(v), 2525)
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
     .option('--dir <dir>', 'where to write received messages', 'dev-mail')
     .action(async (f: { port: number; host: string; dir: string }) => {
-      const dir = path.resolve(io.cwd, f.dir);
-      fs.mkdirSync(dir, { recursive: true });
+      const dir = writableFolder(path.resolve(io.cwd, f.dir), '--dir');
       let n = 0;
       const server = new SMTPServer({
         authOptional: true,
@@ -44,7 +50,10 @@ export function register(program: Command, io: Io): void {
         },
       });
       await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
+        server.once('error', (e: NodeJS.ErrnoException) => {
+          const why = e.code === 'EADDRINUSE' ? 'the port is in use' : e.code === 'EACCES' ? 'permission denied' : e.code === 'ENOTFOUND' || e.code === 'EADDRNOTAVAIL' ? 'no such local address' : e.message;
+          reject(new MailcampError('USAGE', `dev-server: cannot listen on ${f.host}:${f.port}: ${why}`));
+        });
         server.listen(f.port, f.host, () => resolve());
       });
       out(io, `dev-server listening on smtp+plain://${f.host}:${f.port} (use --transport smtp://${f.host}:${f.port}); writing to ${dir}`);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Env } from '../campaign/env.js';
 import { Diagnostics } from '../shared/diagnostics.js';
 import { MailcampError } from '../shared/errors.js';
+import { writableFolder } from '../shared/folders.js';
 import { loadForSending } from './context.js';
 import { buildMessage, renderUnit, signed } from './message.js';
 import { unitsOf } from './units.js';
@@ -30,6 +31,7 @@ export interface PreviewResult {
 
 export async function runPreview(o: PreviewOptions): Promise<PreviewResult> {
   const cwd = o.cwd ?? process.cwd();
+  if (o.row !== undefined && o.email !== undefined) throw new MailcampError('USAGE', 'preview: --row and --email choose the recipient two ways; give one');
   const { campaign: c, prepared } = await loadForSending(o.file, { env: o.env, cwd });
   const diag = new Diagnostics();
   const want = o.email?.toLowerCase();
@@ -42,8 +44,7 @@ export async function runPreview(o: PreviewOptions): Promise<PreviewResult> {
     const now = o.now ?? new Date();
     const { rendered } = renderUnit(prepared, u, { runId: 'preview', now });
     const msg = await signed(prepared, buildMessage(prepared, u, { runId: 'preview', now }));
-    const out = path.resolve(cwd, o.out ?? path.join(c.dir, 'preview', c.name));
-    fs.mkdirSync(out, { recursive: true });
+    const out = writableFolder(path.resolve(cwd, o.out ?? path.join(c.dir, 'preview', c.name)), o.out !== undefined ? '--out' : 'preview');
     const base = `${c.name}-line${u.row}`;
     const eml = path.join(out, `${base}.eml`);
     const html = path.join(out, `${base}.html`);
@@ -51,6 +52,8 @@ export async function runPreview(o: PreviewOptions): Promise<PreviewResult> {
     // Inline images point at cid: in the message; the browser copy uses the files.
     let page = rendered.html;
     for (const img of prepared.compiled.inlineImages) page = page.split(`cid:${img.cid}`).join(pathToFileUrl(img.path));
+    // Opened from disk, the page has no Content-Type header to say UTF-8: a browser guesses.
+    if (!/<meta[^>]+charset/i.test(page)) page = `<meta charset="utf-8">\n${page}`;
     fs.writeFileSync(html, page);
     return { eml, html, row: u.row, email: u.email, subject: rendered.subject };
   }

@@ -27,6 +27,7 @@ import type { Transport } from '../send/transport.js';
 import { type Clock, systemClock } from '../shared/clock.js';
 import { Diagnostics } from '../shared/diagnostics.js';
 import { MailcampError } from '../shared/errors.js';
+import { writableFolder } from '../shared/folders.js';
 import { type Logger, silentLogger } from '../shared/logger.js';
 import { withoutCredentials } from '../shared/secrets.js';
 import { campaignStateDir, ensureStateDir, findStateDir } from '../state/folder.js';
@@ -157,6 +158,9 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
     }
     diag.throwIfErrors();
     const warnings = diag.warnings.map((d) => formatWarning(d));
+
+    // The report is written after the messages went out: its folder must be usable now.
+    writableFolder(o.report ? path.dirname(path.resolve(cwd, o.report)) : path.join(c.dir, 'reports', c.name), o.report ? '--report' : 'reports');
 
     // 2. Transport, and the user's go-ahead for real SMTP.
     if (o.dryRun) spec = { kind: 'outbox', dir: o.out ? path.resolve(cwd, o.out) : undefined };

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Composed } from '../compose/index.js';
+import { writableFolder } from '../shared/folders.js';
 import type { Gate, SendResult, Transport } from './transport.js';
 
 export function emlName(row: number, key: string): string {
@@ -24,7 +25,7 @@ export class OutboxTransport implements Transport {
   }
 
   async open(): Promise<void> {
-    fs.mkdirSync(this.dir, { recursive: true });
+    writableFolder(this.dir, 'outbox');
     this.made = true;
   }
 

@@ -116,3 +116,38 @@ describe('send to the outbox', () => {
     }
   });
 });
+
+describe('folders the user names', () => {
+  test('a --report, --out or --dir that cannot be written: one line, exit 2, nothing sent or written', async () => {
+    const dir = tmpDir();
+    writeFiles(dir, {
+      'c.yaml': 'name: f\nfrom: me@example.com\nsubject: "Hi {{name}}"\ntemplate: t.hbs\nrecipients: r.csv\n',
+      't.hbs': '<p>Hello {{name}}</p>\n',
+      'r.csv': 'email,name\nok@example.com,Ok\n',
+      afile: 'not a folder\n',
+    });
+    for (const args of [
+      ['send', 'c.yaml', '--report', 'afile/r.json'],
+      ['send', 'c.yaml', '--out', 'afile/x'],
+      ['send', 'c.yaml', '--dry-run', '--out', 'afile/x'],
+      ['preview', 'c.yaml', '--out', 'afile/x'],
+      ['dev-server', '--dir', 'afile/x'],
+    ]) {
+      const r = await runCli(args, { cwd: dir });
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.deepEqual(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, /cannot write to .*afile.*: a file is in the way/);
+    }
+    assert.ok(!fs.existsSync(path.join(dir, 'outbox')), 'nothing sent to the default outbox');
+  });
+
+  test('dev-server: a port out of range or an address that is not local is a usage error', async () => {
+    const dir = tmpDir();
+    const range = await runCli(['dev-server', '--port', '99999'], { cwd: dir });
+    assert.equal(range.code, 2, range.stderr);
+    assert.match(range.stderr, /--port must be a whole number from 1 to 65535/);
+    const host = await runCli(['dev-server', '--host', '192.0.2.1', '--port', '2600', '--dir', 'm'], { cwd: dir });
+    assert.equal(host.code, 2, host.stderr);
+    assert.match(host.stderr, /^dev-server: cannot listen on 192\.0\.2\.1:2600: /);
+  });
+});
