@@ -104,6 +104,9 @@ export interface SendSummary {
   exitCode: number;
 }
 
+/** How much later than its grant a message may reach the server (rate-limit.ts, slackMs). */
+const RATE_SLACK_MS = 25;
+
 export function newRunId(clock: Clock): string {
   const t = new Date(clock.now()).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   return `${t}-${crypto.randomBytes(3).toString('hex')}`;
@@ -270,7 +273,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
     transport,
     journal,
     concurrency: x.spec.kind === 'smtp' ? c.concurrency : Math.max(c.concurrency, 8),
-    rate: c.rate && x.spec.kind === 'smtp' ? new RateLimiter(c.rate, clock) : undefined,
+    rate: c.rate && x.spec.kind === 'smtp' ? new RateLimiter(c.rate, clock, RATE_SLACK_MS) : undefined,
     retry: new RetryPolicy(c.retry),
     clock,
     signal,

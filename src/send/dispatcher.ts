@@ -193,13 +193,6 @@ export class Dispatcher {
 
   private async deliver(job: Job): Promise<void> {
     const { journal, transport, clock, retry } = this.o;
-    if (this.o.rate) {
-      try {
-        await this.o.rate.acquire(this.stop.signal);
-      } catch {
-        return; // stopped while waiting for the rate limit: still pending/deferred
-      }
-    }
     if (this.stopped) return;
     let msg: Composed;
     try {
@@ -221,10 +214,22 @@ export class Dispatcher {
     // `sending` per message, however many transactions or connections it takes.
     let durable: Promise<void> | undefined;
     let handedOver = false;
+    let paced: Promise<void> | undefined;
+    let rateStopped = false;
     const stopped = () => {
       if (this.fatalError || this.crashError !== undefined) throw new Error('the run stopped');
     };
     const gate: Gate = {
+      // The rate limit counts a message when its transaction can start (it holds a
+      // connection): taken earlier, a connection still being opened would hold granted
+      // messages back and let them out together with later ones, over the limit.
+      ready: () =>
+        (paced ??= this.o.rate
+          ? this.o.rate.acquire(this.stop.signal).catch((e: unknown) => {
+              rateStopped = true;
+              throw e;
+            })
+          : Promise.resolve()),
       open: () => {
         if (durable) return durable;
         stopped();
@@ -238,6 +243,7 @@ export class Dispatcher {
       },
     };
     const result = await transport.send(msg, gate, this.stop.signal);
+    if (rateStopped && result.notTried) return; // stopped while waiting for the rate limit: still pending/deferred
     if (result.fatal && !this.fatalError) {
       this.fatalError = result.fatal;
       this.halt();

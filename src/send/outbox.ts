@@ -32,6 +32,7 @@ export class OutboxTransport implements Transport {
   async send(msg: Composed, gate: Gate): Promise<SendResult> {
     if (!this.made) await this.open();
     try {
+      await gate.ready();
       await gate.open();
       gate.handOver();
     } catch (e) {

@@ -49,9 +49,14 @@ export class RateLimiter {
   /** Cancels the pump's sleep when every waiter has gone, so no timer keeps the process up. */
   private pumpAbort?: AbortController;
 
+  /**
+   * `slackMs` widens every window by that much: a grant reaches the server a few ms later, and
+   * not always equally late, so grants exactly W apart could arrive less than W apart.
+   */
   constructor(
     limits: RateLimits,
     private readonly clock: Clock,
+    private readonly slackMs = 0,
   ) {
     for (const [key, ms] of WINDOWS) {
       const limit = limits[key];
@@ -102,7 +107,7 @@ export class RateLimiter {
     for (const w of this.windows) {
       if (w.count < w.limit) continue;
       // Capped at W: should the wall clock step backwards, the wait stays bounded.
-      const until = Math.min(w.times[w.head] + w.ms - now, w.ms);
+      const until = Math.min(w.times[w.head] + w.ms + this.slackMs - now, w.ms + this.slackMs);
       if (until > wait) wait = until;
     }
     return wait;

@@ -138,6 +138,15 @@ export class SmtpTransport implements Transport {
           this.release(slot);
           return { status: 'failed', response: `message is ${msg.raw.length} bytes; the server accepts at most ${this.maxMessageSize} (SIZE)` };
         }
+        if (gate) {
+          try {
+            await gate.ready(); // the rate limit, with the connection in hand
+          } catch (e) {
+            this.release(slot);
+            const why = e instanceof Error ? e.message : String(e);
+            return { status: 'deferred', response: `not sent: ${redact(why)}`, delivered, notTried: !delivered.length };
+          }
+        }
       }
       const r = await this.transaction(slot, msg, todo, gate);
       if (!r.ok && r.notSent) {

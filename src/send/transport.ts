@@ -33,7 +33,8 @@ export interface SendResult {
 }
 
 /**
- * The journal's hold on a message's way out (design.md: `sending` before DATA):
+ * The dispatcher's hold on a message's way out: its pace (ready) and the journal (design.md:
+ * `sending` before DATA):
  * - open() before the first command of the message's first transaction (MAIL; the envelope
  *   ends with DATA): `sending` is committed when it returns, and its promise resolves once
  *   that is on disk. It throws when the message must not go out (the run stopped). Calling it
@@ -45,6 +46,12 @@ export interface SendResult {
  * A rejected promise or a throw abandons the message before any byte of its content went out.
  */
 export interface Gate {
+  /**
+   * Awaited once the transport holds what it needs to start the message (a connection) and
+   * before open(): the rate limit. Rejecting it leaves the message unsent (`notTried`). Calling
+   * it again returns the same promise.
+   */
+  ready(): Promise<void>;
   open(): Promise<void>;
   handOver(): void;
 }

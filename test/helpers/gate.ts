@@ -4,7 +4,7 @@
 import type { Gate } from '../../src/send/transport.js';
 
 export interface RecordingGate extends Gate {
-  /** 'open' and 'handOver', in the order the transport called them. */
+  /** 'ready', 'open' and 'handOver', in the order the transport called them. */
   calls: string[];
 }
 
@@ -13,6 +13,7 @@ export function openGate(): RecordingGate {
   const calls: string[] = [];
   return {
     calls,
+    ready: async () => void calls.push('ready'),
     open: async () => void calls.push('open'),
     handOver: () => void calls.push('handOver'),
   };
@@ -21,6 +22,7 @@ export function openGate(): RecordingGate {
 /** A gate whose open() refuses (the run stopped): synchronously, or through its promise. */
 export function refusingGate(how: 'throws' | 'rejects', message = 'the run stopped'): Gate {
   return {
+    ready: async () => {},
     open: () => {
       if (how === 'throws') throw new Error(message);
       return Promise.reject(new Error(message));

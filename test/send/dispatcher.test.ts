@@ -18,6 +18,7 @@ type Handler = (msg: Composed, gate: Gate) => Promise<SendResult>;
 
 /** What a transport does with the gate: open before the envelope, hand over before the content. */
 async function through(gate: Gate): Promise<void> {
+  await gate.ready();
   await gate.open();
   gate.handOver();
 }
@@ -67,6 +68,7 @@ describe('Dispatcher', () => {
         await bWaits; // b is past its envelope, waiting for its turn to send content
         return { status: 'deferred', response: 'not sent: 535 bad credentials', fatal: new MailcampError('TRANSPORT', 'authentication failed: 535') };
       }
+      await gate.ready();
       const durable = gate.open(); // b's envelope goes out
       releaseB();
       await new Promise((r) => setTimeout(r, 20));

@@ -203,6 +203,20 @@ describe('RateLimiter', () => {
     await limiter.acquire();
   });
 
+  test('slackMs widens each window: the 6th grant of per_second 5 waits 1000 + slack ms', async () => {
+    const clock = new ManualClock();
+    const t0 = clock.now();
+    const limiter = new RateLimiter({ per_second: 5 }, clock, 25);
+    const at: number[] = [];
+    for (let i = 0; i < 7; i++) void limiter.acquire().then(() => at.push(clock.now() - t0));
+    await clock.advance(0);
+    assert.deepEqual(at, [0, 0, 0, 0, 0]);
+    await clock.advance(1024);
+    assert.equal(at.length, 5, 'not yet at 1024 ms');
+    await clock.advance(1);
+    assert.deepEqual(at, [0, 0, 0, 0, 0, 1025, 1025]);
+  });
+
   test('rejects limits that are not positive integers', () => {
     const clock = new ManualClock();
     assert.throws(() => new RateLimiter({ per_second: 0 }, clock), RangeError);

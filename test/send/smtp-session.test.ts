@@ -49,7 +49,7 @@ describe('SMTP transactions with and without PIPELINING (issue 6)', () => {
         assert.equal(refused.code, 550);
         assert.deepEqual(
           [gates.group.calls, gates.refused.calls, gates.after.calls],
-          [['open', 'handOver'], ['open'], ['open', 'handOver']],
+          [['ready', 'open', 'handOver'], ['ready', 'open'], ['ready', 'open', 'handOver']],
           'the gate opens for every message, and hands over only a message that gets its 354',
         );
         assert.equal(server.connections, 1, 'a refused envelope leaves the session usable');
@@ -96,6 +96,7 @@ describe('SMTP transactions with and without PIPELINING (issue 6)', () => {
     const t = transport(server.port, []);
     try {
       const refused = await t.send(message(['b@example.com']), {
+        ready: async () => {},
         open: async () => {},
         handOver: () => {
           throw new Error('journal write failed: disk full');
@@ -234,7 +235,7 @@ describe('SMTP transactions against a hand-driven peer (issue 6)', () => {
       assert.equal(next.notTried, undefined);
       // Opened again on the new connection (the dispatcher's gate then returns the same
       // promise: one `sending`), handed over once.
-      assert.deepEqual(gate.calls, ['open', 'open', 'handOver'], 'the first try was not an attempt');
+      assert.deepEqual(gate.calls, ['ready', 'open', 'ready', 'open', 'handOver'], 'the first try was not an attempt');
       assert.equal(peer.connections, 2);
       const first = peer.seen.filter((l) => l.startsWith('1: '));
       const refusedSize = message(['nobody@example.com']).raw.length;

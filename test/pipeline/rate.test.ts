@@ -1,0 +1,42 @@
+// `rate:` measured where it matters, at the server: with several connections (the first
+// messages wait for their connections to open) no interval of a second sees more MAIL
+// commands than per_second allows. The rate limiter's own arithmetic is in
+// test/send/rate-limit.test.ts; this checks that its grants are taken when a message really
+// starts. A limiter taken before the connections had opened let 13–14 through in one second.
+// Intervals of 990 ms are checked: with the 25 ms of slack send.ts gives the limiter, a
+// message may reach the server up to 35 ms later than the one before it in its second did.
+
+import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
+import { startSmtpServer } from '../helpers/smtp-server.js';
+import { ensureBuilt, makeCampaign, spawnCli } from './delivery-fixture.js';
+
+before(ensureBuilt);
+
+test('rate per_second 10 with 4 connections: at most 10 MAIL commands in any 0.99 s', async () => {
+  const f = makeCampaign({ n: 25, concurrency: 4, extra: 'rate: { per_second: 10 }\n' });
+  const times: number[] = [];
+  const server = await startSmtpServer({
+    starttls: false,
+    script: (ctx) => {
+      if (ctx.phase === 'mail') times.push(performance.now());
+      return undefined;
+    },
+  });
+  try {
+    const r = await spawnCli(['send', f.campaign, '--transport', `smtp+plain://127.0.0.1:${server.port}`, '--yes'], f.dir).done;
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(server.messages.length, 25);
+    times.sort((a, b) => a - b);
+    let most = 0;
+    for (let i = 0; i < times.length; i++) {
+      let j = i;
+      while (j < times.length && times[j] - times[i] < 990) j++;
+      most = Math.max(most, j - i);
+    }
+    assert.ok(most <= 10, `${most} MAIL commands within 0.99 s: ${times.map((t) => Math.round(t - times[0])).join(' ')}`);
+    assert.ok(times[times.length - 1] - times[0] >= 2000, '25 messages at 10 a second take at least 2 s');
+  } finally {
+    await server.close();
+  }
+});
