@@ -160,12 +160,13 @@ export function compose(p: PreparedCampaign, input: ComposeInput): Composed {
     text += `--${alt}${CRLF}`;
     body(p.textBody.chunks('plain', r.text));
     text += `--${alt}${CRLF}`;
-    if (p.inlineParts.length) {
+    const inline = inlinePartsUsed(p, r.html);
+    if (inline.length) {
       const rel = boundaryWith(token, 2);
       text += `Content-Type: multipart/related; type="text/html";${CRLF} boundary="${rel}"${CRLF}${CRLF}`;
       text += `--${rel}${CRLF}`;
       body(p.htmlBody.chunks('html', r.html));
-      for (const part of p.inlineParts) {
+      for (const part of inline) {
         text += `--${rel}${CRLF}`;
         splice(part);
       }
@@ -204,6 +205,21 @@ export function compose(p: PreparedCampaign, input: ComposeInput): Composed {
     raw,
     messageId: input.messageId,
   };
+}
+
+/**
+ * The inline images this recipient's HTML shows: one the template uses only inside an
+ * `{{#if}}` that is false for them would be an unused part, which clients list as an attachment.
+ */
+function inlinePartsUsed(p: PreparedCampaign, html: string): Buffer[] {
+  if (!p.inlineParts.length) return p.inlineParts;
+  const images = p.compiled.inlineImages;
+  let used: Buffer[] | undefined;
+  for (let i = 0; i < images.length; i++) {
+    if (html.includes(`cid:${images[i].cid}`)) used?.push(p.inlineParts[i]);
+    else used ??= p.inlineParts.slice(0, i);
+  }
+  return used ?? p.inlineParts;
 }
 
 /** Shared attachments, with a per-recipient `filename:` rendered where it is templated. */

@@ -1,0 +1,62 @@
+// Inline images (design.md: relative <img src> become cid: parts): a message carries the ones
+// its recipient's HTML shows, in a multipart/related, and none when it shows none, so no
+// client lists an unused image as an attachment.
+
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { test } from 'node:test';
+import { simpleParser } from 'mailparser';
+import { loadCampaign } from '../../src/campaign/load.js';
+import { compose, prepare } from '../../src/compose/index.js';
+import { compileCampaign } from '../../src/render/index.js';
+import { Diagnostics } from '../../src/shared/diagnostics.js';
+import { tmpDir, writeFiles } from '../helpers/tmp.js';
+
+test('an image inside {{#if}} is attached only to the messages that show it', async () => {
+  const dir = tmpDir();
+  writeFiles(dir, {
+    'c.yaml': 'name: i\nfrom: news@acme.example\nsubject: Hi\ntemplate: t.hbs\nrecipients: r.csv\n',
+    't.hbs': '<p><img src="logo.png"> Hello {{name}}</p>\n{{#if vip}}<p><img src="gold.png"></p>{{/if}}\n{{#if plain}}<p>no images</p>{{/if}}\n',
+    'r.csv': 'email,name,vip,plain\n',
+    'logo.png': 'LOGO',
+    'gold.png': 'GOLD',
+  });
+  const diag = new Diagnostics();
+  const c = loadCampaign(path.join(dir, 'c.yaml'), { env: {} }, diag);
+  const compiled = (await compileCampaign(c, ['email', 'name', 'vip', 'plain'], diag))!;
+  assert.ok(compiled, JSON.stringify(diag.errors));
+  const p = prepare(compiled);
+  const message = async (vip: string) => {
+    const fields = { email: 'a@example.com', name: 'Ann', vip, plain: '' };
+    const rendered = compiled.render({ row: 2, email: fields.email, name: 'Ann', fields }, new Date(0));
+    const raw = compose(p, { to: [{ address: fields.email }], rendered, messageId: '<i.1@acme.example>', date: new Date(0), recipientToken: 't', attachments: [] }).raw;
+    return { raw: raw.toString('latin1'), parsed: await simpleParser(raw) };
+  };
+  const vip = await message('yes');
+  assert.deepEqual(vip.parsed.attachments.map((a) => [a.content.toString(), a.related]).sort(), [['GOLD', true], ['LOGO', true]]);
+  const plain = await message('');
+  assert.deepEqual(plain.parsed.attachments.map((a) => [a.content.toString(), a.related]), [['LOGO', true]]);
+  assert.equal((plain.raw.match(/Content-ID:/g) ?? []).length, 1);
+  assert.match(plain.raw, /multipart\/related/);
+});
+
+test('HTML that shows none of the images: no multipart/related at all', async () => {
+  const dir = tmpDir();
+  writeFiles(dir, {
+    'c.yaml': 'name: i\nfrom: news@acme.example\nsubject: Hi\ntemplate: t.hbs\nrecipients: r.csv\n',
+    't.hbs': '<p>Hello {{name}}</p>{{#if vip}}<img src="gold.png">{{/if}}\n',
+    'r.csv': 'email,name,vip\n',
+    'gold.png': 'GOLD',
+  });
+  const diag = new Diagnostics();
+  const c = loadCampaign(path.join(dir, 'c.yaml'), { env: {} }, diag);
+  const compiled = (await compileCampaign(c, ['email', 'name', 'vip'], diag))!;
+  const p = prepare(compiled);
+  const fields = { email: 'a@example.com', name: 'Ann', vip: '' };
+  const rendered = compiled.render({ row: 2, email: fields.email, name: 'Ann', fields }, new Date(0));
+  const raw = compose(p, { to: [{ address: fields.email }], rendered, messageId: '<i.2@acme.example>', date: new Date(0), recipientToken: 't', attachments: [] }).raw.toString('latin1');
+  assert.doesNotMatch(raw, /multipart\/related|Content-ID/);
+  const parsed = await simpleParser(raw);
+  assert.equal(parsed.attachments.length, 0);
+  assert.match(parsed.html as string, /Hello Ann/);
+});
