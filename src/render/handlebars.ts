@@ -6,11 +6,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Handlebars from 'handlebars';
 import { MailcampError } from '../shared/errors.js';
+import { valueToText } from './text.js';
 
 export type HB = typeof Handlebars;
 export type Tpl = (ctx: unknown) => string;
 
-export const HELPERS = ['formatDate', 'formatNumber', 'default', 'eq', 'ne', 'upper', 'lower', 'join'] as const;
+export const HELPERS = ['formatDate', 'formatNumber', 'default', 'eq', 'ne', 'upper', 'lower', 'join', 'htmlToText'] as const;
 /** Handlebars' own helpers that we keep. */
 export const BUILTIN_HELPERS = ['if', 'unless', 'each', 'with', 'lookup'] as const;
 
@@ -85,6 +86,8 @@ export function createEnvironment(): HB {
   hb.registerHelper('join', (list: unknown, sep: unknown) =>
     Array.isArray(list) ? list.join(typeof sep === 'string' ? sep : ', ') : String(list),
   );
+  // A value holding HTML, as text: the derived text part uses it where the HTML has {{{value}}}.
+  hb.registerHelper('htmlToText', (value: unknown) => (value === undefined || value === null ? '' : valueToText(String(value))));
   return hb;
 }
 

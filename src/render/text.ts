@@ -44,5 +44,27 @@ export function htmlToTextTemplate(html: string): string {
     ],
   });
   // html-to-text decodes entities: `&#123;&#123;` written on purpose would become a template.
-  return text.replace(/\n{3,}/g, '\n\n').trim() + '\n';
+  // A `{{{value}}}` puts the value's HTML into the page; the text part gets it as text.
+  return (
+    text
+      .replace(/\{\{(~?)\{\s*([^{}]+?)\s*\}(~?)\}\}/g, (_, open: string, expr: string, close: string) => `{{${open}htmlToText ${/\s/.test(expr) ? `(${expr})` : expr}${close}}}`)
+      .replace(/\n{3,}/g, '\n\n')
+      .trim() + '\n'
+  );
+}
+
+/** One value's HTML as text, for the `htmlToText` helper: no wrapping, links kept. */
+export function valueToText(html: string): string {
+  if (!/[<&]/.test(html)) return html;
+  return convert(html, {
+    wordwrap: false,
+    preserveNewlines: false,
+    selectors: [
+      { selector: 'img', format: 'skip' },
+      { selector: 'a', options: { hideLinkHrefIfSameAsText: true, ignoreHref: false } },
+      { selector: 'h1', options: { uppercase: false } },
+      { selector: 'h2', options: { uppercase: false } },
+      { selector: 'h3', options: { uppercase: false } },
+    ],
+  }).trim();
 }

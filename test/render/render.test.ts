@@ -45,6 +45,15 @@ describe('render', () => {
     assert.equal(errors.length, 2, errors.join('\n'));
   });
 
+  test('a {{{value}}} holding HTML is HTML in the HTML part and text in the derived text part', async () => {
+    const { cc, errors } = await compiled({ 't.hbs': '<p>Hi {{name}}</p>\n<div>{{{city}}}</div>\n' });
+    assert.deepEqual(errors, []);
+    const r = cc!.render(row({ email: 'a@example.com', name: 'Ann', city: '<b>Paris</b> &amp; <a href="https://x.example/p">more</a>' }), new Date());
+    assert.match(r.html, /<div><b>Paris<\/b> &amp; <a href="https:\/\/x\.example\/p">more<\/a><\/div>/);
+    assert.match(r.text, /^Paris & more \[https:\/\/x\.example\/p\]$/m);
+    assert.doesNotMatch(r.text, /<b>|&amp;/);
+  });
+
   test('{{campaign}} is the campaign name, like {{campaign.name}}', async () => {
     const { cc, errors } = await compiled({ 't.hbs': '<p>{{campaign}} / {{campaign.name}}</p>', subject: '{{campaign}}: hi' });
     assert.deepEqual(errors, []);
