@@ -257,13 +257,17 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
     else maxAttachmentBytes = b;
   }
 
-  if (!name || !from || subject === undefined || !template || !recipients) return undefined;
+  // A `from:` that is there but wrong has its error recorded (nothing will be sent); a
+  // stand-in lets the template and the list be checked in the same run, so that validate
+  // reports every problem at once.
+  const fromOrStandIn = from ?? (get('from') && !isNull(get('from')!) ? { address: 'from@invalid.invalid' } : undefined);
+  if (!name || !fromOrStandIn || subject === undefined || !template || !recipients) return undefined;
   return {
     file: abs,
     dir,
     displayFile: display,
     name,
-    from,
+    from: fromOrStandIn,
     replyTo,
     subject,
     template,

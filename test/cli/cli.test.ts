@@ -21,6 +21,22 @@ function broken(): string {
 }
 
 describe('validate', () => {
+  test('errors in the campaign values do not hide those of the template and the list', async () => {
+    const dir = tmpDir();
+    writeFiles(dir, {
+      'c.yaml': 'name: Bad Name\nfrom: not an address\nsubject: "Hi {{name}}"\ntemplate: t.hbs\nrecipients: r.csv\nconcurrency: abc\n',
+      't.hbs': '<p>{{nmae}}</p>\n',
+      'r.csv': 'email,name\nbad-address,X\n',
+    });
+    const r = await runCli(['validate', 'c.yaml'], { cwd: dir });
+    assert.equal(r.code, 2);
+    const lines = r.stderr.trim().split('\n');
+    for (const want of [/^c\.yaml:1:7: name must match/, /^c\.yaml:2:7: from must be one address/, /^c\.yaml:6:14: concurrency/, /^t\.hbs:1:6: unknown variable 'nmae'/, /^r\.csv:2: column 'email'/]) {
+      assert.ok(lines.some((l) => want.test(l)), `${want} in:\n${r.stderr}`);
+    }
+    assert.match(lines[lines.length - 1], /^5 errors, 0 warnings; nothing was sent$/);
+  });
+
   test('typo key, unknown variable and bad address: all three with places, exit 2', async () => {
     const dir = broken();
     const r = await runCli(['validate', 'c.yaml'], { cwd: dir });
