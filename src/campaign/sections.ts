@@ -6,9 +6,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import addressparser from 'nodemailer/lib/addressparser';
 import { checkAddress } from '../recipients/address.js';
+import { KNOWN_ENCODINGS, resolveEncoding } from '../recipients/decode.js';
 import type { RecipientSource } from '../recipients/types.js';
 import { cronProblem } from '../schedule/timetable.js';
+import { MailcampError } from '../shared/errors.js';
 import { isNull, type MapNode, type SchemaReader } from './schema.js';
+import { suggest } from './suggest.js';
 import type { AttachmentSpec, Campaign, MailAddress, ScheduleSpec } from './types.js';
 import type { PNode } from './yaml.js';
 
@@ -88,6 +91,15 @@ export function readRecipientsKey(
   }
   const e = (k: string) => m?.entries.get(k)?.node;
   const encoding = (r.str(e('encoding'), 'recipients.encoding') ?? 'utf-8').toLowerCase();
+  // Checked here, where the place in the campaign file is known (the CSV is not read yet).
+  try {
+    resolveEncoding(encoding, show(abs));
+  } catch (err) {
+    if (!(err instanceof MailcampError)) throw err;
+    const near = suggest(encoding, KNOWN_ENCODINGS);
+    r.error(`recipients.encoding: ${err.message}${near ? `; did you mean '${near}'?` : ''}`, e('encoding')!.pos);
+    return undefined;
+  }
   const delimiter = r.str(e('delimiter'), 'recipients.delimiter') ?? ',';
   if (delimiter.length !== 1 && delimiter !== '\\t') r.error('recipients.delimiter must be one character', e('delimiter')!.pos);
   return {

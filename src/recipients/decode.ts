@@ -26,6 +26,8 @@ export interface ResolvedEncoding {
   kind: 'utf8' | 'utf16le' | 'utf16be' | 'utf16' | 'legacy';
 }
 
+/** The encodings users of Excel exports meet most, for hints and suggestions. */
+export const KNOWN_ENCODINGS = ['utf-8', 'gbk', 'gb18030', 'big5', 'shift_jis', 'euc-jp', 'euc-kr', 'latin1', 'windows-1252', 'utf-16le', 'utf-16be'];
 const SUPPORTED_HINT = 'utf-8, gbk, gb18030, big5, shift_jis, euc-kr, latin1, windows-1252, utf-16le';
 
 /** Validates the encoding name; an unknown one is a MailcampError naming it. */

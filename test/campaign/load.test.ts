@@ -109,6 +109,13 @@ describe('loadCampaign', () => {
     ]);
   });
 
+  test('an unknown recipients.encoding is named at its place in the campaign file, with a suggestion', () => {
+    const p = problems(project('name: t\nfrom: a@example.com\nsubject: hi\ntemplate: t.hbs\nrecipients: { file: r.csv, encoding: gbkk }\nconcurrency: -1\n'));
+    assert.equal(p.length, 2, p.join('\n'));
+    assert.match(p[0], /^c\.yaml:5:38: recipients\.encoding: unknown encoding 'gbkk'.*; did you mean 'gbk'\?$/);
+    assert.match(p[1], /^c\.yaml:6:14: concurrency/);
+  });
+
   test('transport URLs are checked', () => {
     assert.match(problems(project(MIN + 'transport: ftp://x\n'))[0], /unknown transport scheme 'ftp:'/);
     assert.match(problems(project(MIN + 'transport: smtp+plain://u:pw@mail.example.com\n'))[0], /clear text/);
