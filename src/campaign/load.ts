@@ -151,7 +151,10 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
     else if (/^(from|to|cc|bcc|subject|date|message-id|mime-version|content-.*|x-mailcamp-.*)$/i.test(k))
       diag.error(`headers: '${k}' is set by mailcamp and cannot be overridden here`, v.pos);
     else if (/[\r\n\0]/.test(v.value)) diag.error(`headers.${k}: line break or NUL in a header value`, v.pos);
-    else headers[k] = v.value;
+    else {
+      headers[k] = v.value;
+      pos[`headers.${k}`] = v.pos;
+    }
   }
 
   let unsubscribe: Campaign['unsubscribe'];
@@ -160,6 +163,10 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
     r.checkKeys(um, UNSUB_KEYS, 'unsubscribe');
     const url = r.str(um.entries.get('url')?.node, 'unsubscribe.url');
     const mailto = r.str(um.entries.get('mailto')?.node, 'unsubscribe.mailto');
+    for (const k of ['url', 'mailto']) {
+      const at = um.entries.get(k)?.node.pos;
+      if (at) pos[`unsubscribe.${k}`] = at;
+    }
     if (url === undefined && mailto === undefined) diag.error('unsubscribe needs url: or mailto:', um.pos);
     if (url !== undefined && !/^https?:\/\//i.test(url))
       diag.error('unsubscribe.url must start with https:// or http://', um.entries.get('url')!.node.pos);

@@ -13,7 +13,7 @@ import { MailcampError } from '../shared/errors.js';
 import { isNull, type MapNode, type SchemaReader } from './schema.js';
 import { suggest } from './suggest.js';
 import type { AttachmentSpec, Campaign, MailAddress, ScheduleSpec } from './types.js';
-import type { PNode } from './yaml.js';
+import type { PNode, Pos } from './yaml.js';
 
 export const RECIPIENT_KEYS = ['file', 'encoding', 'delimiter', 'email_column', 'name_column'];
 export const ERROR_BUDGET_KEYS = ['failures', 'window'];
@@ -143,10 +143,12 @@ export function readAttachments(
     const name = `attachments[${i}]`;
     let pathNode: PNode | undefined = it;
     let filename: string | undefined;
+    let filenamePos: Pos | undefined;
     if (it.kind === 'map') {
       r.checkKeys(it, ATTACHMENT_KEYS, name);
       pathNode = it.entries.get('path')?.node;
       filename = r.str(it.entries.get('filename')?.node, `${name}.filename`);
+      filenamePos = it.entries.get('filename')?.node.pos;
       if (filename !== undefined && /[\r\n\0/\\]/.test(filename.replace(/\{\{[^}]*\}\}/g, ''))) {
         r.error(`${name}.filename must be a plain file name`, it.entries.get('filename')!.node.pos);
       }
@@ -163,11 +165,11 @@ export function readAttachments(
       const literal = p.slice(0, p.indexOf('{{'));
       const baseDir = literal.endsWith('/') || literal.endsWith(path.sep) ? rel(literal) : path.dirname(rel(literal + 'x'));
       if (!fs.existsSync(baseDir)) r.error(`${name}: folder not found: ${show(baseDir)}`, pos);
-      out.push({ kind: 'templated', pathTemplate: p, baseDir: realOr(baseDir), filename, pos });
+      out.push({ kind: 'templated', pathTemplate: p, baseDir: realOr(baseDir), filename, pos, filenamePos });
     } else {
       const abs = rel(p);
       if (!isFile(abs)) r.error(`attachment not found: ${show(abs)}`, pos);
-      else out.push({ kind: 'shared', path: abs, filename, pos });
+      else out.push({ kind: 'shared', path: abs, filename, pos, filenamePos });
     }
   });
   void dir;

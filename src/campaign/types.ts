@@ -10,7 +10,7 @@ export interface MailAddress {
 }
 
 export type AttachmentSpec =
-  | { kind: 'shared'; path: string; filename?: string; pos: Pos }
+  | { kind: 'shared'; path: string; filename?: string; pos: Pos; filenamePos?: Pos }
   | {
       /** A path rendered per recipient; it must stay inside `baseDir` (design.md). */
       kind: 'templated';
@@ -18,6 +18,8 @@ export type AttachmentSpec =
       baseDir: string;
       filename?: string;
       pos: Pos;
+      /** Where `filename:` is, when it is given. */
+      filenamePos?: Pos;
     };
 
 export interface RateSpec {

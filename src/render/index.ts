@@ -5,9 +5,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Campaign } from '../campaign/types.js';
+import type { Pos } from '../campaign/yaml.js';
 import { displayPath } from '../campaign/load.js';
 import { checkAddress } from '../recipients/address.js';
-import type { Diagnostics } from '../shared/diagnostics.js';
+import { Diagnostics, ValidationError } from '../shared/diagnostics.js';
 import { MailcampError } from '../shared/errors.js';
 import { checkSyntax, compileTemplate, createEnvironment, type HB, registerPartials, renderError, type Tpl } from './handlebars.js';
 import { type InlineImage, inlineImages } from './inline-images.js';
@@ -122,27 +123,35 @@ export async function compileCampaign(
   }
   const textTpl = htmlTpl || c.text ? compile(textSource, textDisplay, false) : undefined;
   const subjectTpl = compile(c.subject, c.displayFile, false, subjectPlace);
-  const headerTpls: [string, Tpl][] = [];
+  const headerTpls: [string, Tpl, Pos | undefined][] = [];
   for (const [k, v] of Object.entries(c.headers)) {
-    reportUnknownVariablesAt(v, c.displayFile, c.pos.headers, scope, diag, describe);
-    const t = compile(v, c.displayFile, false, c.pos.headers);
-    if (t) headerTpls.push([k, t]);
+    const at = c.pos[`headers.${k}`] ?? c.pos.headers;
+    reportUnknownVariablesAt(v, c.displayFile, at, scope, diag, describe);
+    const t = compile(v, c.displayFile, false, at);
+    if (t) headerTpls.push([k, t, at]);
   }
-  const unsubTpl = c.unsubscribe?.url ? compile(c.unsubscribe.url, c.displayFile, false, c.pos.unsubscribe) : undefined;
-  if (c.unsubscribe?.url) reportUnknownVariablesAt(c.unsubscribe.url, c.displayFile, c.pos.unsubscribe, scope, diag, describe);
+  const urlAt = c.pos['unsubscribe.url'] ?? c.pos.unsubscribe;
+  const unsubTpl = c.unsubscribe?.url ? compile(c.unsubscribe.url, c.displayFile, false, urlAt) : undefined;
+  if (c.unsubscribe?.url) reportUnknownVariablesAt(c.unsubscribe.url, c.displayFile, urlAt, scope, diag, describe);
   const mailto = c.unsubscribe?.mailto;
-  const mailtoTpl = mailto?.includes('{{') ? compile(mailto, c.displayFile, false, c.pos.unsubscribe) : undefined;
-  if (mailtoTpl) reportUnknownVariablesAt(mailto!, c.displayFile, c.pos.unsubscribe, scope, diag, describe);
-  const attTpls: { spec: number; path: Tpl; filename?: Tpl }[] = [];
+  const mailtoAt = c.pos['unsubscribe.mailto'] ?? c.pos.unsubscribe;
+  const mailtoTpl = mailto?.includes('{{') ? compile(mailto, c.displayFile, false, mailtoAt) : undefined;
+  if (mailtoTpl) reportUnknownVariablesAt(mailto!, c.displayFile, mailtoAt, scope, diag, describe);
+  const attTpls: { spec: number; path: Tpl; pathAt: Pos; filename?: Tpl; filenameAt?: Pos }[] = [];
   const sharedNames: (Tpl | undefined)[] = [];
+  const sharedNamesAt: (Pos | undefined)[] = [];
   c.attachments.forEach((a, i) => {
-    if (a.filename) reportUnknownVariablesAt(a.filename, c.displayFile, a.pos, scope, diag, describe);
-    const fn = a.filename ? compile(a.filename, c.displayFile, false, a.pos) : undefined;
+    const filenameAt = a.filenamePos ?? a.pos;
+    if (a.filename) reportUnknownVariablesAt(a.filename, c.displayFile, filenameAt, scope, diag, describe);
+    const fn = a.filename ? compile(a.filename, c.displayFile, false, filenameAt) : undefined;
     if (a.kind === 'templated') {
       reportUnknownVariablesAt(a.pathTemplate, c.displayFile, a.pos, scope, diag, describe);
       const p = compile(a.pathTemplate, c.displayFile, false, a.pos);
-      if (p) attTpls.push({ spec: i, path: p, filename: fn });
-    } else sharedNames.push(fn && !a.filename!.includes('{{') ? fn : fn);
+      if (p) attTpls.push({ spec: i, path: p, pathAt: a.pos, filename: fn, filenameAt });
+    } else {
+      sharedNames.push(fn);
+      sharedNamesAt.push(filenameAt);
+    }
   });
   if (!diag.ok || !htmlTpl || !textTpl || !subjectTpl) return undefined;
 
@@ -150,39 +159,61 @@ export async function compileCampaign(
   const campaignInfo = { name: c.name, toString: () => c.name };
   const render = (input: RenderInput, now: Date, occurrence?: Date): Rendered => {
     const ctx = contextFor(c, input, now, campaignInfo, occurrence ?? now);
-    const run = (t: Tpl, file: string) => {
+    // Every part is rendered even after one failed, so validate names every problem of a row.
+    const failed: MailcampError[] = [];
+    const run = (t: Tpl, file: string, at?: Pos): string => {
       try {
         return t(ctx);
       } catch (e) {
-        throw renderError(e, file, input.row);
+        const err = renderError(e, file, input.row);
+        // A value of the campaign file: its place there, not a line inside the value.
+        if (at) Object.assign(err.place, { file: c.displayFile, line: at.line, col: at.col });
+        // The derived text part fails where the HTML it came from did: one report is enough.
+        if (!(file === textDisplay && !c.text && failed.some((f) => f.message === err.message))) failed.push(err);
+        return '';
       }
     };
-    return {
-      subject: run(subjectTpl, c.displayFile),
+    const rendered: Rendered = {
+      subject: run(subjectTpl, c.displayFile, c.pos.subject),
       html: run(htmlTpl, tplDisplay),
       text: run(textTpl, textDisplay),
-      headers: headerTpls.map(([k, t]) => [k, run(t, c.displayFile)]),
+      headers: headerTpls.map(([k, t, at]) => [k, run(t, c.displayFile, at)]),
       attachmentPaths: attTpls.map((a) => ({
         spec: a.spec,
-        path: run(a.path, c.displayFile),
-        filename: a.filename ? run(a.filename, c.displayFile) : undefined,
+        path: run(a.path, c.displayFile, a.pathAt),
+        filename: a.filename ? run(a.filename, c.displayFile, a.filenameAt) : undefined,
       })),
-      sharedAttachmentNames: sharedNames.map((t) => (t ? run(t, c.displayFile) : undefined)),
-      unsubscribeUrl: unsubTpl ? run(unsubTpl, c.displayFile) : undefined,
-      unsubscribeMailto: mailtoTpl ? renderedMailto(run(mailtoTpl, c.displayFile), c, input.row) : mailto,
+      sharedAttachmentNames: sharedNames.map((t, i) => (t ? run(t, c.displayFile, sharedNamesAt[i]) : undefined)),
+      unsubscribeUrl: unsubTpl ? run(unsubTpl, c.displayFile, urlAt) : undefined,
+      unsubscribeMailto: mailto,
     };
+    if (mailtoTpl) {
+      const m = run(mailtoTpl, c.displayFile, mailtoAt);
+      try {
+        if (!failed.length) rendered.unsubscribeMailto = renderedMailto(m, c, input.row, mailtoAt);
+      } catch (e) {
+        failed.push(e as MailcampError);
+      }
+    }
+    if (failed.length === 1) throw failed[0];
+    if (failed.length) {
+      const all = new Diagnostics();
+      for (const e of failed) all.capture(e);
+      throw new ValidationError(all);
+    }
+    return rendered;
   };
   return { campaign: c, inlineImages: images, htmlSource: html, textSource, render };
 }
 
 /** A `{{…}}` mailto must still be one address once the recipient's values are in it. */
-function renderedMailto(value: string, c: Campaign, row: number): string {
+function renderedMailto(value: string, c: Campaign, row: number, at: Pos | undefined): string {
   const chk = checkAddress(value.replace(/^mailto:/i, ''));
   if (chk.ok) return value;
   throw new MailcampError('INPUT', `unsubscribe.mailto renders to ${JSON.stringify(value)}: ${chk.reason} (CSV line ${row})`, {
     file: c.displayFile,
-    line: c.pos.unsubscribe?.line,
-    col: c.pos.unsubscribe?.col,
+    line: at?.line,
+    col: at?.col,
   });
 }
 

@@ -21,6 +21,27 @@ function broken(): string {
 }
 
 describe('validate', () => {
+  test('per-recipient values of the campaign file: every failing one reported, each at its own line', async () => {
+    const dir = tmpDir();
+    writeFiles(dir, {
+      'c.yaml':
+        'name: x\nfrom: a@example.com\nsubject: "Hi {{recipient.zz}}"\ntemplate: t.hbs\nrecipients: r.csv\nheaders:\n  X-A: "a"\n  X-B: "{{campaign.zz}}"\n' +
+        'unsubscribe:\n  mailto: u@example.com\n  url: "https://x.example/{{recipient.qq}}"\nattachments:\n  - path: t.hbs\n    filename: "{{recipient.ff}}.txt"\n',
+      't.hbs': '<p>{{name}} {{formatNumber name}}</p>\n',
+      'r.csv': 'email,name\na@example.com,X\n',
+    });
+    const r = await runCli(['validate', 'c.yaml'], { cwd: dir });
+    assert.equal(r.code, 2);
+    assert.deepEqual(r.stderr.trim().split('\n').sort(), [
+      '5 errors, 0 warnings; nothing was sent',
+      "c.yaml:11:8: unknown variable 'qq' (CSV line 2)",
+      "c.yaml:14:15: unknown variable 'ff' (CSV line 2)",
+      "c.yaml:3:10: unknown variable 'zz' (CSV line 2)",
+      "c.yaml:8:8: unknown variable 'zz' (CSV line 2)",
+      't.hbs: formatNumber: not a number: "X" (CSV line 2)',
+    ]);
+  });
+
   test('errors in the campaign values do not hide those of the template and the list', async () => {
     const dir = tmpDir();
     writeFiles(dir, {
