@@ -139,7 +139,7 @@ export async function compileMjml(source: string, file: string, displayFile: str
     });
     // MJML replaces an include it refuses with a comment and no error; make it one.
     if (out.html.includes('mj-include denied')) {
-      throw new MailcampError('INPUT', 'mj-include outside the template folder is not allowed', { file: displayFile });
+      throw new MailcampError('INPUT', 'an mj-include was refused: its file is missing or outside the template folder (only files below it can be included)', { file: displayFile });
     }
     return out.html;
   } catch (e) {
@@ -170,13 +170,14 @@ function checkIncludes(source: string, file: string, displayFile: string): void 
   for (const m of source.matchAll(re)) {
     const target = realOr(path.resolve(root, m[2]));
     const rel = path.relative(root, target);
+    const line = source.slice(0, m.index).split('\n').length;
     if (!rel || rel.startsWith('..') || path.isAbsolute(rel) || m[2].includes('\0')) {
-      const line = source.slice(0, m.index).split('\n').length;
       throw new MailcampError('INPUT', `mj-include '${m[2]}' is outside the template folder; only files below it can be included`, {
         file: displayFile,
         line,
       });
     }
+    if (!fs.existsSync(target)) throw new MailcampError('INPUT', `mj-include '${m[2]}': no such file`, { file: displayFile, line });
   }
 }
 
@@ -189,7 +190,7 @@ function realOr(p: string): string {
 }
 
 function cleanMessage(m: string): string {
-  return m === 'include-denied' ? 'mj-include outside the template folder is not allowed' : m;
+  return m === 'include-denied' ? 'an mj-include was refused: its file is missing or outside the template folder' : m;
 }
 
 export function templateFolder(file: string): string {

@@ -112,6 +112,12 @@ describe('render', () => {
     assert.ok(errors.some((e) => /mj-include/.test(e)), errors.join('\n'));
   });
 
+  test('an mj-include of a missing file in the template folder: that, at its line', async () => {
+    const mjml = '<mjml>\n<mj-body>\n<mj-include path="parts/nothere.mjml" />\n</mj-body>\n</mjml>\n';
+    const { errors } = await compiled({ 'tpl/t.mjml': mjml, tpl: 'tpl/t.mjml' });
+    assert.deepEqual(errors.map((e) => e.replace(/^.*t\.mjml/, 't.mjml')), ["t.mjml:3: mj-include 'parts/nothere.mjml': no such file"]);
+  });
+
   test('partials from partials/ beside the template', async () => {
     const { cc, errors } = await compiled({ 't.hbs': '<p>{{> footer}}</p>', 'partials/footer.hbs': 'Bye {{name}}' });
     assert.deepEqual(errors, []);
