@@ -52,17 +52,19 @@ export class RetryPolicy {
   }
 
   /**
-   * Milliseconds to wait after failure number `attempt` (1 = the first try failed):
-   * a whole number in [cap/2, cap] where cap = min(maxDelay, initialDelay * 2^(attempt-1)).
+   * Milliseconds to wait after failure number `attempt` (1 = the first try failed): a whole
+   * number in [base, min(maxDelay, 1.5 base)] where base = min(maxDelay, initialDelay *
+   * 2^(attempt-1)). The jitter only adds, so `initial_delay` is the least a retry waits, as the
+   * README says, and retries of many recipients deferred together still spread out.
    */
   delayFor(attempt: number): number {
     if (!Number.isInteger(attempt) || attempt < 1) {
       throw new RangeError(`attempt must be a positive integer, got ${attempt}`);
     }
     // 2 ** 1100 is Infinity, which min() turns into the cap: no overflow to worry about.
-    const cap = Math.min(this.maxDelayMs, this.initialDelayMs * 2 ** (attempt - 1));
+    const base = Math.min(this.maxDelayMs, this.initialDelayMs * 2 ** (attempt - 1));
     const r = Math.min(Math.max(this.random(), 0), 1);
-    return Math.round(cap / 2 + (r * cap) / 2);
+    return Math.round(Math.min(this.maxDelayMs, base + (r * base) / 2));
   }
 
   /** Whether another try is allowed after `attemptsSoFar` tries (all of which failed). */

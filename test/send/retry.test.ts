@@ -13,18 +13,18 @@ describe('RetryPolicy', () => {
   const policy = (random: () => number) =>
     new RetryPolicy({ attempts: 5, initialDelayMs: 2000, maxDelayMs: 300_000 }, random);
 
-  test('delay doubles per failure, with equal jitter: [cap/2, cap]', () => {
+  test('delay doubles per failure, with jitter that only adds: [base, 1.5 base], never over maxDelay', () => {
     const low = policy(() => 0);
     const high = policy(() => 0.999999999);
-    const caps = [2000, 4000, 8000, 16000, 32000, 64000, 128000, 256000, 300000, 300000];
-    caps.forEach((cap, i) => {
-      assert.equal(low.delayFor(i + 1), cap / 2, `low, attempt ${i + 1}`);
-      assert.equal(high.delayFor(i + 1), cap, `high, attempt ${i + 1}`);
+    const bases = [2000, 4000, 8000, 16000, 32000, 64000, 128000, 256000, 300000, 300000];
+    bases.forEach((base, i) => {
+      assert.equal(low.delayFor(i + 1), base, `low, attempt ${i + 1}`);
+      assert.equal(high.delayFor(i + 1), Math.min(300_000, base * 1.5), `high, attempt ${i + 1}`);
     });
-    assert.equal(policy(() => 0.5).delayFor(1), 1500);
+    assert.equal(policy(() => 0.5).delayFor(1), 2500);
   });
 
-  test('never exceeds maxDelay and never drops below half of it once capped, even for huge attempts', () => {
+  test('never exceeds maxDelay and never drops below initialDelay (or maxDelay once capped), even for huge attempts', () => {
     let seed = 7;
     const rnd = () => ((seed = (seed * 48271) % 2147483647) / 2147483647);
     const p = policy(rnd);
@@ -32,7 +32,8 @@ describe('RetryPolicy', () => {
       const d = p.delayFor(attempt);
       assert.ok(Number.isInteger(d), `integer ms, attempt ${attempt}`);
       assert.ok(d <= 300_000, `attempt ${attempt}: ${d}`);
-      if (attempt >= 9) assert.ok(d >= 150_000, `attempt ${attempt}: ${d}`);
+      assert.ok(d >= 2000, `attempt ${attempt}: ${d}`);
+      if (attempt >= 9) assert.equal(d, 300_000, `attempt ${attempt}`);
     }
   });
 
@@ -40,7 +41,7 @@ describe('RetryPolicy', () => {
     const p = new RetryPolicy({ attempts: 3, initialDelayMs: 1000, maxDelayMs: 60_000 });
     const seen = new Set(Array.from({ length: 50 }, () => p.delayFor(3)));
     assert.ok(seen.size > 10, `only ${seen.size} distinct delays`);
-    for (const d of seen) assert.ok(d >= 2000 && d <= 4000, `delay ${d}`);
+    for (const d of seen) assert.ok(d >= 4000 && d <= 6000, `delay ${d}`);
   });
 
   test('maxDelay below initialDelay caps the first delay too', () => {
