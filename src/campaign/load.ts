@@ -45,6 +45,8 @@ const RETRY_KEYS = ['attempts', 'initial_delay', 'max_delay'];
 const DKIM_KEYS = ['domain', 'selector', 'private_key'];
 const UNSUB_KEYS = ['url', 'mailto'];
 const GROUP_KEYS = ['column', 'bcc'];
+/** A host name of LDH labels with at least one dot (RFC 1035 §2.3.1). */
+const DNS_NAME = /^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 const NAME_RE = /^[a-z0-9._-]+$/;
 const DEFAULT_MAX_ATTACHMENTS = 25 * 1024 * 1024;
 
@@ -188,6 +190,10 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
     if (groupBy === undefined) diag.error('group_by needs column:', gNode.pos);
     bcc = r.bool(gNode.entries.get('bcc')?.node, 'group_by.bcc') ?? bcc;
   } else groupBy = r.str(gNode, 'group_by');
+  if (bcc && groupBy === undefined && !(gNode && gNode.kind === 'map')) {
+    // bcc hides the members of a group message from each other; a one-recipient message has none.
+    diag.error('bcc: only with group_by (each message goes to one recipient otherwise)', get('bcc')!.pos);
+  }
 
   // transport
   const tNode = get('transport');
@@ -241,7 +247,11 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
     const keyPath = r.str(keyNode, 'dkim.private_key');
     if (!domain || !selector || !keyPath) diag.error('dkim needs domain, selector and private_key', dk.pos);
     else if (!isFile(rel(keyPath))) diag.error(`dkim.private_key not found: ${show(rel(keyPath))}`, keyNode!.pos);
-    else dkim = { domain, selector, privateKey: rel(keyPath) };
+    else if (!DNS_NAME.test(domain)) diag.error(`dkim.domain must be a domain name like acme.example; got '${domain}'`, dk.entries.get('domain')!.node.pos);
+    // The selector is DNS labels too (RFC 6376 §3.1): it is looked up as <selector>._domainkey.<domain>.
+    else if (!DNS_NAME.test(selector) && !/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(selector)) {
+      diag.error(`dkim.selector must be DNS labels (letters, digits, '-', '.'); got '${selector}'`, dk.entries.get('selector')!.node.pos);
+    } else dkim = { domain, selector, privateKey: rel(keyPath) };
   }
 
   const suppress: string[] = [];

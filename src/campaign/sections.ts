@@ -61,7 +61,10 @@ export function readAddress(r: SchemaReader, n: PNode | undefined, key: string):
     r.error(`${key}: invalid address "${parsed[0].address}": ${c.reason}`, n.pos);
     return undefined;
   }
-  return { name: parsed[0].name || undefined, address: c.address };
+  // `Acme (News) <news@…>`: RFC 5322 reads "(News)" as a comment and drops it; whoever wrote
+  // it meant it as part of the name, which goes out quoted.
+  const written = /^\s*([^<>"]*\([^<>"]*)\s*<[^<>]+>\s*$/.exec(raw)?.[1].trim();
+  return { name: written || parsed[0].name || undefined, address: c.address };
 }
 
 export function readRecipientsKey(

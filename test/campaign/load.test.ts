@@ -116,6 +116,20 @@ describe('loadCampaign', () => {
     assert.match(p[1], /^c\.yaml:6:14: concurrency/);
   });
 
+  test('bcc without group_by, and dkim domain and selector that are not DNS names, are errors at their place', () => {
+    assert.deepEqual(problems(project(MIN + 'bcc: true\n')), ['c.yaml:6:6: bcc: only with group_by (each message goes to one recipient otherwise)']);
+    assert.deepEqual(problems(project(MIN + 'group_by: name\nbcc: true\n')), []);
+    const dkim = (d: string, sel: string) => problems(project(MIN + `dkim: { domain: "${d}", selector: "${sel}", private_key: k.pem }\n`, { 'k.pem': 'x' }));
+    assert.match(dkim('bad domain', 's1')[0], /^c\.yaml:6:\d+: dkim\.domain must be a domain name/);
+    assert.match(dkim('acme.example', 's 1;x=y')[0], /^c\.yaml:6:\d+: dkim\.selector must be DNS labels/);
+    assert.deepEqual(dkim('acme.example', 'mail-2026.s1'), []);
+  });
+
+  test('a from: name with parentheses keeps them (RFC 5322 would read them as a comment)', () => {
+    const c = loadCampaign(project(MIN.replace('from: a@example.com', 'from: Acme (News) <news@acme.example>')), { env: {} });
+    assert.deepEqual(c.from, { name: 'Acme (News)', address: 'news@acme.example' });
+  });
+
   test('transport URLs are checked', () => {
     assert.match(problems(project(MIN + 'transport: ftp://x\n'))[0], /unknown transport scheme 'ftp:'/);
     assert.match(problems(project(MIN + 'transport: smtp+plain://u:pw@mail.example.com\n'))[0], /clear text/);
