@@ -309,6 +309,15 @@ export class SmtpTransport implements Transport {
         : /TLS|CERT|SSL/i.test(`${e.code} ${e.originalCode} ${e.message}`)
           ? 'TLS failed'
           : 'connection failed';
+    // smtp:// requires STARTTLS (design.md); a server that refuses the command does not offer it.
+    if (what === 'TLS failed' && e.command === 'STARTTLS' && (e.responseCode ?? 0) >= 500) {
+      return new MailcampError(
+        'TRANSPORT',
+        `TLS failed: the server does not offer STARTTLS (${describe(e)}); smtp:// requires it except to a loopback address`,
+        { host: this.where, responseCode: e.responseCode },
+        'use smtps:// for a server with implicit TLS, or smtp+plain:// to send without TLS on a network you trust',
+      );
+    }
     return new MailcampError('TRANSPORT', `${what}: ${describe(e)}`, { host: this.where, responseCode: e.responseCode });
   }
 
