@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { type Command, InvalidArgumentError } from 'commander';
 import { runPreview } from '../pipeline/preview.js';
-import { type Io, out } from './io.js';
+import { err, type Io, out } from './io.js';
 
 export function register(program: Command, io: Io): void {
   program
@@ -22,7 +22,17 @@ export function register(program: Command, io: Io): void {
       out(io, `wrote ${r.html}`);
       if (opts.open) {
         const cmd = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'start' : 'xdg-open';
-        spawn(cmd, [r.html], { detached: true, stdio: 'ignore' }).on('error', () => {}).unref();
+        await new Promise<void>((resolve) => {
+          const child = spawn(cmd, [r.html], { detached: true, stdio: 'ignore' });
+          child.once('spawn', () => {
+            child.unref();
+            resolve();
+          });
+          child.once('error', (e) => {
+            err(io, `could not open a browser (${cmd}: ${e.message}); open ${r.html} yourself`);
+            resolve();
+          });
+        });
       }
     });
 }

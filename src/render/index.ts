@@ -120,6 +120,10 @@ export async function compileCampaign(
     // Derived from the HTML: only worth it when the HTML compiled (else its error shows twice).
     textSource = htmlTpl ? htmlToTextTemplate(inlinePartials(html, hb.partials as Record<string, unknown>)) : '';
     textDisplay = tplDisplay + ' (text part)';
+    if (htmlTpl && !textSource.trim()) {
+      // Images only: the text/plain part would be empty, which spam filters and text-only readers punish.
+      diag.warning('the text part derived from the HTML is empty (no text outside images); add a `text:` template', { file: tplDisplay });
+    }
   }
   const textTpl = htmlTpl || c.text ? compile(textSource, textDisplay, false) : undefined;
   const subjectTpl = compile(c.subject, c.displayFile, false, subjectPlace);

@@ -54,6 +54,12 @@ describe('render', () => {
     assert.doesNotMatch(r.text, /<b>|&amp;/);
   });
 
+  test('HTML with images only: a warning that the derived text part is empty', async () => {
+    const { cc, diag } = await compiled({ 't.hbs': '<p><img src="https://x.example/a.png" alt=""></p>\n' });
+    assert.ok(cc);
+    assert.deepEqual(diag.warnings.map(formatDiagnostic), ['t.hbs: warning: the text part derived from the HTML is empty (no text outside images); add a `text:` template']);
+  });
+
   test('{{campaign}} is the campaign name, like {{campaign.name}}', async () => {
     const { cc, errors } = await compiled({ 't.hbs': '<p>{{campaign}} / {{campaign.name}}</p>', subject: '{{campaign}}: hi' });
     assert.deepEqual(errors, []);
