@@ -11,7 +11,7 @@ import { valueToText } from './text.js';
 export type HB = typeof Handlebars;
 export type Tpl = (ctx: unknown) => string;
 
-export const HELPERS = ['formatDate', 'formatNumber', 'default', 'eq', 'ne', 'upper', 'lower', 'join', 'htmlToText'] as const;
+export const HELPERS = ['formatDate', 'formatNumber', 'default', 'eq', 'ne', 'upper', 'lower', 'join', 'htmlToText', 'urlencode'] as const;
 /** Handlebars' own helpers that we keep. */
 export const BUILTIN_HELPERS = ['if', 'unless', 'each', 'with', 'lookup'] as const;
 
@@ -86,6 +86,15 @@ export function createEnvironment(): HB {
   hb.registerHelper('join', (list: unknown, sep: unknown) =>
     Array.isArray(list) ? list.join(typeof sep === 'string' ? sep : ', ') : String(list),
   );
+  // A value as one URL component (RFC 3986 percent-encoding): `unsubscribe.url` applies it to
+  // its {{values}}, and templates may use it in links.
+  // A second argument names the variable the value came from: then a missing one is an error,
+  // as a {{variable}} is in strict mode (Handlebars does not check a helper's arguments).
+  hb.registerHelper('urlencode', (value: unknown, ...rest: unknown[]) => {
+    const name = rest.length > 1 ? rest[0] : undefined;
+    if (value === undefined && typeof name === 'string') throw new Error(`"${name}" not defined`);
+    return value === undefined || value === null ? '' : encodeURIComponent(String(value));
+  });
   // A value holding HTML, as text: the derived text part uses it where the HTML has {{{value}}}.
   hb.registerHelper('htmlToText', (value: unknown) => (value === undefined || value === null ? '' : valueToText(String(value))));
   return hb;

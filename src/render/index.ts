@@ -135,7 +135,7 @@ export async function compileCampaign(
     if (t) headerTpls.push([k, t, at]);
   }
   const urlAt = c.pos['unsubscribe.url'] ?? c.pos.unsubscribe;
-  const unsubTpl = c.unsubscribe?.url ? compile(c.unsubscribe.url, c.displayFile, false, urlAt) : undefined;
+  const unsubTpl = c.unsubscribe?.url ? compile(urlComponents(c.unsubscribe.url), c.displayFile, false, urlAt) : undefined;
   if (c.unsubscribe?.url) reportUnknownVariablesAt(c.unsubscribe.url, c.displayFile, urlAt, scope, diag, describe);
   const mailto = c.unsubscribe?.mailto;
   const mailtoAt = c.pos['unsubscribe.mailto'] ?? c.pos.unsubscribe;
@@ -208,6 +208,19 @@ export async function compileCampaign(
     return rendered;
   };
   return { campaign: c, inlineImages: images, htmlSource: html, textSource, render };
+}
+
+/**
+ * In `unsubscribe.url`, a `{{value}}` is one URL component: percent-encoded (an `&` or a space
+ * in it must not change the URL), as `{{value}}` in HTML is HTML-escaped. `{{{value}}}` goes in
+ * as it is (the loader makes the URL start with a literal https:// or http://).
+ */
+export function urlComponents(src: string): string {
+  return src.replace(
+    /(?<!\{)\{\{(~?)(?![{#/!>^&~]|else\b)\s*([^{}]+?)\s*(~?)\}\}(?!\})/g,
+    (_, open: string, expr: string, close: string) =>
+      /\s/.test(expr) ? `{{${open}urlencode (${expr})${close}}}` : `{{${open}urlencode ${expr} ${JSON.stringify(expr)}${close}}}`,
+  );
 }
 
 /** A `{{…}}` mailto must still be one address once the recipient's values are in it. */

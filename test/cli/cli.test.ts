@@ -34,7 +34,7 @@ describe('validate', () => {
     assert.equal(r.code, 2);
     assert.deepEqual(r.stderr.trim().split('\n').sort(), [
       '5 errors, 0 warnings; nothing was sent',
-      "c.yaml:11:8: unknown variable 'qq' (CSV line 2)",
+      "c.yaml:11:8: unknown variable 'recipient.qq' (CSV line 2)",
       "c.yaml:14:15: unknown variable 'ff' (CSV line 2)",
       "c.yaml:3:10: unknown variable 'zz' (CSV line 2)",
       "c.yaml:8:8: unknown variable 'zz' (CSV line 2)",

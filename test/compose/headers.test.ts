@@ -90,3 +90,10 @@ test('a mailto that renders to no address is an error naming the campaign line a
     (e: unknown) => e instanceof MailcampError && /c\.yaml:7:\d+: unsubscribe\.mailto renders to "two words@acme\.example": .* \(CSV line 2\)$/.test(e.toString()),
   );
 });
+
+test('unsubscribe.url: a {{value}} is one URL component, a {{{value}}} goes in as it is', async () => {
+  const fields = { email: 'a@example.com', name: 'Ann', id: 'a&b c/张', token: 'x%2By' };
+  const one = await build('unsubscribe: { url: "https://acme.example/u?id={{id}}&t={{{token}}}" }\n', {}, fields);
+  assert.match(one.raw, /^List-Unsubscribe: <https:\/\/acme\.example\/u\?id=a%26b%20c%2F%E5%BC%A0&t=x%2By>\r$/m);
+  assert.match(one.raw, /^List-Unsubscribe-Post: List-Unsubscribe=One-Click\r$/m);
+});
