@@ -31,7 +31,7 @@ import { writableFolder } from '../shared/folders.js';
 import { type Logger, silentLogger } from '../shared/logger.js';
 import { withoutCredentials } from '../shared/secrets.js';
 import { campaignStateDir, ensureStateDir, findStateDir } from '../state/folder.js';
-import { openJournal, type SqliteJournal } from '../state/journal.js';
+import { journalExists, openJournal, type SqliteJournal } from '../state/journal.js';
 import { acquireLock, type Lock } from '../state/lock.js';
 import { openSuppression, suppressionFile } from '../state/suppression.js';
 import type { JournalEntry, Totals } from '../state/types.js';
@@ -175,6 +175,19 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
       if (!o.yes) {
         if (!o.confirm) {
           throw new MailcampError('USAGE', `refusing to send ${count} message(s) to ${server} without confirmation: stdin is not a terminal; pass --yes`);
+        }
+        // Not worth asking about a run that will be refused anyway (checked again under the lock).
+        if (!throwaway) {
+          const dir = campaignStateDir(stateDir, c.name);
+          const done = o.occurrence ? occurrenceDir(dir, o.occurrence.getTime()) : dir;
+          if (journalExists(done)) {
+            const peek = openJournal(done, { readonly: true });
+            try {
+              refuseFinishedRun(peek, c.name, o);
+            } finally {
+              peek.close();
+            }
+          }
         }
         if (!(await o.confirm({ recipients: count, server, campaign: c.name }))) {
           throw new MailcampError('USAGE', 'not sent: confirmation declined');

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
+import { runSend } from '../../src/pipeline/send.js';
 import { runCli } from '../helpers/cli.js';
 import { startSmtpServer } from '../helpers/smtp-server.js';
 import { address as A, ensureBuilt, makeCampaign, spawnCli, states, status } from './delivery-fixture.js';
@@ -30,6 +31,13 @@ describe('resume, restart and the lock (issue 3)', () => {
         /^campaign 'faults' already ran \(run \S+, \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ to \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: sent 3, failed 0, unknown 0, skipped 0 of 3\); nothing sent: pass --restart/,
       );
       assert.equal(server.messages.length, 3, 'nothing sent by the refused run');
+      // On a terminal, it is refused before the confirmation question, not after a "y".
+      let asked = 0;
+      await assert.rejects(
+        runSend({ file: f.campaign, cwd: f.dir, env: {}, transport: url, confirm: async () => (asked++, true) }),
+        /already ran/,
+      );
+      assert.equal(asked, 0, 'not asked');
       const restart = await runCli(['send', f.campaign, '--transport', url, '--yes', '--restart'], { cwd: f.dir });
       assert.equal(restart.code, 0, restart.stderr);
       for (const e of f.emails) assert.equal(server.deliveries(e), 2);
