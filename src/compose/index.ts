@@ -250,7 +250,11 @@ function listUnsubscribe(c: Campaign, r: Rendered): string {
     items.push(`<${u.href}>`);
   }
   if (r.unsubscribeMailto) items.push(`<${mailtoUri(r.unsubscribeMailto)}?subject=unsubscribe>`);
-  let out = `List-Unsubscribe: ${items.join(`,${CRLF} `)}${CRLF}`;
+  // A line may not pass 998 octets (RFC 5322 §2.1.1). RFC 2369 §2 has clients ignore
+  // whitespace inside the brackets, so a URL that long is folded there; shorter ones are left
+  // whole, as some unsubscribe handlers do not expect folding.
+  const folded = items.map((u) => (u.length > 900 ? u.match(/[^]{1,76}/g)!.join(`${CRLF} `) : u));
+  let out = `List-Unsubscribe: ${folded.join(`,${CRLF} `)}${CRLF}`;
   if (https) out += `List-Unsubscribe-Post: List-Unsubscribe=One-Click${CRLF}`;
   return out;
 }

@@ -97,3 +97,13 @@ test('unsubscribe.url: a {{value}} is one URL component, a {{{value}}} goes in a
   assert.match(one.raw, /^List-Unsubscribe: <https:\/\/acme\.example\/u\?id=a%26b%20c%2F%E5%BC%A0&t=x%2By>\r$/m);
   assert.match(one.raw, /^List-Unsubscribe-Post: List-Unsubscribe=One-Click\r$/m);
 });
+
+test('an unsubscribe URL too long for one line is folded inside its brackets, and reads back whole', async () => {
+  const fields = { email: 'a@example.com', name: 'Ann', id: '张伟'.repeat(150) };
+  const { raw } = await build('unsubscribe: { url: "https://acme.example/u?id={{id}}" }\n', {}, fields);
+  const lines = raw.slice(0, raw.indexOf('\r\n\r\n')).split('\r\n');
+  assert.ok(lines.every((l) => l.length <= 998), 'no header line over 998 octets');
+  const m = await simpleParser(raw);
+  const list = m.headers.get('list') as { unsubscribe?: { url?: string } } | undefined;
+  assert.equal(list?.unsubscribe?.url?.replace(/\s+/g, ''), `https://acme.example/u?id=${encodeURIComponent(fields.id)}`);
+});
