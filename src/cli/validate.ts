@@ -34,6 +34,7 @@ export function register(program: Command, io: Io, setExit: (n: number) => void)
         io,
         `ok: ${r.campaign}: ${plural(r.messages, 'message')} would be sent` +
           (r.skipped ? `, ${r.skipped} skipped` : '') +
+          (r.duplicates ? `, ${plural(r.duplicates, 'duplicate row')} left out` : '') +
           (d.warningCount ? ` (${plural(d.warningCount, 'warning')})` : ''),
       );
       if (r.schedule) for (const line of scheduleLines(r.schedule)) out(io, line);

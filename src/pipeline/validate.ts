@@ -29,13 +29,15 @@ export interface ValidateResult {
   /** Messages that would be sent, and rows skipped (suppressed, or invalid with --skip-invalid). */
   messages: number;
   skipped: number;
+  /** Rows whose address an earlier row already has: that one message covers them. */
+  duplicates: number;
   /** A scheduled campaign: its zone and next three occurrences (epoch ms). */
   schedule?: { kind: 'cron' | 'at'; expression: string; timezone: string; zoneFromMachine: boolean; next: number[] };
 }
 
 export async function runValidate(o: ValidateOptions): Promise<ValidateResult> {
   const diag = new Diagnostics();
-  const result: ValidateResult = { diagnostics: diag, messages: 0, skipped: 0 };
+  const result: ValidateResult = { diagnostics: diag, messages: 0, skipped: 0, duplicates: 0 };
   let loaded;
   try {
     loaded = await loadAsFarAsPossible(o.file, { env: o.env, cwd: o.cwd }, diag);
@@ -67,7 +69,8 @@ export async function runValidate(o: ValidateOptions): Promise<ValidateResult> {
         const e = suppression?.get(k);
         return e ? `${e.kind}: ${e.reason}` : extra.get(k);
       },
-      onSkip: () => result.skipped++,
+      // Duplicates are not recipients of their own (the report lists each address once).
+      onSkip: (_row, _email, reason) => (reason.startsWith('duplicate') ? result.duplicates++ : result.skipped++),
     });
     const prepared = loaded.prepared;
     for await (const u of units) {

@@ -42,6 +42,18 @@ describe('validate', () => {
     ]);
   });
 
+  test('duplicate rows are counted apart from skipped ones, as the report lists each address once', async () => {
+    const dir = tmpDir();
+    writeFiles(dir, {
+      'c.yaml': 'name: d\nfrom: a@example.com\nsubject: Hi\ntemplate: t.hbs\nrecipients: r.csv\n',
+      't.hbs': '<p>Hello {{name}}</p>\n',
+      'r.csv': 'email,name\nann@example.com,Ann\nANN@example.com,Ann again\nbob@example.com,Bob\nann@Example.com,Ann 3\n',
+    });
+    const r = await runCli(['validate', 'c.yaml'], { cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^ok: d: 2 messages would be sent, 2 duplicate rows left out \(2 warnings\)$/m);
+  });
+
   test('errors in the campaign values do not hide those of the template and the list', async () => {
     const dir = tmpDir();
     writeFiles(dir, {
