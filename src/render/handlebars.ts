@@ -100,20 +100,20 @@ export function createEnvironment(): HB {
   return hb;
 }
 
-/** Registers every file of `<templateDir>/partials/` by its base name. */
-export function registerPartials(hb: HB, templateDir: string): string[] {
+/** Registers every file of `<templateDir>/partials/` by its base name; returns name → file. */
+export function registerPartials(hb: HB, templateDir: string): Map<string, string> {
   const dir = path.join(templateDir, 'partials');
+  const registered = new Map<string, string>();
   let names: string[] = [];
   try {
     names = fs.readdirSync(dir).filter((f) => /\.(hbs|html|handlebars|txt)$/i.test(f));
   } catch {
-    return [];
+    return registered;
   }
-  const registered: string[] = [];
   for (const f of names) {
     const name = f.replace(/\.[^.]+$/, '');
     hb.registerPartial(name, fs.readFileSync(path.join(dir, f), 'utf8'));
-    registered.push(name);
+    registered.set(name, path.join(dir, f));
   }
   return registered;
 }

@@ -14,7 +14,7 @@ import { checkSyntax, compileTemplate, createEnvironment, type HB, registerParti
 import { type InlineImage, inlineImages } from './inline-images.js';
 import { compileMjml } from './mjml.js';
 import { htmlToTextTemplate, inlinePartials } from './text.js';
-import { reportUnknownVariables, type Scope } from './variables.js';
+import { type PartialSources, reportUnknownVariables, type Scope } from './variables.js';
 
 export interface RenderInput {
   row: number;
@@ -65,7 +65,11 @@ export async function compileCampaign(
   const hb = createEnvironment();
   const tplDisplay = displayPath(c.template.path, cwd);
   const tplDir = path.dirname(c.template.path);
-  registerPartials(hb, tplDir);
+  const partialFiles = registerPartials(hb, tplDir);
+  const partials: PartialSources = (name) => {
+    const f = partialFiles.get(name);
+    return f ? { source: fs.readFileSync(f, 'utf8'), file: displayPath(f, cwd) } : undefined;
+  };
   const domain = c.from.address.split('@')[1];
 
   // What a template can see, for the static check.
@@ -79,7 +83,7 @@ export async function compileCampaign(
     : `CSV columns: ${columns.join(', ')}` + (dataKeys.length ? `; data: ${dataKeys.join(', ')}` : '');
 
   const source = fs.readFileSync(c.template.path, 'utf8');
-  reportUnknownVariables(source, tplDisplay, scope, diag, describe);
+  reportUnknownVariables(source, tplDisplay, scope, diag, describe, partials);
   const subjectPlace = { file: c.displayFile, line: c.pos.subject?.line ?? 1 };
   reportUnknownVariablesAt(c.subject, c.displayFile, c.pos.subject, scope, diag, describe);
 
@@ -115,7 +119,7 @@ export async function compileCampaign(
   if (c.text) {
     textSource = fs.readFileSync(c.text, 'utf8');
     textDisplay = displayPath(c.text, cwd);
-    reportUnknownVariables(textSource, textDisplay, scope, diag, describe);
+    reportUnknownVariables(textSource, textDisplay, scope, diag, describe, partials);
   } else {
     // Derived from the HTML: only worth it when the HTML compiled (else its error shows twice).
     textSource = htmlTpl ? htmlToTextTemplate(inlinePartials(html, hb.partials as Record<string, unknown>)) : '';

@@ -23,7 +23,12 @@ export interface VariableUse {
   helper?: boolean;
   line: number;
   col: number;
+  /** Set when the use is inside a partial: the partial's file. */
+  file?: string;
 }
+
+/** A partial's source and the file to name in errors, by partial name. */
+export type PartialSources = (name: string) => { source: string; file: string } | undefined;
 
 const HELPER_SET = new Set<string>([...HELPERS, ...BUILTIN_HELPERS]);
 const FORBIDDEN = new Set(['constructor', '__proto__', 'prototype', '__defineGetter__', '__lookupGetter__']);
@@ -32,7 +37,7 @@ const FORBIDDEN = new Set(['constructor', '__proto__', 'prototype', '__defineGet
  * Returns the uses of names that the scope does not provide. `members` is the scope of
  * group members (inside `{{#each members}}`).
  */
-export function findUnknownVariables(source: string, root: Scope): VariableUse[] {
+export function findUnknownVariables(source: string, root: Scope, partials?: PartialSources): VariableUse[] {
   let ast: Node;
   try {
     ast = Handlebars.parse(source) as unknown as Node;
@@ -41,6 +46,9 @@ export function findUnknownVariables(source: string, root: Scope): VariableUse[]
   }
   const out: VariableUse[] = [];
   const stack: Scope[] = [root];
+  /** The partial being walked (its uses are reported in its own file), and those around it. */
+  let inFile: string | undefined;
+  const entered: string[] = [];
 
   const checkPath = (p: Node) => {
     if (p.type !== 'PathExpression') return;
@@ -51,12 +59,12 @@ export function findUnknownVariables(source: string, root: Scope): VariableUse[]
     const head = parts[0];
     for (const part of parts) {
       if (FORBIDDEN.has(part)) {
-        out.push({ name: p.original, line: p.loc!.start.line, col: p.loc!.start.column + 1 });
+        out.push({ name: p.original, line: p.loc!.start.line, col: p.loc!.start.column + 1, file: inFile });
         return;
       }
     }
     if (!scope || !scope.names || head === undefined) return; // `this`, or unchecked scope
-    if (!scope.names.has(head)) out.push({ name: head, line: p.loc!.start.line, col: p.loc!.start.column + 1 });
+    if (!scope.names.has(head)) out.push({ name: head, line: p.loc!.start.line, col: p.loc!.start.column + 1, file: inFile });
   };
 
   const visitParams = (n: Node) => {
@@ -79,7 +87,7 @@ export function findUnknownVariables(source: string, root: Scope): VariableUse[]
       if (!isHelperCall) visitExpr(p);
       else {
         // unknown helper: report the name
-        out.push({ name: p.original, helper: true, line: p.loc!.start.line, col: p.loc!.start.column + 1 });
+        out.push({ name: p.original, helper: true, line: p.loc!.start.line, col: p.loc!.start.column + 1, file: inFile });
       }
       visitParams(n);
     }
@@ -114,9 +122,30 @@ export function findUnknownVariables(source: string, root: Scope): VariableUse[]
         break;
       }
       case 'PartialStatement':
-      case 'PartialBlockStatement':
+      case 'PartialBlockStatement': {
         visitParams(n);
+        // `{{> name}}` without a context or hash sees the scope it is called in: check its body
+        // there, naming the partial's own file (once per partial, and never in a loop).
+        const name = n.name?.type === 'PathExpression' ? (n.name.original as string) : undefined;
+        const plain = !(n.params?.length ?? 0) && !(n.hash?.pairs?.length ?? 0);
+        const p = plain && name !== undefined && !entered.includes(name) && entered.length < 8 ? partials?.(name) : undefined;
+        if (p) {
+          let body: Node | undefined;
+          try {
+            body = Handlebars.parse(p.source) as unknown as Node;
+          } catch {
+            body = undefined; // its syntax error is reported when it is compiled
+          }
+          const outer = inFile;
+          entered.push(name!);
+          inFile = p.file;
+          visitProgram(body);
+          inFile = outer;
+          entered.pop();
+        }
+        if (n.type === 'PartialBlockStatement') visitProgram(n.program);
         break;
+      }
       default:
         break;
     }
@@ -132,10 +161,12 @@ export function reportUnknownVariables(
   root: Scope,
   diag: Diagnostics,
   describe: string,
+  partials?: PartialSources,
 ): void {
-  for (const u of findUnknownVariables(source, root)) {
+  for (const u of findUnknownVariables(source, root, partials)) {
+    const where = { file: u.file ?? file, line: u.line, col: u.col };
     if (u.helper) {
-      diag.error(`unknown helper '${u.name}' (helpers: ${[...HELPERS, ...BUILTIN_HELPERS].join(', ')})`, { file, line: u.line, col: u.col });
+      diag.error(`unknown helper '${u.name}' (helpers: ${[...HELPERS, ...BUILTIN_HELPERS].join(', ')})`, where);
       continue;
     }
     const known = root.names ? [...root.names] : [];
@@ -143,7 +174,7 @@ export function reportUnknownVariables(
     const why = FORBIDDEN.has(u.name.split('.').pop()!) ? 'not allowed' : 'not defined';
     diag.error(
       `unknown variable '${u.name}': ${why} (${describe})` + (s && why === 'not defined' ? `; did you mean '${s}'?` : ''),
-      { file, line: u.line, col: u.col },
+      where,
     );
   }
 }

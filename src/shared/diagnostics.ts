@@ -9,7 +9,14 @@ export type Severity = 'error' | 'warning';
 export interface Diagnostic extends ErrorPlace {
   severity: Severity;
   message: string;
+  /** A message that names a CSV line: the message without it, the line, and later rows with the same problem. */
+  rowsOf?: string;
+  firstRow?: number;
+  moreRows?: number;
 }
+
+/** `… (CSV line 12)`, as render errors end (render/handlebars.ts). */
+const PER_ROW = /^(.*) \(CSV line (\d+)\)$/s;
 
 export function formatDiagnostic(d: Diagnostic): string {
   return formatPlace(d) + (d.severity === 'warning' ? 'warning: ' : '') + d.message;
@@ -26,6 +33,20 @@ export class Diagnostics {
   error(message: string, place: ErrorPlace = {}): void {
     // The same problem found by two passes (header read, then the full read) is one problem.
     if (this.errors.some((d) => sameProblem(d, message, place))) return;
+    // A template problem that every row runs into (an unknown variable inside a partial) is one
+    // problem too: its first row is named, and how many more.
+    const perRow = PER_ROW.exec(message);
+    if (perRow) {
+      const seen = this.errors.find((d) => d.rowsOf === perRow[1] && sameProblem(d, d.message, place));
+      if (seen) {
+        seen.moreRows = (seen.moreRows ?? 0) + 1;
+        seen.message = `${perRow[1]} (CSV line ${seen.firstRow} and ${seen.moreRows} more)`;
+        return;
+      }
+      this.errorCount++;
+      if (this.errors.length < this.cap) this.errors.push({ severity: 'error', message, ...place, rowsOf: perRow[1], firstRow: Number(perRow[2]) });
+      return;
+    }
     this.errorCount++;
     if (this.errors.length < this.cap) this.errors.push({ severity: 'error', message, ...place });
   }

@@ -124,6 +124,11 @@ describe('render', () => {
     assert.deepEqual(errors.map((e) => e.replace(/^.*t\.mjml/, 't.mjml')), ["t.mjml:3: mj-include 'parts/nothere.mjml': no such file"]);
   });
 
+  test('an unknown variable inside a partial is named once, at its line in the partial', async () => {
+    const { errors } = await compiled({ 't.hbs': '<p>Hi {{name}}</p>\n{{> footer}}\n', 'partials/footer.hbs': '<p>Bye {{name}},\n{{nope}}</p>\n' });
+    assert.deepEqual(errors.map((e) => e.split(' (')[0]), ["partials/footer.hbs:2:3: unknown variable 'nope': not defined"]);
+  });
+
   test('partials from partials/ beside the template', async () => {
     const { cc, errors } = await compiled({ 't.hbs': '<p>{{> footer}}</p>', 'partials/footer.hbs': 'Bye {{name}}' });
     assert.deepEqual(errors, []);
