@@ -188,7 +188,9 @@ async function readOne(
   mapToMailedAddress(c, matcher);
   const result: MessageResult = { source: msg.source, messageId: c.messageId, kind: c.kind, classification: c, suppressed: [] };
   const earlier = c.messageId ? stores.processed?.byMessageId(c.messageId) : undefined;
-  if (earlier) result.kind = 'duplicate';
+  // A copy of a message already handled is a duplicate (deleted or moved with it by `after:`);
+  // a copy of one left for a person (unknown) stays, as that one did.
+  if (earlier && ACTIONABLE.has(earlier.kind)) result.kind = 'duplicate';
   if (dryRun) return result;
 
   const source = `${c.messageId ?? msg.source} in ${mailbox.identity}`;

@@ -141,8 +141,10 @@ export function openSuppression(stateDir: string, opts: SuppressionOptions = {})
     soft: db
       .prepare(
         `INSERT INTO soft_bounces (address, count, first_at, last_at, last_source) VALUES (?, 1, ?, ?, ?)
-         ON CONFLICT (address) DO UPDATE SET count = count + 1, last_at = excluded.last_at,
-           last_source = excluded.last_source
+         ON CONFLICT (address) DO UPDATE SET
+           -- the same message seen again (a run that died before recording it) counts once
+           count = count + (CASE WHEN last_source IS excluded.last_source THEN 0 ELSE 1 END),
+           last_at = excluded.last_at, last_source = excluded.last_source
          RETURNING count`,
       )
       .pluck(),

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import Database from 'better-sqlite3';
 import { test } from 'node:test';
 import { runBounces } from '../../src/pipeline/bounces.js';
 import type { Mailbox, MailboxMessage } from '../../src/receive/mailbox.js';
@@ -192,4 +193,36 @@ test('an interrupt stops between messages; what was read is recorded and still d
   assert.equal(s.interrupted, true);
   assert.equal(s.read, 1);
   assert.deepEqual(box.deleted, ['1']);
+});
+
+test('a copy of a message left for a person (unknown) is left too, not deleted as a duplicate', async () => {
+  const { dir } = project();
+  const box = new FakeMailbox([
+    { id: '1', raw: ORDINARY },
+    { id: '2', raw: ORDINARY },
+    { id: '3', raw: bounce('a', 'gone@example.net') },
+    { id: '4', raw: bounce('a', 'gone@example.net') },
+  ]);
+  const s = await runBounces({ file: 'mailbox.yaml', cwd: dir, mailbox: () => box });
+  assert.deepEqual(box.deleted.sort(), ['3', '4'], 'the bounce and its copy go, both copies of the person’s mail stay');
+  assert.deepEqual([s.counts.unknown, s.counts.hard, s.duplicates], [2, 1, 1]);
+  // And on the next run too.
+  const again = await runBounces({ file: 'mailbox.yaml', cwd: dir, mailbox: () => box });
+  assert.equal(again.seenBefore, 4);
+  assert.deepEqual(box.deleted.sort(), ['3', '3', '4', '4']);
+});
+
+test('a soft bounce whose record was lost (the run died in between) is not counted twice', async () => {
+  const { dir, state } = project('url: dir:unused\nsoft_bounce_limit: 3\n');
+  const raw = bounce('once', 'full@example.net', '4.2.2', '452 4.2.2 Mailbox full');
+  await runBounces({ file: 'mailbox.yaml', cwd: dir, mailbox: () => new FakeMailbox([{ id: '1', raw }]) });
+  // What a crash between the two writes leaves: the count, but no record of the message.
+  const db = new Database(path.join(state, 'suppression-processed'));
+  db.prepare('DELETE FROM processed').run();
+  db.close();
+  const s = await runBounces({ file: 'mailbox.yaml', cwd: dir, mailbox: () => new FakeMailbox([{ id: '1', raw }]) });
+  assert.equal(s.read, 1);
+  const list = openSuppression(state);
+  assert.equal(list.softBounces('full@example.net'), 1);
+  list.close();
 });
