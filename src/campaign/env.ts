@@ -44,17 +44,32 @@ const VAR = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
  * Replaces `${VAR}` in `value`. `$${` escapes a literal `${`. Throws a MailcampError
  * (without a place; the caller adds it) naming the first missing variable.
  */
-export function interpolate(value: string, env: Env, opts: { secret?: boolean } = {}): string {
+export function interpolate(value: string, env: Env, opts: { secret?: boolean; url?: boolean } = {}): string {
   if (!value.includes('${')) return value;
-  return value.replace(/\$?\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole, name: string) => {
+  // In a URL's user:password@ part a value is percent-encoded: a password with '@', '/', '#',
+  // '?' or '%' in it would otherwise end the user info early (and a piece of the password
+  // would be taken for the host name).
+  const userinfo = opts.url ? userinfoSpan(value) : undefined;
+  return value.replace(/\$?\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole: string, name: string, at: number) => {
     if (whole.startsWith('$$')) return whole.slice(1);
     const v = env[name];
     if (v === undefined) {
       throw new MailcampError('INPUT', `environment variable ${name} is not set (nor in .env)`);
     }
     if (opts.secret || SECRET_NAME.test(name)) registerSecret(v);
-    return v;
+    return userinfo && at >= userinfo[0] && at < userinfo[1] ? encodeURIComponent(v) : v;
   });
+}
+
+/** [start, end) of the user info in `scheme://user:pass@host…`, as written (placeholders hold no '@' or '/'). */
+function userinfoSpan(url: string): [number, number] | undefined {
+  const start = url.indexOf('://');
+  if (start < 0) return undefined;
+  const rest = url.slice(start + 3);
+  const hostEnd = rest.search(/[/?#]/);
+  const authority = hostEnd < 0 ? rest : rest.slice(0, hostEnd);
+  const at = authority.lastIndexOf('@');
+  return at < 0 ? undefined : [start + 3, start + 3 + at];
 }
 
 export function mentionsVariables(value: string): boolean {

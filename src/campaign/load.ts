@@ -197,7 +197,7 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
 
   // transport
   const tNode = get('transport');
-  const transport = r.str(tNode, 'transport', { secret: true });
+  const transport = r.str(tNode, 'transport', { secret: true, url: true });
   if (transport !== undefined && tNode) {
     try {
       parseTransportUrl(transport, dir);

@@ -37,7 +37,7 @@ export class SchemaReader {
   }
 
   /** A string (numbers are accepted and stringified), with `${VAR}` interpolated. */
-  str(n: PNode | undefined, name: string, opts: { secret?: boolean; env?: boolean } = {}): string | undefined {
+  str(n: PNode | undefined, name: string, opts: { secret?: boolean; env?: boolean; url?: boolean } = {}): string | undefined {
     if (!n || isNull(n)) return undefined;
     if (n.kind !== 'scalar' || typeof n.value === 'boolean') {
       this.error(`${name} must be a string`, n.pos);

@@ -422,7 +422,7 @@ function formatWarning(d: { message: string; file?: string; line?: number; col?:
 
 function interpolateFlag(value: string, env: Env): string {
   try {
-    return interpolate(value, env, { secret: true });
+    return interpolate(value, env, { secret: true, url: true });
   } catch (e) {
     if (e instanceof MailcampError) throw new MailcampError('USAGE', `--transport: ${e.message}`);
     throw e;

@@ -89,7 +89,7 @@ export function loadMailboxConfig(file: string, opts: MailboxLoadOptions = {}): 
 
   let url: MailboxUrl | undefined;
   const urlNode = get('url');
-  const urlText = r.str(urlNode, name('url'), { secret: true });
+  const urlText = r.str(urlNode, name('url'), { secret: true, url: true });
   if (!urlNode || isNull(urlNode)) diag.error(`missing required key '${name('url')}'`, { file: display, line: section.pos.line, col: section.pos.col });
   else if (urlText !== undefined) {
     try {

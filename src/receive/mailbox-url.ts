@@ -11,7 +11,7 @@
 import path from 'node:path';
 import { parseDuration } from '../campaign/schema.js';
 import { MailcampError } from '../shared/errors.js';
-import { redactUrl, registerSecret } from '../shared/secrets.js';
+import { decodeComponent, redactUrl, registerSecret } from '../shared/secrets.js';
 
 export interface RemoteMailboxUrl {
   kind: 'imap' | 'pop3';
@@ -54,12 +54,12 @@ export function parseMailboxUrl(raw: string, baseDir: string): MailboxUrl {
     throw new MailcampError('INPUT', `url: unsupported scheme '${scheme}:' (use imaps://, imap://, pop3s://, pop3:// or dir:PATH)`);
   }
   if (!u.hostname) throw new MailcampError('INPUT', 'url: no host');
-  const user = decodeURIComponent(u.username);
-  const pass = decodeURIComponent(u.password);
+  const user = decodeComponent(u.username);
+  const pass = decodeComponent(u.password);
   registerSecret(pass);
   if (!user) throw new MailcampError('INPUT', `url: no user name (write ${scheme}://USER:\${PASSWORD_VAR}@${u.hostname}); '@' in a user name is %40`);
   const kind = scheme.startsWith('imap') ? 'imap' : 'pop3';
-  let folder = decodeURIComponent(u.pathname.replace(/^\//, ''));
+  let folder = decodeComponent(u.pathname.replace(/^\//, ''));
   if (kind === 'pop3' && folder) throw new MailcampError('INPUT', 'url: POP3 has no folders; remove the path after the host');
   if (!folder) folder = 'INBOX';
   let tlsVerify = true;

@@ -11,7 +11,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { parseDuration } from '../campaign/schema.js';
 import { MailcampError } from '../shared/errors.js';
-import { redactUrl, registerSecret } from '../shared/secrets.js';
+import { decodeComponent, redactUrl, registerSecret } from '../shared/secrets.js';
 
 export type TransportSpec =
   | { kind: 'outbox'; dir?: string }
@@ -69,8 +69,8 @@ export function parseTransportUrl(url: string, baseDir: string): TransportSpec {
     );
   }
   if (!u.hostname) throw new MailcampError('INPUT', 'transport URL has no host');
-  const user = u.username ? decodeURIComponent(u.username) : undefined;
-  const pass = u.password ? decodeURIComponent(u.password) : undefined;
+  const user = u.username ? decodeComponent(u.username) : undefined;
+  const pass = u.password ? decodeComponent(u.password) : undefined;
   registerSecret(pass);
   for (const k of u.searchParams.keys()) {
     if (!QUERY_KEYS.includes(k)) throw new MailcampError('INPUT', `unknown transport option '${k}' (known: ${QUERY_KEYS.join(', ')})`);

@@ -4,6 +4,15 @@
 
 const secrets = new Set<string>();
 
+/** decodeURIComponent that keeps text it cannot decode (a stray '%') as it is, instead of throwing. */
+export function decodeComponent(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
 export function registerSecret(value: string | undefined | null): void {
   if (!value || value.length < 3) return;
   secrets.add(value);
@@ -27,7 +36,7 @@ export function redact(text: string): string {
 export function withoutCredentials(url: string): string {
   try {
     const u = new URL(url);
-    if (u.password) registerSecret(decodeURIComponent(u.password));
+    if (u.password) registerSecret(decodeComponent(u.password));
     u.username = '';
     u.password = '';
     return redact(u.toString());
@@ -41,7 +50,7 @@ export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) {
-      registerSecret(decodeURIComponent(u.password));
+      registerSecret(decodeComponent(u.password));
       u.password = '***';
     }
     return redact(u.toString());

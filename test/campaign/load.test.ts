@@ -6,6 +6,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { loadCampaign } from '../../src/campaign/load.js';
 import { Diagnostics, formatDiagnostic, ValidationError } from '../../src/shared/diagnostics.js';
+import { parseTransportUrl } from '../../src/send/transport-url.js';
 import { redact } from '../../src/shared/secrets.js';
 import { tmpDir, writeFiles } from '../helpers/tmp.js';
 
@@ -128,6 +129,16 @@ describe('loadCampaign', () => {
   test('a from: name with parentheses keeps them (RFC 5322 would read them as a comment)', () => {
     const c = loadCampaign(project(MIN.replace('from: a@example.com', 'from: Acme (News) <news@acme.example>')), { env: {} });
     assert.deepEqual(c.from, { name: 'Acme (News)', address: 'news@acme.example' });
+  });
+
+  test('a ${VAR} password in the transport URL may hold @ / # ? %: it is percent-encoded there', () => {
+    const pw = 'p@ss/w#rd?x%zz';
+    const c = loadCampaign(project(MIN + 'transport: smtp://u%40acme.example:${PW}@smtp.example.com:587\n'), { env: { PW: pw } });
+    assert.equal(c.transport, 'smtp://u%40acme.example:p%40ss%2Fw%23rd%3Fx%25zz@smtp.example.com:587');
+    const spec = parseTransportUrl(c.transport!, process.cwd());
+    assert.ok(spec.kind === 'smtp');
+    assert.deepEqual([spec.host, spec.user, spec.pass], ['smtp.example.com', 'u@acme.example', pw]);
+    assert.equal(redact(`x ${pw} y`), 'x *** y');
   });
 
   test('transport URLs are checked', () => {
