@@ -200,6 +200,7 @@ export function readSchedule(r: SchemaReader, n: PNode | undefined): ScheduleSpe
   const atNode = e('at');
   if (atNode) {
     const items = atNode.kind === 'seq' ? atNode.items : [atNode];
+    if (!items.length) r.error('schedule.at needs at least one date-time', atNode.pos);
     at = [];
     for (const it of items) {
       const s = r.str(it, 'schedule.at');

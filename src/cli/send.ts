@@ -4,11 +4,13 @@
 
 import readline from 'node:readline/promises';
 import type { Command } from 'commander';
+import { loadCampaign } from '../campaign/load.js';
 import { runSend, type SendSummary } from '../pipeline/send.js';
+import { resolveOccurrence } from '../schedule/manual.js';
+import { Diagnostics } from '../shared/diagnostics.js';
 import { redact } from '../shared/secrets.js';
 import { err, type Io, out, plural } from './io.js';
 import { positiveInt } from './preview.js';
-import { resolveOccurrence } from '../schedule/manual.js';
 
 interface SendFlags {
   dryRun?: boolean;
@@ -48,6 +50,13 @@ export function register(program: Command, io: Io, setExit: (n: number) => void)
     .option('--occurrence <time>', "send one occurrence of the campaign's schedule: its time (ISO with offset), or 'due' for the latest one not yet sent")
     .action(async (file: string, f: SendFlags) => {
       let occurrence: Date | undefined;
+      // A scheduled campaign is sent one occurrence at a time (issue 7: `schedule` and a
+      // manual `send` must never both send one): a plain send sends the latest due occurrence,
+      // as --occurrence due does. Dry runs and test sends (--to) touch no journal: as they are.
+      if (f.occurrence === undefined && !f.dryRun && f.to === undefined && hasSchedule(file, io)) {
+        f.occurrence = 'due';
+        err(io, "this campaign has a schedule: sending its latest due occurrence (as --occurrence due does; `mailcamp schedule --list` shows them)");
+      }
       if (f.occurrence !== undefined) {
         const r = resolveOccurrence({ file, value: f.occurrence, now: Date.now(), cwd: io.cwd, env: io.env, state: f.state });
         if (r.kind === 'nothing') {
@@ -100,6 +109,15 @@ export function register(program: Command, io: Io, setExit: (n: number) => void)
       report(io, f, summary);
       setExit(summary.exitCode);
     });
+}
+
+/** Whether the campaign file has a schedule: key (a file that does not load is runSend's to report). */
+function hasSchedule(file: string, io: Io): boolean {
+  try {
+    return !!loadCampaign(file, { env: io.env, cwd: io.cwd, missingEnvIsEmpty: true }, new Diagnostics(0)).schedule;
+  } catch {
+    return false;
+  }
 }
 
 function bar(done: number, total: number): string {

@@ -54,6 +54,13 @@ export async function runValidate(o: ValidateOptions): Promise<ValidateResult> {
     if (tt) {
       const { kind, expression, timezone, zoneFromMachine } = tt;
       result.schedule = { kind, expression, timezone, zoneFromMachine, next: tt.after(now.getTime(), 3) };
+      if (!result.schedule.next.length && diag.ok) {
+        diag.warning('schedule: no occurrence lies ahead (every at: time has passed): `mailcamp schedule` will send nothing new', {
+          file: c.displayFile,
+          line: c.pos.schedule?.line,
+          col: c.pos.schedule?.col,
+        });
+      }
     }
   } catch {
     // A bad cron expression or zone: already an error in diag, at its line:col.

@@ -93,6 +93,22 @@ describe('send --occurrence', () => {
     else assert.match(again.stderr, /was already sent/);
   });
 
+  test('a plain send of a scheduled campaign sends its due occurrence, once (schedule and send never both send one)', async () => {
+    const at = new Date(Date.now() - 60_000).toISOString().replace(/\.\d+Z$/, 'Z');
+    const dir = project(tmpDir(), { 'c.yaml': `schedule: { at: "${at}" }\n` });
+    const r = await runCli(['send', 'c.yaml', '--json'], { cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /this campaign has a schedule: sending its latest due occurrence/);
+    assert.equal(JSON.parse(r.stdout).run_id, occurrenceStamp(Date.parse(at)));
+    const again = await runCli(['send', 'c.yaml'], { cwd: dir });
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /nothing to send: .*was already sent/);
+    // A dry run is still just a dry run.
+    const dry = await runCli(['send', 'c.yaml', '--dry-run', '--json'], { cwd: dir });
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.equal(JSON.parse(dry.stdout).dry_run, true);
+  });
+
   test('--occurrence on a campaign without a schedule is a usage error', async () => {
     const dir = project(tmpDir(), { 'c.yaml': '' });
     const r = await runCli(['send', 'c.yaml', '--occurrence', 'due'], { cwd: dir });
