@@ -50,6 +50,7 @@ export function register(program: Command, io: Io): void {
             started_at: s.run ? new Date(s.run.startedAt).toISOString() : null,
             finished_at: s.run?.finishedAt ? new Date(s.run.finishedAt).toISOString() : null,
             reason: s.run?.reason ?? null,
+            ...(s.occurrence ? { occurrence: s.occurrence } : {}),
             totals: { recipients: t.recipients, sent: t.sent, failed: t.failed, deferred: t.deferred, skipped: t.skipped, unknown: t.unknown, pending: t.pending, sending: t.sending },
             recipients: s.recipients.map((e) => ({
               row: e.row,
@@ -70,7 +71,9 @@ export function register(program: Command, io: Io): void {
       const run = s.run;
       const state = s.state === 'running' ? `running, pid ${s.lockedBy}` : s.state === 'unfinished' ? 'unfinished: no process is sending it' : s.state;
       const ended = run.finishedAt ? `, ended ${iso(run.finishedAt)}` : '';
-      out(io, `${s.campaign}: run ${run.runId} (${state}), started ${iso(run.startedAt)}${ended}`);
+      const what = s.occurrence ? `latest occurrence ${run.runId}` : `run ${run.runId}`;
+      out(io, `${s.campaign}: ${what} (${state}), started ${iso(run.startedAt)}${ended}`);
+      if (s.occurrence) out(io, '  (a scheduled campaign; `mailcamp schedule --list` shows its other occurrences)');
       if (run.reason) out(io, `  ${run.reason}`);
       out(io, `  transport ${run.transport}`);
       out(
@@ -94,7 +97,9 @@ export function register(program: Command, io: Io): void {
       if (t.unknown) {
         out(io, 'next: check with the server whether the unknown ones arrived; `mailcamp send --resend-unknown` sends them again');
       }
-      if (s.state === 'unfinished' || s.state === 'interrupted') out(io, 'next: `mailcamp send` resumes this run');
+      if (s.occurrence) {
+        if (s.state === 'unfinished' || s.state === 'interrupted') out(io, `next: \`mailcamp send --occurrence ${s.occurrence}\` resumes this occurrence`);
+      } else if (s.state === 'unfinished' || s.state === 'interrupted') out(io, 'next: `mailcamp send` resumes this run');
       else if (s.state === 'finished') out(io, 'the run is finished; `mailcamp send --restart` would send to everyone again');
     });
 }

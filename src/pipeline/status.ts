@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadCampaign } from '../campaign/load.js';
 import type { Env } from '../campaign/env.js';
+import { OCCURRENCES_DIR } from '../schedule/occurrence.js';
 import { campaignStateDir, findStateDir } from '../state/folder.js';
 import { journalExists, openJournal } from '../state/journal.js';
 import { liveLock } from '../state/lock.js';
@@ -34,6 +35,22 @@ export interface StatusResult {
   /** The listed recipients, in CSV order (each status cut at limitPerStatus). */
   recipients: JournalEntry[];
   lockedBy?: number;
+  /** A scheduled campaign: the stamp of the occurrence shown. */
+  occurrence?: string;
+}
+
+/** The latest occurrence stamp with a journal; stamps (20261116T080000Z) sort by time. */
+function latestOccurrence(campaignDir: string): string | undefined {
+  let stamps: string[];
+  try {
+    stamps = fs.readdirSync(path.join(campaignDir, OCCURRENCES_DIR));
+  } catch {
+    return undefined;
+  }
+  return stamps
+    .filter((s) => /^\d{8}T\d{6}Z$/.test(s) && journalExists(path.join(campaignDir, OCCURRENCES_DIR, s)))
+    .sort()
+    .pop();
 }
 
 export const NOT_SENT: DeliveryStatus[] = ['pending', 'sending', 'failed', 'deferred', 'unknown', 'skipped'];
@@ -41,7 +58,17 @@ export const NOT_SENT: DeliveryStatus[] = ['pending', 'sending', 'failed', 'defe
 export function runStatus(o: StatusOptions): StatusResult {
   const c = loadCampaign(o.file, { env: o.env, cwd: o.cwd, missingEnvIsEmpty: true });
   const stateDir = findStateDir(c.dir, o.state ? path.resolve(o.cwd ?? process.cwd(), o.state) : undefined);
-  const dir = campaignStateDir(stateDir, c.name);
+  let dir = campaignStateDir(stateDir, c.name);
+  // A scheduled campaign's runs are its occurrences (`.mailcamp/<name>/occurrences/<stamp>/`):
+  // status shows the latest one that has a journal (schedule --list shows the others).
+  let occurrence: string | undefined;
+  if (c.schedule) {
+    const latest = latestOccurrence(dir);
+    if (latest) {
+      occurrence = latest;
+      dir = path.join(dir, OCCURRENCES_DIR, latest);
+    }
+  }
   const empty: Totals = { recipients: 0, pending: 0, sending: 0, sent: 0, failed: 0, deferred: 0, unknown: 0, skipped: 0 };
   if (!fs.existsSync(dir) || !journalExists(dir)) return { campaign: c.name, state: 'never-run', totals: empty, recipients: [] };
   const j = openJournal(dir, { readonly: true });
@@ -65,7 +92,7 @@ export function runStatus(o: StatusOptions): StatusResult {
     }
     let state = run ? (run.state === 'running' ? 'unfinished' : run.state) : 'never-run';
     if (lock) state = 'running';
-    return { campaign: c.name, run, state, totals, recipients, lockedBy: lock?.pid };
+    return { campaign: c.name, run, state, totals, recipients, lockedBy: lock?.pid, occurrence };
   } finally {
     j.close();
   }

@@ -103,6 +103,13 @@ describe('send --occurrence', () => {
     const again = await runCli(['send', 'c.yaml'], { cwd: dir });
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stderr, /nothing to send: .*was already sent/);
+    // status shows that occurrence.
+    const st = await runCli(['status', 'c.yaml', '--json'], { cwd: dir });
+    assert.equal(st.code, 0, st.stderr);
+    const sj = JSON.parse(st.stdout);
+    assert.deepEqual([sj.run_id, sj.occurrence, sj.state, sj.totals.sent], [occurrenceStamp(Date.parse(at)), occurrenceStamp(Date.parse(at)), 'finished', 2]);
+    const text = await runCli(['status', 'c.yaml'], { cwd: dir });
+    assert.match(text.stdout, /^c: latest occurrence \d{8}T\d{6}Z \(finished\)/);
     // A dry run is still just a dry run.
     const dry = await runCli(['send', 'c.yaml', '--dry-run', '--json'], { cwd: dir });
     assert.equal(dry.code, 0, dry.stderr);
