@@ -5,11 +5,21 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
+import libmime from 'libmime';
 import { SMTPServer } from 'smtp-server';
 import { emlName } from '../send/outbox.js';
 import { MailcampError } from '../shared/errors.js';
 import { writableFolder } from '../shared/folders.js';
 import { type Io, out } from './io.js';
+
+/** RFC 2047 encoded words as text, for the log line (`=?UTF-8?Q?=E5=BC=A0…?=` → 张…). */
+function decodeWords(s: string): string {
+  try {
+    return libmime.decodeWords(s);
+  } catch {
+    return s;
+  }
+}
 
 function port(v: string): number {
   const n = Number(v);
@@ -26,7 +36,9 @@ export function register(program: Command, io: Io): void {
     .option('--dir <dir>', 'where to write received messages', 'dev-mail')
     .action(async (f: { port: number; host: string; dir: string }) => {
       const dir = writableFolder(path.resolve(io.cwd, f.dir), '--dir');
-      let n = 0;
+      // Numbered on from what the folder holds: a restart must not overwrite earlier mail.
+      let n = fs.readdirSync(dir).reduce((max, f) => Math.max(max, Number(/^(\d{6})-/.exec(f)?.[1] ?? 0)), 0);
+      const first = n;
       const server = new SMTPServer({
         authOptional: true,
         disabledCommands: ['STARTTLS'],
@@ -42,7 +54,8 @@ export function register(program: Command, io: Io): void {
             const to = session.envelope.rcptTo.map((r) => r.address);
             const file = path.join(dir, emlName(++n, to.join('_')));
             fs.writeFileSync(file, raw);
-            const subject = /^Subject: (.*(?:\r\n[ \t].*)*)/im.exec(raw.toString('latin1'))?.[1]?.replace(/\r\n/g, '') ?? '';
+            const folded = /^Subject: (.*(?:\r\n[ \t].*)*)/im.exec(raw.toString('latin1'))?.[1]?.replace(/\r\n/g, '') ?? '';
+            const subject = decodeWords(folded);
             const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
             out(io, `${new Date().toISOString()}  ${from} → ${to.join(', ')}  ${subject}  (${raw.length} bytes)  ${path.relative(io.cwd, file)}`);
             cb(null, `Message queued as ${path.basename(file)}`);
@@ -62,6 +75,6 @@ export function register(program: Command, io: Io): void {
         io.signal.addEventListener('abort', () => resolve(), { once: true });
       });
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      out(io, `dev-server stopped; ${n} message(s) received`);
+      out(io, `dev-server stopped; ${n - first} message(s) received`);
     });
 }

@@ -74,6 +74,25 @@ describe('dev-server', () => {
     const files = fs.readdirSync(path.join(dir, 'mail'));
     assert.equal(files.length, 1);
     assert.match(fs.readFileSync(path.join(dir, 'mail', files[0]), 'utf8'), /Subject: dev test/);
+
+    // Started again on the same folder: numbered on, nothing overwritten; the subject decoded in the log.
+    const ac2 = new AbortController();
+    const again = runCli(['dev-server', '--port', String(port), '--dir', 'mail'], { cwd: dir, signal: ac2.signal });
+    await waitForPort(port, { what: 'dev-server' });
+    const c2 = new SMTPConnection({ host: '127.0.0.1', port, ignoreTLS: true });
+    await new Promise<void>((res, rej) => {
+      c2.once('error', rej);
+      c2.connect(() => res());
+    });
+    const raw2 = 'From: a@example.com\r\nTo: b@example.com\r\nSubject: =?UTF-8?B?5byg5Lyf?= again\r\n\r\nhello\r\n';
+    await new Promise<void>((res, rej) => c2.send({ from: 'a@example.com', to: ['b@example.com'] }, raw2, (e) => (e ? rej(e) : res())));
+    c2.quit();
+    ac2.abort();
+    const r2 = await again;
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.match(r2.stdout, /b@example\.com {2}张伟 again/);
+    assert.deepEqual(fs.readdirSync(path.join(dir, 'mail')).sort(), [files[0], '000002-b@example.com.eml']);
+    assert.match(fs.readFileSync(path.join(dir, 'mail', files[0]), 'utf8'), /Subject: dev test/, 'the first message is still there');
   });
 });
 
