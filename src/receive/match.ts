@@ -10,9 +10,14 @@
 // a journal folder that exists in this state folder.
 
 import fs from 'node:fs';
+import path from 'node:path';
 import { recipientToken } from '../compose/headers.js';
+import { OCCURRENCES_DIR } from '../schedule/occurrence.js';
 import { campaignStateDir } from '../state/folder.js';
 import { journalExists, openJournal } from '../state/journal.js';
+
+/** Occurrences of a scheduled campaign whose journals are read (the newest ones). */
+const RECENT_OCCURRENCES = 4;
 
 export class RecipientMatcher {
   private readonly maps = new Map<string, Map<string, string> | undefined>();
@@ -33,17 +38,30 @@ export class RecipientMatcher {
     } catch {
       return undefined;
     }
-    if (!fs.existsSync(dir) || !journalExists(dir)) return undefined;
-    const journal = openJournal(dir, { readonly: true });
+    if (!fs.existsSync(dir)) return undefined;
+    // The campaign's own journal, and those of its latest scheduled occurrences (bounces come
+    // soon after a send; the token is the same in each: it depends on campaign and recipient).
+    const journals = journalExists(dir) ? [dir] : [];
+    const occ = path.join(dir, OCCURRENCES_DIR);
     try {
-      const map = new Map<string, string>();
-      for (const e of journal.entries()) {
-        // Group messages have one token for several addresses: no single address to name.
-        if (/^[^\s,;@]+@[^\s,;@]+$/.test(e.email.trim())) map.set(recipientToken(campaign, e.key), e.email.trim().toLowerCase());
-      }
-      return map;
-    } finally {
-      journal.close();
+      const stamps = fs.readdirSync(occ).filter((s) => journalExists(path.join(occ, s))).sort().slice(-RECENT_OCCURRENCES);
+      for (const stamp of stamps) journals.push(path.join(occ, stamp));
+    } catch {
+      // no occurrences
     }
+    if (!journals.length) return undefined;
+    const map = new Map<string, string>();
+    for (const d of journals) {
+      const journal = openJournal(d, { readonly: true });
+      try {
+        for (const e of journal.entries()) {
+          // Group messages have one token for several addresses: no single address to name.
+          if (/^[^\s,;@]+@[^\s,;@]+$/.test(e.email.trim())) map.set(recipientToken(campaign, e.key), e.email.trim().toLowerCase());
+        }
+      } finally {
+        journal.close();
+      }
+    }
+    return map;
   }
 }
