@@ -75,7 +75,9 @@ Examples:
       if (d.errorCount > d.errors.length) err(io, `… and ${d.errorCount - d.errors.length} more errors`);
       for (const x of d.warnings) err(io, formatDiagnostic(x));
       if (d.warningCount > d.warnings.length) err(io, `… and ${d.warningCount - d.warnings.length} more warnings`);
-      err(io, `${plural(d.errorCount, 'error')}, ${plural(d.warningCount, 'warning')}; nothing was sent`);
+      const command = argv.find((a) => !a.startsWith('-'));
+      const nothing = command === 'bounces' || command === 'inbox' ? 'nothing was read or changed' : 'nothing was sent';
+      err(io, `${plural(d.errorCount, 'error')}, ${plural(d.warningCount, 'warning')}; ${nothing}`);
       return 2;
     }
     if (e instanceof MailcampError) {

@@ -39,6 +39,8 @@ export interface MailboxConfig {
   ca?: string;
   /** Set when the mailbox came from a campaign's `mailbox:` section. */
   campaign?: string;
+  /** Where `url:` is written, for errors found when the mailbox is opened. */
+  urlPlace?: { file: string; line: number; col: number };
 }
 
 export interface MailboxLoadOptions {
@@ -149,5 +151,6 @@ export function loadMailboxConfig(file: string, opts: MailboxLoadOptions = {}): 
     unsubscribeAddresses: [...new Set(unsubscribe.map((a) => a.toLowerCase()))],
     ca,
     campaign,
+    urlPlace: urlNode ? { file: display, line: urlNode.pos.line, col: urlNode.pos.col } : undefined,
   };
 }

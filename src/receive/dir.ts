@@ -17,18 +17,23 @@ export class DirMailbox implements Mailbox {
   private readonly files = new Map<string, string>();
   private maildir = false;
 
-  constructor(private readonly root: string) {
+  constructor(
+    private readonly root: string,
+    /** Where the mailbox file names this folder (`url:`), for the errors below. */
+    private readonly place?: { file: string; line: number; col: number },
+  ) {
     this.identity = `dir:${root}`;
   }
 
   async open(): Promise<void> {
     let st: fs.Stats;
+    const where = this.place ?? { file: this.root };
     try {
       st = fs.statSync(this.root);
     } catch {
-      throw new MailcampError('INPUT', 'url: no such folder', { file: this.root });
+      throw new MailcampError('INPUT', `url: no such folder: ${this.root}`, where);
     }
-    if (!st.isDirectory()) throw new MailcampError('INPUT', 'url: dir: must name a folder', { file: this.root });
+    if (!st.isDirectory()) throw new MailcampError('INPUT', `url: dir: must name a folder: ${this.root}`, where);
     this.maildir = fs.existsSync(path.join(this.root, 'cur')) && fs.existsSync(path.join(this.root, 'new'));
   }
 

@@ -43,7 +43,7 @@ export interface Mailbox {
 
 export function openMailbox(c: MailboxConfig): Mailbox {
   const u = c.url;
-  if (u.kind === 'dir') return new DirMailbox(u.path);
+  if (u.kind === 'dir') return new DirMailbox(u.path, c.urlPlace);
   if (u.kind === 'imap') return new ImapMailbox(u, { ca: c.ca });
   return new Pop3Mailbox(u, { ca: c.ca });
 }

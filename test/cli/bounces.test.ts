@@ -154,7 +154,12 @@ test('a broken mailbox file is a usage error naming the place; nothing is read',
   const r = await runCli(['bounces', 'mailbox.yaml'], { cwd: dir });
   assert.equal(r.code, 2);
   assert.match(r.stderr, /^mailbox\.yaml:2:8: after: POP3 has no folders to move to; use keep or delete$/m);
+  assert.match(r.stderr, /^1 error, 0 warnings; nothing was read or changed$/m);
   const missing = await runCli(['bounces', 'nope.yaml'], { cwd: dir });
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /nope\.yaml: no such file/);
+  fs.writeFileSync(path.join(dir, 'gone.yaml'), 'after: keep\nurl: dir:returned\n');
+  const folder = await runCli(['bounces', 'gone.yaml'], { cwd: dir });
+  assert.equal(folder.code, 2);
+  assert.match(folder.stderr, /^gone\.yaml:2:6: url: no such folder: .*returned$/m);
 });
