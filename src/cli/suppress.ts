@@ -10,7 +10,7 @@ import { checkAddress } from '../recipients/address.js';
 import { MailcampError } from '../shared/errors.js';
 import { ensureStateDir, findStateDir } from '../state/folder.js';
 import { openSuppression, suppressionFile } from '../state/suppression.js';
-import { type Io, out } from './io.js';
+import { err, type Io, out } from './io.js';
 
 interface Where {
   state?: string;
@@ -74,6 +74,10 @@ export function register(program: Command, io: Io, setExit: (n: number) => void)
     const dir = ensureStateDir(stateDirOf(io, f));
     const list = openSuppression(dir);
     try {
+      for (const x of checked) {
+        const before = list.get((x.c as { address: string }).address);
+        if (before) err(io, `${before.address} was already suppressed (${before.kind}: ${before.reason}); that entry is replaced`);
+      }
       const n = list.addAll(checked.map((x) => ({ address: (x.c as { address: string }).address, reason: f.reason, kind: 'manual' as const, source: 'manual' })));
       out(io, `suppressed ${n} address${n === 1 ? '' : 'es'} in ${list.file}`);
     } finally {

@@ -130,6 +130,9 @@ test('suppress add, list, remove by hand; send skips a suppressed address with t
   assert.match(add.stdout, /suppressed 2 addresses/);
   const bad = await runCli(['suppress', 'add', 'not an address'], { cwd: dir });
   assert.equal(bad.code, 2);
+  const again = await runCli(['suppress', 'add', 'x@example.org', '--reason', 'asked by phone'], { cwd: dir });
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stderr, /^x@example\.org was already suppressed \(manual: asked by phone\); that entry is replaced$/m);
   const list = await runCli(['suppress', 'list'], { cwd: dir });
   assert.match(list.stdout, /^phone@example\.com\tmanual: asked by phone\t\d{4}-\d\d-\d\dT[\d:.]+Z$/m);
   const listJson = await runCli(['suppress', 'list', '--json', '--for', 'news.yaml'], { cwd: dir });
