@@ -12,7 +12,7 @@ import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { runCli } from '../helpers/cli.js';
-import { startSmtpServer } from '../helpers/smtp-server.js';
+import { type ScriptContext, startSmtpServer } from '../helpers/smtp-server.js';
 import { address as A, ensureBuilt, type Fixture, makeCampaign, spawnCli, states } from './delivery-fixture.js';
 
 function journalRow(f: Fixture, email: string): { status: string; content_at: number | null } | undefined {
@@ -28,6 +28,27 @@ function journalRow(f: Fixture, email: string): { status: string; content_at: nu
 
 function send(f: Fixture, port: number, ...more: string[]) {
   return spawnCli(['send', f.campaign, '--transport', `smtp+plain://127.0.0.1:${port}`, '--yes', ...more], f.dir);
+}
+
+/**
+ * A server that, at the first command `at` matches, leaves it unanswered and SIGKILLs the
+ * sending process `afterMs` later; `first()` runs that send and resolves when it is dead.
+ */
+async function killingServer(f: Fixture, at: (ctx: ScriptContext) => boolean, afterMs: number) {
+  let run: ReturnType<typeof spawnCli> | undefined;
+  const server = await startSmtpServer({
+    starttls: false,
+    script: (ctx) => {
+      if (ctx.attempt !== 1 || !at(ctx)) return undefined;
+      setTimeout(() => run!.child.kill('SIGKILL'), afterMs);
+      return { action: 'hang' };
+    },
+  });
+  const first = () => {
+    run = send(f, server.port);
+    return run.done;
+  };
+  return { server, first };
 }
 
 describe('when a recipient is `sending` (issue 3, design.md)', () => {
@@ -65,20 +86,9 @@ describe('when a recipient is `sending` (issue 3, design.md)', () => {
 
   test('SIGKILL with only the envelope out: `sending`, without the content mark; the resume sends it again, once', async () => {
     const f = makeCampaign({ n: 3, concurrency: 1 });
-    let run: ReturnType<typeof spawnCli> | undefined;
-    const server = await startSmtpServer({
-      starttls: false,
-      script: (ctx) => {
-        if (ctx.phase === 'rcpt' && ctx.address === A(2) && ctx.attempt === 1) {
-          run!.child.kill('SIGKILL');
-          return { action: 'hang' };
-        }
-        return undefined;
-      },
-    });
+    const { server, first } = await killingServer(f, (ctx) => ctx.phase === 'rcpt' && ctx.address === A(2), 0);
     try {
-      run = send(f, server.port);
-      let r = await run.done;
+      let r = await first();
       assert.equal(r.signal, 'SIGKILL');
       let st = await states(f);
       assert.deepEqual([st.get(A(1))!.status, st.get(A(2))!.status, st.get(A(3))!.status], ['sent', 'sending', 'pending']);
@@ -86,8 +96,7 @@ describe('when a recipient is `sending` (issue 3, design.md)', () => {
       const text = await runCli(['status', f.campaign], { cwd: f.dir });
       assert.match(text.stdout, /being sent when the run stopped: unknown once resumed if their content was on its way:\n  line 3  r0002@example\.com  attempts 1  \(only the envelope out\)/);
 
-      run = send(f, server.port);
-      r = await run.done;
+      r = await send(f, server.port).done;
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, /1 recipient\(s\) were being sent when the last run stopped, but their content had not gone out; sending them now: line 3 r0002@example\.com/);
       st = await states(f);
@@ -103,21 +112,10 @@ describe('when a recipient is `sending` (issue 3, design.md)', () => {
 
   test('SIGKILL once the content is out: unknown, not sent again without --resend-unknown', async () => {
     const f = makeCampaign({ n: 3, concurrency: 1 });
-    let run: ReturnType<typeof spawnCli> | undefined;
-    const server = await startSmtpServer({
-      starttls: false,
-      script: (ctx) => {
-        if (ctx.phase === 'data' && ctx.recipients[0] === A(2) && ctx.attempt === 1) {
-          // Read in full, then no reply: the kill comes while the client waits for it.
-          setTimeout(() => run!.child.kill('SIGKILL'), 300);
-          return { action: 'hang' };
-        }
-        return undefined;
-      },
-    });
+    // At 'data' the message is read in full, then not answered: the kill comes while the client waits.
+    const { server, first } = await killingServer(f, (ctx) => ctx.phase === 'data' && ctx.recipients[0] === A(2), 300);
     try {
-      run = send(f, server.port);
-      let r = await run.done;
+      let r = await first();
       assert.equal(r.signal, 'SIGKILL');
       assert.equal(server.dropped.filter((m) => m.envelope.to[0] === A(2)).length, 1, "A(2)'s content reached the server");
       const row = journalRow(f, A(2))!;
@@ -126,8 +124,7 @@ describe('when a recipient is `sending` (issue 3, design.md)', () => {
       const text = await runCli(['status', f.campaign], { cwd: f.dir });
       assert.match(text.stdout, /line 3  r0002@example\.com  attempts 1  \(content on its way\)/);
 
-      run = send(f, server.port);
-      r = await run.done;
+      r = await send(f, server.port).done;
       assert.equal(r.code, 1, r.stderr);
       assert.match(r.stderr, /1 recipient\(s\) were being sent when the last run stopped; delivery unknown, not sent again: line 3 r0002@example\.com/);
       const st = await states(f);
