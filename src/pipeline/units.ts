@@ -27,9 +27,12 @@ export async function* unitsOf(c: Campaign, diag: Diagnostics, o: UnitOptions = 
   }
   const groups = new Map<string, Recipient[]>();
   for await (const r of recipients) {
-    const v = (r.fields[c.groupBy] ?? '').trim();
+    const raw = r.fields[c.groupBy];
+    // No such column at all: reported once, at group_by in the campaign file (context.ts).
+    if (raw === undefined) continue;
+    const v = raw.trim();
     if (!v) {
-      diag.error(`column '${c.groupBy}': empty group_by value`, { file: c.recipients.displayFile, line: r.row, column: c.groupBy });
+      diag.error('empty group_by value', { file: c.recipients.displayFile, line: r.row, column: c.groupBy });
       continue;
     }
     let g = groups.get(v);

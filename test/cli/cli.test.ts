@@ -54,6 +54,20 @@ describe('validate', () => {
     assert.match(r.stdout, /^ok: d: 2 messages would be sent, 2 duplicate rows left out \(2 warnings\)$/m);
   });
 
+  test('group_by: a missing column is one error at group_by, an empty value one per row, the column named once', async () => {
+    const dir = tmpDir();
+    writeFiles(dir, {
+      'c.yaml': 'name: g\nfrom: a@example.com\nsubject: Hi\ntemplate: t.hbs\nrecipients: r.csv\ngroup_by: team\n',
+      't.hbs': '<p>{{group}}</p>\n',
+      'r.csv': 'email,name\na@example.com,A\nb@example.com,B\n',
+    });
+    const missing = await runCli(['validate', 'c.yaml'], { cwd: dir });
+    assert.deepEqual(missing.stderr.trim().split('\n'), ["c.yaml:6:11: group_by: no column 'team' (columns: email, name)", '1 error, 0 warnings; nothing was sent']);
+    fs.writeFileSync(path.join(dir, 'r.csv'), 'email,team\na@example.com,\nb@example.com,x\n');
+    const empty = await runCli(['validate', 'c.yaml'], { cwd: dir });
+    assert.deepEqual(empty.stderr.trim().split('\n'), ["r.csv:2: column 'team': empty group_by value", '1 error, 0 warnings; nothing was sent']);
+  });
+
   test('errors in the campaign values do not hide those of the template and the list', async () => {
     const dir = tmpDir();
     writeFiles(dir, {
