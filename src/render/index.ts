@@ -221,7 +221,7 @@ export async function compileCampaign(
  */
 export function urlComponents(src: string): string {
   return src.replace(
-    /(?<!\{)\{\{(~?)(?![{#/!>^&~]|else\b)\s*([^{}]+?)\s*(~?)\}\}(?!\})/g,
+    /(?<!\{)\{\{(~?)(?!\s*(?:[{#/!>^&~]|else\b))\s*([^{}]+?)\s*(~?)\}\}(?!\})/g,
     (_, open: string, expr: string, close: string) =>
       /\s/.test(expr) ? `{{${open}urlencode (${expr})${close}}}` : `{{${open}urlencode ${expr} ${JSON.stringify(expr)}${close}}}`,
   );

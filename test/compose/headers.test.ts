@@ -107,3 +107,9 @@ test('an unsubscribe URL too long for one line is folded inside its brackets, an
   const list = m.headers.get('list') as { unsubscribe?: { url?: string } } | undefined;
   assert.equal(list?.unsubscribe?.url?.replace(/\s+/g, ''), `https://acme.example/u?id=${encodeURIComponent(fields.id)}`);
 });
+
+test('unsubscribe.url with {{#if}} … {{ else }}: blocks stay blocks, only values are encoded', async () => {
+  const fields = { email: 'a@example.com', name: 'Ann', id: 'a b', vip: '' };
+  const { raw } = await build('unsubscribe: { url: "https://acme.example/u?{{#if vip}}v={{id}}{{ else }}id={{id}}{{/if}}" }\n', {}, fields);
+  assert.match(raw, /^List-Unsubscribe: <https:\/\/acme\.example\/u\?id=a%20b>\r$/m);
+});

@@ -52,6 +52,9 @@ describe('render', () => {
     assert.match(r.html, /<div><b>Paris<\/b> &amp; <a href="https:\/\/x\.example\/p">more<\/a><\/div>/);
     assert.match(r.text, /^Paris & more \[https:\/\/x\.example\/p\]$/m);
     assert.doesNotMatch(r.text, /<b>|&amp;/);
+    // A value with no tags (a URL, plain text) goes in as it is: no entity decoding of &region.
+    const url = cc!.render(row({ email: 'a@example.com', name: 'Ann', city: 'https://shop.example/p?id=7&region=eu' }), new Date());
+    assert.match(url.text, /^https:\/\/shop\.example\/p\?id=7&region=eu$/m);
   });
 
   test('HTML with images only: a warning that the derived text part is empty', async () => {
