@@ -46,9 +46,10 @@ const VAR = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
  */
 export function interpolate(value: string, env: Env, opts: { secret?: boolean; url?: boolean } = {}): string {
   if (!value.includes('${')) return value;
-  // In a URL's user:password@ part a value is percent-encoded: a password with '@', '/', '#',
-  // '?' or '%' in it would otherwise end the user info early (and a piece of the password
-  // would be taken for the host name).
+  // A value that is the whole user name or the whole password of a URL's user:password@ part
+  // is percent-encoded: a password with '@', '/', '#' or '?' in it would otherwise end the user
+  // info early (and a piece of the password would be taken for the host name). One already
+  // percent-encoded (%40 …, nothing else reserved) is left as it is.
   const userinfo = opts.url ? userinfoSpan(value) : undefined;
   return value.replace(/\$?\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole: string, name: string, at: number) => {
     if (whole.startsWith('$$')) return whole.slice(1);
@@ -57,8 +58,24 @@ export function interpolate(value: string, env: Env, opts: { secret?: boolean; u
       throw new MailcampError('INPUT', `environment variable ${name} is not set (nor in .env)`);
     }
     if (opts.secret || SECRET_NAME.test(name)) registerSecret(v);
-    return userinfo && at >= userinfo[0] && at < userinfo[1] ? encodeURIComponent(v) : v;
+    if (!userinfo || at < userinfo[0] || at >= userinfo[1]) return v;
+    const before = value[at - 1];
+    const after = value[at + whole.length];
+    const wholeField = (at === userinfo[0] || before === ':') && (after === ':' || after === '@');
+    if (!wholeField) return v;
+    const encode = (x: string) => (alreadyEncoded(x) ? x : encodeURIComponent(x));
+    // The whole user info in one variable (`${SMTP_CREDS}@host`): user and password, each encoded.
+    if (at === userinfo[0] && after === '@' && v.includes(':')) {
+      const i = v.indexOf(':');
+      return `${encode(v.slice(0, i))}:${encode(v.slice(i + 1))}`;
+    }
+    return encode(v);
   });
+}
+
+/** Percent-encoded already: every '%' starts an escape, and nothing else would need one. */
+function alreadyEncoded(v: string): boolean {
+  return /%[0-9A-Fa-f]{2}/.test(v) && !/%(?![0-9A-Fa-f]{2})/.test(v) && !/[@/?#:\s]/.test(v);
 }
 
 /** [start, end) of the user info in `scheme://user:pass@host…`, as written (placeholders hold no '@' or '/'). */

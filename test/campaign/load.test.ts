@@ -139,6 +139,11 @@ describe('loadCampaign', () => {
     assert.ok(spec.kind === 'smtp');
     assert.deepEqual([spec.host, spec.user, spec.pass], ['smtp.example.com', 'u@acme.example', pw]);
     assert.equal(redact(`x ${pw} y`), 'x *** y');
+    // The whole user info in one variable, and a password someone percent-encoded already.
+    const creds = loadCampaign(project(MIN + 'transport: smtp://${CREDS}@smtp.example.com\n'), { env: { CREDS: 'u@acme.example:p@ss' } });
+    assert.equal(creds.transport, 'smtp://u%40acme.example:p%40ss@smtp.example.com');
+    const pre = loadCampaign(project(MIN + 'transport: smtp://u:${PW}@smtp.example.com\n'), { env: { PW: 'p%40ss' } });
+    assert.equal(pre.transport, 'smtp://u:p%40ss@smtp.example.com');
   });
 
   test('transport URLs are checked', () => {
