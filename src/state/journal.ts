@@ -14,8 +14,8 @@
 //   path). A process that dies leaves its commits in the kernel, which writes them out, so on
 //   a resume on the same boot (runs.boot, boot.ts) a `sending` entry without `content_at`
 //   certainly never had its content sent: it goes back to `pending`. After a reboot such
-//   a commit may be lost, so every `sending` entry becomes `unknown`, as it does where the
-//   system has no boot id.
+//   a commit may be lost, so every `sending` entry becomes `unknown`, as it does when the boot
+//   cannot be told (boot.ts).
 // - Speed at a million recipients: one fsync per message would cap a run at a few hundred
 //   messages a second, and a synchronous fsync freezes the event loop. See "Group commit".
 // - Memory: recipients stay on disk; entries() pages through an index.
