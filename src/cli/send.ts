@@ -2,13 +2,17 @@
 // terminal; needs --yes without one. A progress bar on a terminal; a summary at the end,
 // and what to do next.
 
+import path from 'node:path';
 import readline from 'node:readline/promises';
 import type { Command } from 'commander';
 import { loadCampaign } from '../campaign/load.js';
+import type { Campaign } from '../campaign/types.js';
 import { runSend, type SendSummary } from '../pipeline/send.js';
 import { resolveOccurrence } from '../schedule/manual.js';
+import { latestOccurrenceWithJournal } from '../schedule/occurrence.js';
 import { Diagnostics } from '../shared/diagnostics.js';
 import { redact } from '../shared/secrets.js';
+import { campaignStateDir, findStateDir } from '../state/folder.js';
 import { err, type Io, out, plural } from './io.js';
 import { positiveInt } from './preview.js';
 
@@ -53,9 +57,18 @@ export function register(program: Command, io: Io, setExit: (n: number) => void)
       // A scheduled campaign is sent one occurrence at a time (issue 7: `schedule` and a
       // manual `send` must never both send one): a plain send sends the latest due occurrence,
       // as --occurrence due does. Dry runs and test sends (--to) touch no journal: as they are.
-      if (f.occurrence === undefined && !f.dryRun && f.to === undefined && hasSchedule(file, io)) {
-        f.occurrence = 'due';
-        err(io, "this campaign has a schedule: sending its latest due occurrence (as --occurrence due does; `mailcamp schedule --list` shows them)");
+      // --restart and --resend-unknown act on the latest occurrence that ran.
+      const scheduled = f.occurrence === undefined && !f.dryRun && f.to === undefined ? scheduledCampaign(file, io) : undefined;
+      if (scheduled) {
+        const dir = campaignStateDir(findStateDir(scheduled.dir, f.state ? path.resolve(io.cwd, f.state) : undefined), scheduled.name);
+        const ran = f.restart || f.resendUnknown ? latestOccurrenceWithJournal(dir) : undefined;
+        f.occurrence = ran ?? 'due';
+        err(
+          io,
+          ran
+            ? `this campaign has a schedule: ${f.restart ? '--restart' : '--resend-unknown'} applies to its latest occurrence, ${ran}`
+            : 'this campaign has a schedule: sending its latest due occurrence (as --occurrence due does; `mailcamp schedule --list` shows them)',
+        );
       }
       if (f.occurrence !== undefined) {
         const r = resolveOccurrence({ file, value: f.occurrence, now: Date.now(), cwd: io.cwd, env: io.env, state: f.state });
@@ -111,12 +124,13 @@ export function register(program: Command, io: Io, setExit: (n: number) => void)
     });
 }
 
-/** Whether the campaign file has a schedule: key (a file that does not load is runSend's to report). */
-function hasSchedule(file: string, io: Io): boolean {
+/** The campaign when it has a schedule: key (a file that does not load is runSend's to report). */
+function scheduledCampaign(file: string, io: Io): Campaign | undefined {
   try {
-    return !!loadCampaign(file, { env: io.env, cwd: io.cwd, missingEnvIsEmpty: true }, new Diagnostics(0)).schedule;
+    const c = loadCampaign(file, { env: io.env, cwd: io.cwd, missingEnvIsEmpty: true }, new Diagnostics(0));
+    return c.schedule ? c : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadCampaign } from '../campaign/load.js';
 import type { Env } from '../campaign/env.js';
-import { OCCURRENCES_DIR } from '../schedule/occurrence.js';
+import { latestOccurrenceWithJournal, OCCURRENCES_DIR } from '../schedule/occurrence.js';
 import { campaignStateDir, findStateDir } from '../state/folder.js';
 import { journalExists, openJournal } from '../state/journal.js';
 import { liveLock } from '../state/lock.js';
@@ -39,20 +39,6 @@ export interface StatusResult {
   occurrence?: string;
 }
 
-/** The latest occurrence stamp with a journal; stamps (20261116T080000Z) sort by time. */
-function latestOccurrence(campaignDir: string): string | undefined {
-  let stamps: string[];
-  try {
-    stamps = fs.readdirSync(path.join(campaignDir, OCCURRENCES_DIR));
-  } catch {
-    return undefined;
-  }
-  return stamps
-    .filter((s) => /^\d{8}T\d{6}Z$/.test(s) && journalExists(path.join(campaignDir, OCCURRENCES_DIR, s)))
-    .sort()
-    .pop();
-}
-
 export const NOT_SENT: DeliveryStatus[] = ['pending', 'sending', 'failed', 'deferred', 'unknown', 'skipped'];
 
 export function runStatus(o: StatusOptions): StatusResult {
@@ -63,7 +49,7 @@ export function runStatus(o: StatusOptions): StatusResult {
   // status shows the latest one that has a journal (schedule --list shows the others).
   let occurrence: string | undefined;
   if (c.schedule) {
-    const latest = latestOccurrence(dir);
+    const latest = latestOccurrenceWithJournal(dir);
     if (latest) {
       occurrence = latest;
       dir = path.join(dir, OCCURRENCES_DIR, latest);

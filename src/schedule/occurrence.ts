@@ -45,6 +45,20 @@ export function occurrenceDirOf(c: Campaign, t: number, stateOverride?: string):
   return occurrenceDir(campaignStateDir(findStateDir(c.dir, stateOverride), c.name), t);
 }
 
+/** The latest occurrence of a campaign that has a journal (its stamp), if any: stamps sort by time. */
+export function latestOccurrenceWithJournal(campaignDir: string): string | undefined {
+  let stamps: string[];
+  try {
+    stamps = fs.readdirSync(path.join(campaignDir, OCCURRENCES_DIR));
+  } catch {
+    return undefined;
+  }
+  return stamps
+    .filter((s) => /^\d{8}T\d{6}Z$/.test(s) && journalExists(path.join(campaignDir, OCCURRENCES_DIR, s)))
+    .sort()
+    .pop();
+}
+
 export type OccurrenceStateName =
   /** No journal: nobody has started sending it. */
   | 'never-run'

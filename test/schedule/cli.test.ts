@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import Database from 'better-sqlite3';
 import { occurrenceStamp } from '../../src/schedule/occurrence.js';
 import { timetable } from '../../src/schedule/timetable.js';
 import { runCli } from '../helpers/cli.js';
@@ -110,6 +111,15 @@ describe('send --occurrence', () => {
     assert.deepEqual([sj.run_id, sj.occurrence, sj.state, sj.totals.sent], [occurrenceStamp(Date.parse(at)), occurrenceStamp(Date.parse(at)), 'finished', 2]);
     const text = await runCli(['status', 'c.yaml'], { cwd: dir });
     assert.match(text.stdout, /^c: latest occurrence \d{8}T\d{6}Z \(finished\)/);
+    // --resend-unknown and --restart act on that latest occurrence.
+    const stamp = occurrenceStamp(Date.parse(at));
+    const db = new Database(path.join(dir, '.mailcamp', 'c', 'occurrences', stamp, 'journal.sqlite'));
+    db.prepare(`UPDATE entries SET status = 'unknown' WHERE row = 2`).run();
+    db.close();
+    const resend = await runCli(['send', 'c.yaml', '--resend-unknown', '--json'], { cwd: dir });
+    assert.equal(resend.code, 0, resend.stderr);
+    assert.match(resend.stderr, new RegExp(`--resend-unknown applies to its latest occurrence, ${stamp}`));
+    assert.deepEqual([JSON.parse(resend.stdout).run_id, JSON.parse(resend.stdout).totals.sent], [stamp, 2]);
     // A dry run is still just a dry run.
     const dry = await runCli(['send', 'c.yaml', '--dry-run', '--json'], { cwd: dir });
     assert.equal(dry.code, 0, dry.stderr);
