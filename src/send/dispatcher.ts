@@ -266,7 +266,10 @@ export class Dispatcher {
         return;
       }
       const tries = `${job.attempts} attempt${job.attempts === 1 ? '' : 's'}`;
-      await this.finish(job, 'failed', { ...result, response: `gave up after ${tries}: ${result.response}` });
+      // A group message some members already got (or refused for good): say who is left.
+      const rest = job.done?.length ? ` for ${msg.envelope.to.filter((a) => !job.done!.includes(a.toLowerCase())).join(', ')}` : '';
+      const reached = job.done?.length ? `; earlier attempts settled ${job.done.join(', ')}` : '';
+      await this.finish(job, 'failed', { ...result, response: `gave up after ${tries}${rest}: ${result.response}${reached}` });
       return;
     }
     let response = result.response;

@@ -116,6 +116,28 @@ describe('Dispatcher', () => {
     j.close();
   });
 
+  test('a group message given up on says who was left and who an earlier attempt reached', async () => {
+    const j = setup(['group:y']);
+    const clock = new ManualClock();
+    const t = new FakeTransport(async (msg, gate) => {
+      await through(gate);
+      if (t.calls.length === 1) return { status: 'deferred', response: '451 4.3.0 try later', delivered: ['chen@example.com'] };
+      return { status: 'deferred', response: '451 4.3.0 try later' };
+    });
+    const d = new Dispatcher({ transport: t, journal: j, concurrency: 1, retry, clock, signal: new AbortController().signal });
+    await d.submit(job('group:y', ['chen@example.com', 'dora@example.com']));
+    const drained = d.drain();
+    for (let i = 0; i < 5; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      await clock.runAll();
+    }
+    await drained;
+    const e = j.get('group:y')!;
+    assert.equal(e.status, 'failed');
+    assert.equal(e.response, 'gave up after 3 attempts for dora@example.com: 451 4.3.0 try later; earlier attempts settled chen@example.com');
+    j.close();
+  });
+
   test('after a signal, a hung message gets graceMs, then its connection is dropped: unknown', async () => {
     const j = setup(['a']);
     const t = new FakeTransport(async (_msg, gate) => {
