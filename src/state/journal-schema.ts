@@ -10,8 +10,9 @@ import type { DeliveryStatus, JournalEntry, RunInfo, RunState } from './types.js
  * 2: runs.reason (why a run stopped) and entries.delivered (group members already reached).
  * 3: entries.content_at (the message's content started going out) and runs.boot (the boot of
  *    the machine the run's process ran on): see SqliteJournal.settleStaleSending.
+ * 4: the status index holds only pending and deferred entries (entries_due).
  */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 export interface EntryRow {
   key: string;
@@ -63,10 +64,14 @@ export function migrate(db: Db): void {
       delivered       TEXT,
       content_at      INTEGER
     );
-    -- (row, key) is the order everything is read in; (status, row, key) serves the
-    -- filtered reads (due, entries(['pending'])) in that order without sorting.
+    -- (row, key) is the order everything is read in. (status, row, key) for the entries still
+    -- to send serves due() in that order without sorting; it holds only pending and deferred
+    -- entries, so a message's sending -> sent changes no index page and each commit of the
+    -- send loop writes fewer (version 4; sends measured ~3% faster). Other filtered reads
+    -- (status, a resume's sending entries, totals) walk the row index: ~0.1-0.2 s at 1M.
     CREATE INDEX IF NOT EXISTS entries_row ON entries (row, key);
-    CREATE INDEX IF NOT EXISTS entries_status ON entries (status, row, key);
+    DROP INDEX IF EXISTS entries_status;
+    CREATE INDEX IF NOT EXISTS entries_due ON entries (status, row, key) WHERE status IN ('pending', 'deferred');
   `);
   // Older files: the tables exist without the columns added since.
   addColumn(db, 'runs', 'reason', 'TEXT');

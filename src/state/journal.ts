@@ -571,8 +571,9 @@ export class SqliteJournal implements Journal {
   private entriesStatement(nStatuses: number): Statement<unknown[]> {
     let s = this.entriesStatements.get(nStatuses);
     if (!s) {
-      // One status: its index delivers the order. Several: walk the row index and filter
-      // (`+status` keeps SQLite from picking the status index and sorting every page).
+      // The row index delivers the order; the status is a filter on it (the status index only
+      // holds pending and deferred entries, for due()). `+status` keeps SQLite from picking that
+      // index and sorting every page.
       const filter =
         nStatuses === 0
           ? ''

@@ -1,6 +1,7 @@
-// Journal schema versions 2 (runs.reason, entries.delivered, attempts set by results) and 3
-// (entries.content_at, runs.boot): a journal written by version 1 is upgraded in place when a
-// send opens it, and `status` can still read one read-only without upgrading it.
+// Journal schema versions 2 (runs.reason, entries.delivered, attempts set by results), 3
+// (entries.content_at, runs.boot) and 4 (the status index only over pending and deferred): a
+// journal written by version 1 is upgraded in place when a send opens it, and `status` can
+// still read one read-only without upgrading it.
 
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -26,7 +27,7 @@ function writeV1(dir: string): void {
 
 describe('journal schema upgrade', () => {
   test('a version-1 journal reads read-only as it is, and is upgraded in place by a writer', async () => {
-    assert.equal(SCHEMA_VERSION, 3);
+    assert.equal(SCHEMA_VERSION, 4);
     const dir = tmpDir('mailcamp-journal-v1-');
     writeV1(dir);
     const ro = openJournal(dir, { readonly: true });
@@ -44,7 +45,9 @@ describe('journal schema upgrade', () => {
     assert.equal(j.currentRun()!.reason, 'interrupted by SIGTERM');
     j.close();
     const db = new Database(path.join(dir, JOURNAL_FILE), { readonly: true });
-    assert.equal(db.pragma('user_version', { simple: true }), 3);
+    assert.equal(db.pragma('user_version', { simple: true }), 4);
+    const indexes = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'entries_%' ORDER BY name`).pluck().all();
+    assert.deepEqual(indexes, ['entries_due', 'entries_row']);
     db.close();
   });
 });
