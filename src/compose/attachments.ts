@@ -66,7 +66,7 @@ export function resolveRecipientPath(
   spec: Extract<AttachmentSpec, { kind: 'templated' }>,
   rendered: string,
   place: RecipientPlace,
-): string {
+): { file: string; size: number } {
   const where = { file: place.csvFile, line: place.row, column: place.column };
   if (rendered.includes('\0')) throw new MailcampError('INPUT', 'attachment path contains a NUL byte', where);
   const abs = path.resolve(c.dir, rendered);
@@ -80,20 +80,13 @@ export function resolveRecipientPath(
   if (!rel || rel.startsWith('..') || path.isAbsolute(rel)) {
     throw new MailcampError('INPUT', `attachment path '${rendered}' leaves its folder ${shownDir(c, spec.baseDir)}`, where);
   }
-  if (!fs.statSync(real).isFile()) throw new MailcampError('INPUT', `attachment is not a file: ${rendered}`, where);
-  return real;
+  const st = fs.statSync(real);
+  if (!st.isFile()) throw new MailcampError('INPUT', `attachment is not a file: ${rendered}`, where);
+  return { file: real, size: st.size };
 }
 
-/** Reads and encodes a per-recipient attachment. */
-export function preparePerRecipient(file: string, filename: string | undefined, where: RecipientPlace, maxBytes: number): PreparedAttachment {
-  const st = fs.statSync(file);
-  if (st.size > maxBytes) {
-    throw new MailcampError('INPUT', `attachment ${path.basename(file)} is ${st.size} bytes; the limit is ${maxBytes}`, {
-      file: where.csvFile,
-      line: where.row,
-      column: where.column,
-    });
-  }
+/** Reads and encodes a per-recipient attachment (its size was checked when it was resolved). */
+export function preparePerRecipient(file: string, filename: string | undefined): PreparedAttachment {
   const content = fs.readFileSync(file);
   const name = filename ?? path.basename(file);
   return {

@@ -1,7 +1,6 @@
 // One recipient (or group) → a composed message: the glue between render and compose that
 // validate, preview and send share, so what validate checks is exactly what send does.
 
-import fs from 'node:fs';
 import path from 'node:path';
 import { preparePerRecipient, type RecipientPlace, resolveRecipientPath } from '../compose/attachments.js';
 import { compose, type Composed, type PreparedCampaign } from '../compose/index.js';
@@ -57,8 +56,8 @@ export interface BuildOptions {
 
 export interface RenderedUnit {
   rendered: Rendered;
-  /** Per-recipient attachments: resolved (inside their folder), not yet read. */
-  files: { file: string; filename?: string; where: RecipientPlace }[];
+  /** Per-recipient attachments: resolved (inside their folder), sized, not yet read. */
+  files: { file: string; size: number; filename?: string; where: RecipientPlace }[];
 }
 
 /**
@@ -87,13 +86,13 @@ export function renderUnit(p: PreparedCampaign, u: Unit, o: BuildOptions): Rende
     if (spec.kind !== 'templated') throw new Error('bug: templated attachment expected');
     const column = columnsIn(spec.pathTemplate).find((k) => k in u.members[0].fields);
     const where = { csvFile: csv, row: u.row, column };
-    return { file: resolveRecipientPath(c, spec, a.path, where), filename: a.filename, where };
+    return { ...resolveRecipientPath(c, spec, a.path, where), filename: a.filename, where };
   });
   // max_attachment_size covers all attachments of a message together: checked here, so that
   // validate (and send, before its first message) finds it, not the send of this message.
   let total = p.sharedBytes;
   for (const f of files) {
-    total += fs.statSync(f.file).size;
+    total += f.size;
     if (total > c.maxAttachmentBytes) {
       throw new MailcampError('INPUT', `attachments total ${total} bytes with ${path.basename(f.file)}; the limit is ${c.maxAttachmentBytes} (max_attachment_size)`, {
         file: f.where.csvFile,
@@ -109,12 +108,7 @@ export function renderUnit(p: PreparedCampaign, u: Unit, o: BuildOptions): Rende
 export function buildMessage(p: PreparedCampaign, u: Unit, o: BuildOptions): Composed {
   const c = p.compiled.campaign;
   const { rendered, files } = renderUnit(p, u, o);
-  let budget = c.maxAttachmentBytes - p.sharedBytes;
-  const atts = files.map((f) => {
-    const a = preparePerRecipient(f.file, f.filename, f.where, budget);
-    budget -= a.size;
-    return a;
-  });
+  const atts = files.map((f) => preparePerRecipient(f.file, f.filename));
   const domain = c.from.address.split('@')[1];
   const to = o.overrideTo ? [{ address: o.overrideTo }] : u.members.map((m) => ({ name: m.name, address: m.email }));
   return compose(p, {

@@ -12,6 +12,7 @@
 import path from 'node:path';
 import type { Env } from '../campaign/env.js';
 import { loadCampaign } from '../campaign/load.js';
+import type { Campaign } from '../campaign/types.js';
 import { MailcampError } from '../shared/errors.js';
 import { occurrenceDirOf, occurrenceStamp, parseOccurrence, readOccurrenceState } from './occurrence.js';
 import { localIso, timetable } from './timetable.js';
@@ -28,11 +29,13 @@ export interface ResolveOptions {
   cwd?: string;
   env?: Env;
   state?: string;
+  /** The campaign, when the caller has loaded it already. */
+  campaign?: Campaign;
 }
 
 export function resolveOccurrence(o: ResolveOptions): ManualOccurrence {
   // Only the schedule is needed here; runSend loads and checks everything afterwards.
-  const c = loadCampaign(o.file, { env: o.env, cwd: o.cwd, missingEnvIsEmpty: true });
+  const c = o.campaign ?? loadCampaign(o.file, { env: o.env, cwd: o.cwd, missingEnvIsEmpty: true });
   if (!c.schedule) {
     throw new MailcampError('USAGE', `--occurrence: campaign '${c.name}' has no schedule: key`, { file: c.displayFile });
   }

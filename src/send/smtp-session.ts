@@ -396,7 +396,8 @@ export class SmtpSession {
   }
 }
 
-function smtpError(message: string, code: string, response: string | undefined, command: string): SmtpError {
+/** An error in nodemailer's shape (code, response, responseCode, command). */
+export function smtpError(message: string, code: string, response: string | undefined, command: string): SmtpError {
   const err: SmtpError = new Error(response ? `${message}: ${response}` : message);
   err.code = code;
   if (response) {

@@ -41,7 +41,7 @@ import { MailcampError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { redact } from '../shared/secrets.js';
 import { useFastDotStuffing } from './dot-stuff.js';
-import { type Outcome, type SendInfo, type SmtpError, SmtpSession } from './smtp-session.js';
+import { type Outcome, type SendInfo, type SmtpError, SmtpSession, smtpError } from './smtp-session.js';
 import { classifySmtpError } from './retry.js';
 import type { TransportSpec } from './transport-url.js';
 import type { Gate, SendResult, Transport } from './transport.js';
@@ -239,8 +239,7 @@ export class SmtpTransport implements Transport {
       try {
         durable = gate.open();
       } catch (e) {
-        const err: SmtpError = new Error(e instanceof Error ? e.message : String(e));
-        err.code = 'ESTREAM';
+        const err = smtpError(e instanceof Error ? e.message : String(e), 'ESTREAM', undefined, 'API');
         return Promise.resolve({ ok: false, err, dotHandedOver: false, refusedAtGate: e ?? new Error('refused') });
       }
       durable.catch(() => {}); // handled when nodemailer asks for the content
