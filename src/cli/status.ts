@@ -30,8 +30,8 @@ export function register(program: Command, io: Io): void {
     .option('--json', 'print {campaign, run_id, state, totals, recipients} on stdout')
     .option('--all', 'list every recipient (sent ones too)')
     .option('--state <dir>', 'state folder (default: nearest .mailcamp/ above the campaign)')
-    .action((file: string, f: { json?: boolean; all?: boolean; state?: string }) => {
-      const s = runStatus({
+    .action(async (file: string, f: { json?: boolean; all?: boolean; state?: string }) => {
+      const s = await runStatus({
         file,
         cwd: io.cwd,
         env: io.env,
@@ -66,6 +66,7 @@ export function register(program: Command, io: Io): void {
       }
       if (!s.run) {
         out(io, `${s.campaign}: never sent`);
+        out(io, `  pending ${t.pending}  skipped ${t.skipped}  (of ${t.recipients} in the list)`);
         return;
       }
       const run = s.run;

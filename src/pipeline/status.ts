@@ -1,16 +1,24 @@
 // `mailcamp status`: what the journal says (style.md habit 8: the journal is the truth). It
 // opens the journal read-only, so it works beside a running `send` (SQLite WAL readers never
-// block the writer) and after a crash (the last whole commit is what it shows).
+// block the writer) and after a crash (the last whole commit is what it shows). Before the
+// first run there is no journal: the list says who a send would reach, all pending (the
+// suppressed, duplicate ones skipped), and nothing is written.
 
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadCampaign } from '../campaign/load.js';
 import type { Env } from '../campaign/env.js';
+import type { Campaign } from '../campaign/types.js';
+import { Diagnostics } from '../shared/diagnostics.js';
 import { latestOccurrenceWithJournal, OCCURRENCES_DIR } from '../schedule/occurrence.js';
 import { campaignStateDir, findStateDir } from '../state/folder.js';
 import { journalExists, openJournal } from '../state/journal.js';
 import { liveLock } from '../state/lock.js';
+import { openSuppression, suppressionFile } from '../state/suppression.js';
 import type { DeliveryStatus, JournalEntry, RunInfo, Totals } from '../state/types.js';
+import { loadSuppressFilesAsync } from './suppress-files.js';
+import { suppressionLookup } from './suppression-lookup.js';
+import { unitsOf } from './units.js';
 
 export interface StatusOptions {
   file: string;
@@ -41,7 +49,7 @@ export interface StatusResult {
 
 export const NOT_SENT: DeliveryStatus[] = ['pending', 'sending', 'failed', 'deferred', 'unknown', 'skipped'];
 
-export function runStatus(o: StatusOptions): StatusResult {
+export async function runStatus(o: StatusOptions): Promise<StatusResult> {
   const c = loadCampaign(o.file, { env: o.env, cwd: o.cwd, missingEnvIsEmpty: true });
   const stateDir = findStateDir(c.dir, o.state ? path.resolve(o.cwd ?? process.cwd(), o.state) : undefined);
   let dir = campaignStateDir(stateDir, c.name);
@@ -55,8 +63,7 @@ export function runStatus(o: StatusOptions): StatusResult {
       dir = path.join(dir, OCCURRENCES_DIR, latest);
     }
   }
-  const empty: Totals = { recipients: 0, pending: 0, sending: 0, sent: 0, failed: 0, deferred: 0, unknown: 0, skipped: 0 };
-  if (!fs.existsSync(dir) || !journalExists(dir)) return { campaign: c.name, state: 'never-run', totals: empty, recipients: [] };
+  if (!fs.existsSync(dir) || !journalExists(dir)) return { campaign: c.name, state: 'never-run', ...(await fromList(c, stateDir, o)) };
   const j = openJournal(dir, { readonly: true });
   try {
     const run = j.currentRun();
@@ -82,4 +89,32 @@ export function runStatus(o: StatusOptions): StatusResult {
   } finally {
     j.close();
   }
+}
+
+/** No run yet: every recipient of the list is pending, or skipped (suppressed, duplicate). */
+async function fromList(c: Campaign, stateDir: string, o: StatusOptions): Promise<{ totals: Totals; recipients: JournalEntry[] }> {
+  const totals: Totals = { recipients: 0, pending: 0, sending: 0, sent: 0, failed: 0, deferred: 0, unknown: 0, skipped: 0 };
+  const list = o.list ?? NOT_SENT;
+  const recipients: JournalEntry[] = [];
+  const add = (e: { key: string; row: number; email: string }, status: 'pending' | 'skipped', response?: string) => {
+    totals.recipients++;
+    totals[status]++;
+    if (list.includes(status) && (o.limitPerStatus === undefined || totals[status] <= o.limitPerStatus)) {
+      recipients.push({ ...e, status, attempts: 0, response, messageId: '', updatedAt: 0 });
+    }
+  };
+  const suppression = fs.existsSync(suppressionFile(stateDir)) ? openSuppression(stateDir) : undefined;
+  try {
+    // Problems in the list are validate's and send's to report; status shows the rows it can read.
+    const diag = new Diagnostics(0);
+    const extra = await loadSuppressFilesAsync(c, diag);
+    const listed = suppressionLookup(suppression);
+    const isSuppressed = (key: string): string | undefined => listed(key) ?? extra.get(key);
+    const onSkip = (row: number, email: string, reason: string) => add({ key: email.trim().toLowerCase(), row, email }, 'skipped', reason);
+    for await (const u of unitsOf(c, diag, { isSuppressed, onSkip })) add(u, 'pending');
+  } finally {
+    suppression?.close();
+  }
+  recipients.sort((a, b) => a.row - b.row || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return { totals, recipients };
 }

@@ -161,6 +161,22 @@ describe('resume, restart and the lock (issue 3)', () => {
     }
   });
 
+  test('status before the first run: the list, every recipient pending (a duplicate skipped); nothing written', async () => {
+    const f = makeCampaign({ csv: `email,name\n${A(1)},One\n${A(2)},Two\n${A(1).toUpperCase()},Again\n${A(3)},Three\n` });
+    const s = await status(f, false);
+    assert.equal(s.state, 'never-run');
+    assert.equal(s.run_id, null);
+    assert.deepEqual(s.totals, { recipients: 4, sent: 0, failed: 0, deferred: 0, skipped: 1, unknown: 0, pending: 3, sending: 0 });
+    assert.deepEqual(
+      s.recipients.map((r) => [r.row, r.email, r.status, r.attempts]),
+      [[2, A(1), 'pending', 0], [3, A(2), 'pending', 0], [4, 'R0001@example.com', 'skipped', 0], [5, A(3), 'pending', 0]],
+    );
+    const text = await runCli(['status', f.campaign], { cwd: f.dir });
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^faults: never sent\n {2}pending 3 {2}skipped 1 {2}\(of 4 in the list\)\n$/);
+    assert.ok(!fs.existsSync(path.join(f.dir, '.mailcamp', 'faults')), 'no journal created');
+  });
+
   test('status: counts per state, the unknown and deferred recipients, and what to do next', async () => {
     const f = makeCampaign({ n: 4, retry: '{ attempts: 5, initial_delay: 10m, max_delay: 10m }' });
     const ac = new AbortController();
