@@ -37,7 +37,7 @@ import { openSuppression, suppressionFile } from '../state/suppression.js';
 import type { JournalEntry, Totals } from '../state/types.js';
 import { loadAsFarAsPossible, type Loaded } from './context.js';
 import { beginRun, iso, listEntries, refuseFinishedRun, registerRecipients, stopReason } from './resume.js';
-import { buildMessage, renderUnit, signed, type Unit } from './message.js';
+import { buildMessage, renderUnit, signed } from './message.js';
 import { loadSuppressFilesAsync } from './suppress-files.js';
 import { suppressionLookup } from './suppression-lookup.js';
 import { unitsOf } from './units.js';
