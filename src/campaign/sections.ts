@@ -12,6 +12,7 @@ import { cronProblem } from '../schedule/timetable.js';
 import { MailcampError } from '../shared/errors.js';
 import { isNull, type MapNode, type SchemaReader } from './schema.js';
 import { suggest } from './suggest.js';
+import { dataMap } from './yaml.js';
 import type { AttachmentSpec, Campaign, MailAddress, ScheduleSpec } from './types.js';
 import type { PNode, Pos } from './yaml.js';
 
@@ -118,7 +119,7 @@ export function readRecipientsKey(
 export function interpolateData(r: SchemaReader, m: MapNode): Record<string, unknown> {
   const walk = (n: PNode, name: string): unknown => {
     if (n.kind === 'map') {
-      const o: Record<string, unknown> = Object.create(null);
+      const o = dataMap();
       for (const [k, v] of n.entries) o[k] = walk(v.node, `${name}.${k}`);
       return o;
     }
