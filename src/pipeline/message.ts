@@ -73,6 +73,8 @@ export function renderUnit(p: PreparedCampaign, u: Unit, o: BuildOptions): Rende
     for (const m of u.members) if (m.name) assertHeaderSafe(m.name, 'name');
     for (const [k, v] of rendered.headers) assertHeaderSafe(v, `headers.${k}`);
     for (const n of rendered.sharedAttachmentNames) if (n) assertHeaderSafe(n, 'attachment filename');
+    for (const a of rendered.attachmentPaths) if (a.filename) assertHeaderSafe(a.filename, 'attachment filename');
+    if (rendered.unsubscribeUrl) assertHeaderSafe(rendered.unsubscribeUrl, 'unsubscribe.url');
   } catch (e) {
     if (e instanceof MailcampError) {
       // Header injection: name the column whose value carries the line break.
