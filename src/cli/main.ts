@@ -64,29 +64,44 @@ Examples:
     await program.parseAsync(argv, { from: 'user' });
     return code;
   } catch (e) {
-    if (e instanceof CommanderError) {
-      // Help asked for: 0. Help shown because no command was given (commander's exit code 1): usage error.
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return e.exitCode === 0 ? 0 : 2;
-      return 2;
+    const exit = report(e, argv, io);
+    // `send --json` / `status --json` promise one JSON document on stdout: a script parsing it
+    // gets the error too, not an empty stdout.
+    if (exit.code !== 0 && JSON_SUMMARY.has(argv.find((a) => !a.startsWith('-')) ?? '') && argv.includes('--json')) {
+      const lines = exit.lines.map(redact);
+      io.stdout.write(JSON.stringify({ error: lines[0] ?? 'error', errors: lines, exit_code: exit.code }) + '\n');
     }
-    if (e instanceof ValidationError) {
-      const d = e.diagnostics;
-      for (const x of d.errors) err(io, formatDiagnostic(x));
-      if (d.errorCount > d.errors.length) err(io, `… and ${d.errorCount - d.errors.length} more errors`);
-      for (const x of d.warnings) err(io, formatDiagnostic(x));
-      if (d.warningCount > d.warnings.length) err(io, `… and ${d.warningCount - d.warnings.length} more warnings`);
-      const command = argv.find((a) => !a.startsWith('-'));
-      const nothing = command === 'bounces' || command === 'inbox' ? 'nothing was read or changed' : 'nothing was sent';
-      err(io, `${plural(d.errorCount, 'error')}, ${plural(d.warningCount, 'warning')}; ${nothing}`);
-      return 2;
-    }
-    if (e instanceof MailcampError) {
-      err(io, e.toString());
-      if (e.hint) err(io, `hint: ${e.hint}`);
-      return exitCodeFor(e);
-    }
-    err(io, 'internal error: this is a bug in mailcamp; please report it with the lines below');
-    err(io, redact((e as Error)?.stack ?? String(e)));
-    return 70;
+    return exit.code;
   }
+}
+
+/** Commands whose `--json` output is a single summary object. */
+const JSON_SUMMARY = new Set(['send', 'status']);
+
+/** Prints what went wrong (stderr) and gives the exit code, and the lines that name the problems. */
+function report(e: unknown, argv: string[], io: Io): { code: number; lines: string[] } {
+  if (e instanceof CommanderError) {
+    // Help asked for: 0. Help shown because no command was given (commander's exit code 1): usage error.
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return { code: e.exitCode === 0 ? 0 : 2, lines: [] };
+    return { code: 2, lines: [e.message.replace(/^error: /, '')] };
+  }
+  if (e instanceof ValidationError) {
+    const d = e.diagnostics;
+    for (const x of d.errors) err(io, formatDiagnostic(x));
+    if (d.errorCount > d.errors.length) err(io, `… and ${d.errorCount - d.errors.length} more errors`);
+    for (const x of d.warnings) err(io, formatDiagnostic(x));
+    if (d.warningCount > d.warnings.length) err(io, `… and ${d.warningCount - d.warnings.length} more warnings`);
+    const command = argv.find((a) => !a.startsWith('-'));
+    const nothing = command === 'bounces' || command === 'inbox' ? 'nothing was read or changed' : 'nothing was sent';
+    err(io, `${plural(d.errorCount, 'error')}, ${plural(d.warningCount, 'warning')}; ${nothing}`);
+    return { code: 2, lines: d.errors.map(formatDiagnostic) };
+  }
+  if (e instanceof MailcampError) {
+    err(io, e.toString());
+    if (e.hint) err(io, `hint: ${e.hint}`);
+    return { code: exitCodeFor(e), lines: [e.toString()] };
+  }
+  err(io, 'internal error: this is a bug in mailcamp; please report it with the lines below');
+  err(io, redact((e as Error)?.stack ?? String(e)));
+  return { code: 70, lines: [`internal error: ${redact((e as Error)?.message ?? String(e))}`] };
 }

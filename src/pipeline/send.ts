@@ -41,6 +41,7 @@ import { buildMessage, renderUnit, signed } from './message.js';
 import { loadSuppressFilesAsync } from './suppress-files.js';
 import { suppressionLookup } from './suppression-lookup.js';
 import { unitsOf } from './units.js';
+import { runValidate } from './validate.js';
 
 export interface SendOptions {
   file: string;
@@ -127,6 +128,8 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
   const diag = new Diagnostics();
   const loaded = await loadAsFarAsPossible(o.file, { env: o.env, cwd }, diag);
   if (!loaded.campaign || !loaded.prepared) {
+    // What validate reports, the list's rows included (they are not read without templates).
+    (await runValidate({ file: o.file, cwd, env: o.env, state: o.state, skipInvalid: o.skipInvalid })).diagnostics.throwIfErrors();
     diag.throwIfErrors();
     throw new Error('bug: campaign not loaded but no error recorded');
   }

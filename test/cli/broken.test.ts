@@ -56,6 +56,9 @@ describe('broken campaigns', () => {
       if (exp.exit === 2) {
         assert.equal(s.code, 2, s.stderr);
         assert.equal(server.connections, before, 'no connection opened');
+        // send names every problem validate names.
+        const sent = s.stderr.trim().split('\n');
+        for (const e of exp.errors) assert.ok(sent.includes(e), `send does not say: ${e}\n${s.stderr}`);
       } else {
         assert.equal(s.code, 0, s.stderr);
       }

@@ -109,6 +109,24 @@ describe('validate', () => {
     }
   });
 
+  test('send --json and status --json put the error on stdout as JSON too (exit 2)', async () => {
+    const dir = broken();
+    const r = await runCli(['send', 'c.yaml', '--json'], { cwd: dir });
+    assert.equal(r.code, 2, r.stderr);
+    const j = JSON.parse(r.stdout) as { error: string; errors: string[]; exit_code: number };
+    assert.equal(j.exit_code, 2);
+    assert.equal(j.errors.length, 3);
+    assert.equal(j.error, j.errors[0]);
+    assert.ok(j.errors.includes("c.yaml:3:1: unknown key 'subjet'; did you mean 'subject'?"), r.stdout);
+    const usage = await runCli(['send', 'c.yaml', '--json', '--limit', '0'], { cwd: dir });
+    assert.equal(usage.code, 2);
+    assert.match((JSON.parse(usage.stdout) as { error: string }).error, /--limit/);
+    const missing = await runCli(['status', 'nope.yaml', '--json'], { cwd: dir });
+    assert.deepEqual(JSON.parse(missing.stdout), { error: 'nope.yaml: no such file', errors: ['nope.yaml: no such file'], exit_code: 2 });
+    const plain = await runCli(['send', 'c.yaml'], { cwd: dir });
+    assert.equal(plain.stdout, '', 'without --json stdout stays empty');
+  });
+
   test('a valid example validates with exit 0', async () => {
     const { dir, campaign } = copyExample('newsletter');
     const r = await runCli(['validate', campaign], { cwd: dir });
