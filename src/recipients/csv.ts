@@ -324,19 +324,20 @@ class Reader implements CsvReader {
         return;
       case 'INVALID_OPENING_QUOTE':
         this.diag.error(
-          'quote inside an unquoted value: quote the whole value and double the quotes in it ("say ""hi""")',
+          'quote inside an unquoted value: quote the whole value and double the quotes in it ("say ""hi""");' +
+            ' reading stopped here, so the rows after it are not checked yet',
           at(fieldLine),
         );
         return;
       case 'CSV_INVALID_CLOSING_QUOTE':
         this.diag.error(
           'a closing quote must be followed by the delimiter or the end of the line ' +
-            '(inside a quoted value, write a quote as "")',
+            '(inside a quoted value, write a quote as ""); reading stopped here, so the rows after it are not checked yet',
           at(fieldLine),
         );
         return;
       default:
-        this.diag.error(`cannot parse the CSV: ${err.message ?? code}`, { file: this.src.displayFile, line: start });
+        this.diag.error(`cannot parse the CSV: ${err.message ?? code}; reading stopped here`, { file: this.src.displayFile, line: start });
     }
   }
 }
