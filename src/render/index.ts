@@ -86,6 +86,18 @@ export async function compileCampaign(
   reportUnknownVariables(source, tplDisplay, scope, diag, describe, partials);
   const subjectPlace = { file: c.displayFile, line: c.pos.subject?.line ?? 1 };
   reportUnknownVariablesAt(c.subject, c.displayFile, c.pos.subject, scope, diag, describe);
+  // A partial's syntax error at its own line (compiled where it is used, it was named at the
+  // line of the template, or of the text derived from it, that the partial was spliced into).
+  let partialsParse = true;
+  for (const f of partialFiles.values()) {
+    try {
+      checkSyntax(hb, fs.readFileSync(f, 'utf8'), displayPath(f, cwd));
+    } catch (e) {
+      diag.capture(e);
+      partialsParse = false;
+    }
+  }
+  if (!partialsParse) return undefined;
 
   let html = source;
   if (c.template.kind === 'mjml') {

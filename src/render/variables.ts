@@ -25,6 +25,8 @@ export interface VariableUse {
   col: number;
   /** Set when the use is inside a partial: the partial's file. */
   file?: string;
+  /** `{{> name}}` of a partial that the partials/ folder does not have. */
+  partial?: boolean;
 }
 
 /** A partial's source and the file to name in errors, by partial name. */
@@ -46,6 +48,8 @@ export function findUnknownVariables(source: string, root: Scope, partials?: Par
   }
   const out: VariableUse[] = [];
   const stack: Scope[] = [root];
+  // Partials defined in the template itself ({{#*inline "name"}}) are not files.
+  const inline = new Set([...source.matchAll(/\{\{~?#\*inline\s+["']([^"']+)["']/g)].map((m) => m[1]));
   /** The partial being walked (its uses are reported in its own file), and those around it. */
   let inFile: string | undefined;
   const entered: string[] = [];
@@ -129,7 +133,11 @@ export function findUnknownVariables(source: string, root: Scope, partials?: Par
         const name = n.name?.type === 'PathExpression' ? (n.name.original as string) : undefined;
         const plain = !(n.params?.length ?? 0) && !(n.hash?.pairs?.length ?? 0);
         const p = plain && name !== undefined && !entered.includes(name) && entered.length < 8 ? partials?.(name) : undefined;
+        if (!p && partials && name !== undefined && !name.startsWith('@') && !inline.has(name) && !partials(name)) {
+          out.push({ name, partial: true, line: n.name.loc.start.line, col: n.name.loc.start.column + 1, file: inFile });
+        }
         if (p) {
+          for (const m of p.source.matchAll(/\{\{~?#\*inline\s+["']([^"']+)["']/g)) inline.add(m[1]);
           let body: Node | undefined;
           try {
             body = Handlebars.parse(p.source) as unknown as Node;
@@ -165,6 +173,10 @@ export function reportUnknownVariables(
 ): void {
   for (const u of findUnknownVariables(source, root, partials)) {
     const where = { file: u.file ?? file, line: u.line, col: u.col };
+    if (u.partial) {
+      diag.error(`unknown partial '${u.name}': no partials/${u.name}.hbs (or .html) in the template's folder`, where);
+      continue;
+    }
     if (u.helper) {
       diag.error(`unknown helper '${u.name}' (helpers: ${[...HELPERS, ...BUILTIN_HELPERS].join(', ')})`, where);
       continue;
