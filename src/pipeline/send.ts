@@ -414,6 +414,7 @@ function makeTransport(x: Ctx): Transport {
     ca: x.o.ca,
     clock: x.clock,
     reconnectDelayMs: Math.max(x.c.retry.initialDelayMs, 100),
+    reconnectAttempts: x.c.retry.attempts,
     maxReconnectDelayMs: x.c.retry.maxDelayMs,
   });
 }

@@ -15,6 +15,7 @@
 // - error budget spent (error-budget.ts): like a signal, with the reason said. Exit 3.
 // - the journal failing (disk full): like fatal; the error is rethrown by drain().
 
+import { setMaxListeners } from 'node:events';
 import type { Composed } from '../compose/index.js';
 import type { Clock } from '../shared/clock.js';
 import { MailcampError } from '../shared/errors.js';
@@ -65,6 +66,9 @@ export interface DispatcherOptions {
   onWait?: (until: number, pending: number) => void;
 }
 
+/** How often at most the dispatcher says it is waiting for retries. */
+const WAIT_NOTE_MS = 10_000;
+
 export class Dispatcher {
   private inFlight = 0;
   private slotWaiters: (() => void)[] = [];
@@ -82,6 +86,8 @@ export class Dispatcher {
   private readonly stop = new AbortController();
 
   constructor(private readonly o: DispatcherOptions) {
+    // Every retry waiting for its time listens on `stop`: hundreds are normal (greylisting).
+    setMaxListeners(0, this.stop.signal);
     const onSignal = () => {
       this.halt();
       // Cleared by drain(); it must keep the process alive meanwhile, the hung message may not.
@@ -144,12 +150,18 @@ export class Dispatcher {
   /** Waits until every message, retries included, has an outcome or the run stopped. */
   async drain(): Promise<void> {
     let told: number | undefined;
+    let toldAt = -Infinity;
     while (this.running.size || this.retries.size || this.committing.size) {
       if (!this.running.size && this.retries.size && this.o.onWait) {
         let next = Infinity;
         for (const at of this.retries.values()) if (at < next) next = at;
-        if (next !== told) this.o.onWait(next, this.retries.size);
-        told = next;
+        // Said again when the wait changes, but not more than every WAIT_NOTE_MS (retries of
+        // many recipients come one after another).
+        if (next !== told && this.o.clock.now() - toldAt >= WAIT_NOTE_MS) {
+          this.o.onWait(next, this.retries.size);
+          told = next;
+          toldAt = this.o.clock.now();
+        }
       }
       await new Promise<void>((r) => (this.wake = r));
     }

@@ -61,6 +61,11 @@ export interface SmtpOptions {
   /** Cool-down after a 421 before connecting again; doubles per consecutive 421 up to the max. */
   reconnectDelayMs?: number;
   maxReconnectDelayMs?: number;
+  /**
+   * Failed connection attempts in a row (refused, unreachable, a 4yz greeting) after which the
+   * server counts as down: the run stops with a fatal error (exit 3) and resumes later. Default 5.
+   */
+  reconnectAttempts?: number;
 }
 
 type Conn = InstanceType<typeof SMTPConnection>;
@@ -86,6 +91,9 @@ export class SmtpTransport implements Transport {
   /** No new connection before this (epoch ms): the 421 cool-down. */
   private notBefore = 0;
   private closings = 0;
+  /** Connection attempts that failed in a row, and when the last one did (epoch ms). */
+  private connectFailures = 0;
+  private lastConnectFailure = -Infinity;
   private readonly where: string;
   private readonly clock: Clock;
 
@@ -110,11 +118,8 @@ export class SmtpTransport implements Transport {
     } catch (e) {
       const err = e as SmtpError;
       if (signal?.aborted) throw signal.reason;
-      if (err.responseCode && err.responseCode >= 400 && err.responseCode < 500) {
-        this.coolDown();
-        this.opts.logger?.warn(`${this.where}: ${describe(err)}; connecting again later`);
-        return;
-      }
+      // A 4yz greeting (busy): connect() has said so and set the cool-down.
+      if (err.responseCode && err.responseCode >= 400 && err.responseCode < 500) return;
       throw this.fatal(err);
     }
     this.release(s);
@@ -132,7 +137,23 @@ export class SmtpTransport implements Transport {
           slot = await this.acquire(signal);
         } catch (e) {
           if (signal?.aborted || e instanceof MailcampError) return { status: 'deferred', response: 'not sent: the run stopped', delivered, notTried: !delivered.length };
-          return this.failure(e as SmtpError, false, delivered, rejected);
+          const err = e as SmtpError;
+          if (classifySmtpError(err) === 'fatal') return this.failure(err, false, delivered, rejected);
+          // No connection (refused, unreachable, a 4yz greeting): nothing of this message went
+          // out, so it costs its recipient no attempt; connect() has set a cool-down, and the
+          // message waits for the next connection. A server that stays away stops the run
+          // (exit 3) with the message still to be sent: `send` again resumes it.
+          const limit = this.opts.reconnectAttempts ?? 5;
+          if (this.connectFailures >= limit) {
+            const gaveUp = new MailcampError(
+              'TRANSPORT',
+              `connection failed ${limit} times in a row: ${describe(err)}`,
+              { host: this.where, responseCode: err.responseCode },
+              'the run stopped with the rest still to send; run the same command again once the server is back',
+            );
+            return { status: 'deferred', response: `not sent: ${describe(err)}`, delivered, notTried: !delivered.length, fatal: gaveUp };
+          }
+          continue;
         }
         if (this.maxMessageSize && msg.raw.length > this.maxMessageSize) {
           this.release(slot);
@@ -175,6 +196,7 @@ export class SmtpTransport implements Transport {
         return result;
       }
       this.closings = 0;
+      this.connectFailures = 0; // the server is there (a limit on connections may refuse one more)
       const accepted = r.info.accepted ?? todo;
       delivered.push(...accepted);
       const again: string[] = [];
@@ -328,6 +350,21 @@ export class SmtpTransport implements Transport {
     this.notBefore = Math.max(this.notBefore, this.clock.now() + wait);
   }
 
+  /**
+   * Counts a failed connection attempt (one per cool-down: attempts that began before the last
+   * failure was seen fail for the same reason) and waits before the next one. TLS and
+   * authentication failures are not counted: they are fatal at once.
+   */
+  private connectFailed(e: SmtpError, startedAt: number): void {
+    if (classifySmtpError(e) === 'fatal' || startedAt < this.lastConnectFailure) return;
+    this.connectFailures++;
+    this.lastConnectFailure = this.clock.now();
+    this.coolDown();
+    if (this.connectFailures < (this.opts.reconnectAttempts ?? 5)) {
+      this.opts.logger?.warn(`${this.where}: ${describe(e)}; connecting again later (at ${new Date(this.notBefore).toISOString().replace(/\.\d+Z$/, 'Z')})`);
+    }
+  }
+
   // ---- the pool
 
   private async acquire(signal?: AbortSignal): Promise<Slot> {
@@ -411,7 +448,15 @@ export class SmtpTransport implements Transport {
     try {
       const wait = this.notBefore - this.clock.now();
       if (wait > 0) await this.clock.sleep(wait, signal);
-      const c = await this.dial();
+      const started = this.clock.now();
+      let c: Conn;
+      try {
+        c = await this.dial();
+      } catch (e) {
+        this.connectFailed(e as SmtpError, started);
+        throw e;
+      }
+      this.connectFailures = 0;
       if (this.closed) {
         c.close();
         throw new MailcampError('INTERRUPTED', 'transport closed');

@@ -77,6 +77,8 @@ export interface TestSmtpServerOptions {
   socketTimeout?: number;
   /** Offer PIPELINING (RFC 2920) in the EHLO reply. Default true. */
   pipelining?: boolean;
+  /** Port to listen on (a server coming back where an earlier one was); default any free one. */
+  port?: number;
 }
 
 export interface RecordedMessage {
@@ -308,7 +310,7 @@ export async function startSmtpServer(opts: TestSmtpServerOptions = {}): Promise
   server.on('error', (err) => errors.push(err));
   await new Promise<void>((resolve, reject) => {
     server.server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(opts.port ?? 0, '127.0.0.1', () => {
       server.server.off('error', reject);
       resolve();
     });

@@ -227,6 +227,43 @@ describe('SMTP faults against a scripted smtp-server (issue 3)', () => {
     );
   });
 
+  test('the server goes away mid-run: nobody failed, exit 3 after retry.attempts connection failures in a row; the next send delivers the rest once', async () => {
+    const f = makeCampaign({ n: 12, concurrency: 2, retry: '{ attempts: 3, initial_delay: 100ms, max_delay: 200ms }' });
+    const first = await startSmtpServer({ starttls: false, script: (ctx) => (ctx.phase === 'data' ? { delay: 40 } : undefined) });
+    const url = `smtp://127.0.0.1:${first.port}`;
+    let second: TestSmtpServer | undefined;
+    try {
+      const run = send(f, url);
+      await first.waitForMessages(3, 10_000);
+      await first.close(); // connections dropped, nothing listens any more: ECONNREFUSED
+      const r = await run;
+      assert.equal(r.code, 3, r.stderr);
+      assert.match((JSON.parse(r.stdout) as { error: string }).error, /127\.0\.0\.1:\d+: connection failed 3 times in a row: .*ECONNREFUSED/);
+      assert.match(r.stderr, /ECONNREFUSED .*; connecting again later/);
+      assert.doesNotMatch(r.stderr, /MaxListenersExceededWarning/);
+      const s = await status(f);
+      assert.equal(s.state, 'interrupted');
+      assert.equal(s.totals.failed, 0, 'a refused connection is no verdict on a recipient');
+      for (const x of s.recipients) {
+        if (x.status === 'pending' || x.status === 'deferred') assert.ok(x.attempts <= 1, `${x.email}: ${x.attempts} attempts`);
+      }
+      second = await startSmtpServer({ starttls: false, port: first.port });
+      const again = await send(f, url);
+      assert.equal(again.code, s.totals.unknown ? 1 : 0, again.stderr);
+      const after = await status(f);
+      assert.equal(after.totals.sent + after.totals.unknown, 12);
+      for (const e of f.emails) {
+        const n = first.deliveries(e) + second.deliveries(e);
+        const st = after.recipients.find((x) => x.email === e)!.status;
+        if (st === 'sent') assert.equal(n, 1, `${e} delivered once`);
+        else assert.ok(n <= 1, `${e} (unknown) delivered at most once`);
+      }
+    } finally {
+      await first.close().catch(() => {});
+      await second?.close();
+    }
+  });
+
   test('TLS endpoint with an untrusted certificate: exit 3, nothing sent, no secret printed', async () => {
     const f = makeCampaign({ n: 2 });
     const caFile = path.join(tmpDir(), 'ca.pem');
