@@ -306,6 +306,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   const held: JournalEntry[] = [];
   let heldCount = 0;
   let limited = false;
+  let walked = false;
 
   try {
     const units = unitsOf(c, new Diagnostics(0), { isSuppressed: x.isSuppressed, skipInvalid: o.skipInvalid });
@@ -339,6 +340,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
       }
       if (!(await dispatcher.submit(job))) break;
     }
+    walked = !dispatcher.stopped && !limited;
     await dispatcher.drain();
   } catch (e) {
     dispatcher.stopRun();
@@ -353,6 +355,14 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
       `${heldCount} recipient(s) with delivery unknown were not sent again: ${listEntries(held, heldCount)}; ` +
         'check with the server, then send with --resend-unknown to send them',
     );
+  }
+
+  // The whole list was walked and every message settled: a recipient still waiting is one the
+  // list no longer yields (its row removed, or suppressed since the run began). Without this
+  // the run could never finish.
+  if (walked && !dispatcher.stopped && !o.to) {
+    const gone = await settleVanished(journal, c.recipients.displayFile, x.isSuppressed);
+    if (gone.length) notes.push(`${gone.length} recipient(s) registered by this run are no longer to be sent, now skipped: ${listEntries(gone, gone.length)}`);
   }
 
   const fatal = dispatcher.fatal;
@@ -401,6 +411,19 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
     notes,
     exitCode,
   };
+}
+
+/** Marks `skipped` the entries still pending or deferred after a full walk of the list. */
+async function settleVanished(journal: SqliteJournal, csv: string, isSuppressed: (key: string) => string | undefined): Promise<JournalEntry[]> {
+  const left = [...journal.entries(['pending', 'deferred'])];
+  if (!left.length) return left;
+  await journal.markResults(
+    left.map((e) => {
+      const why = isSuppressed(e.key);
+      return { key: e.key, status: 'skipped', response: why ? `suppressed: ${why}` : `no longer in ${csv}` };
+    }),
+  );
+  return left;
 }
 
 function makeTransport(x: Ctx): Transport {

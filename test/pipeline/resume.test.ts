@@ -161,6 +161,32 @@ describe('resume, restart and the lock (issue 3)', () => {
     }
   });
 
+  test('a pending row removed from the CSV, or suppressed, since the run began is skipped on resume, and the run finishes', async () => {
+    const f = makeCampaign({ n: 5 });
+    const server = await startSmtpServer({ starttls: false });
+    try {
+      const url = `smtp://127.0.0.1:${server.port}`;
+      const first = await runCli(['send', f.campaign, '--transport', url, '--yes', '--limit', '2'], { cwd: f.dir });
+      assert.equal(first.code, 0, first.stderr);
+      const csv = path.join(f.dir, 'r.csv');
+      fs.writeFileSync(csv, fs.readFileSync(csv, 'utf8').split('\n').filter((l) => !l.startsWith(`${A(4)},`)).join('\n'));
+      const sup = await runCli(['suppress', 'add', A(5), '--reason', 'asked by phone', '--state', path.join(f.dir, '.mailcamp')], { cwd: f.dir });
+      assert.equal(sup.code, 0, sup.stderr);
+      const second = await runCli(['send', f.campaign, '--transport', url, '--yes'], { cwd: f.dir });
+      assert.equal(second.code, 0, second.stderr);
+      assert.match(second.stderr, /2 recipient\(s\) registered by this run are no longer to be sent, now skipped: line 5 r0004@example\.com, line 6 r0005@example\.com/);
+      const s = await status(f);
+      assert.equal(s.state, 'finished');
+      assert.deepEqual([s.totals.sent, s.totals.skipped, s.totals.pending], [3, 2, 0]);
+      const st = await states(f);
+      assert.equal(st.get(A(4))!.response, 'no longer in r.csv');
+      assert.match(st.get(A(5))!.response!, /^suppressed: .*asked by phone/);
+      assert.equal(server.deliveries(A(4)) + server.deliveries(A(5)), 0);
+    } finally {
+      await server.close();
+    }
+  });
+
   test('status before the first run: the list, every recipient pending (a duplicate skipped); nothing written', async () => {
     const f = makeCampaign({ csv: `email,name\n${A(1)},One\n${A(2)},Two\n${A(1).toUpperCase()},Again\n${A(3)},Three\n` });
     const s = await status(f, false);
