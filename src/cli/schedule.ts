@@ -259,7 +259,7 @@ function eventLines(e: ScheduleEvent<SendSummary>, io: Io): string[] {
       const s = e.result;
       const t = s.totals;
       return [
-        ...s.warnings.map((w) => `${name}: warning: ${w}`),
+        ...s.warnings.map((w) => `${name}: ${w}`),
         ...s.notes.map((n) => `${name}: ${n}`),
         `${name}: occurrence ${when(e.at)}: sent ${t.sent}, failed ${t.failed}, deferred ${t.deferred}, unknown ${t.unknown}, skipped ${t.skipped} of ${plural(t.recipients, 'recipient')}; report ${displayPath(s.reportPath, io.cwd)}`,
       ];

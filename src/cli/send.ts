@@ -152,7 +152,7 @@ async function ask(io: Io, info: { recipients: number; server: string; campaign:
 }
 
 function report(io: Io, f: SendFlags, s: SendSummary): void {
-  for (const w of s.warnings) err(io, `warning: ${w}`);
+  for (const w of s.warnings) err(io, w); // as validate prints them: `file:line: warning: …`
   for (const n of s.notes) err(io, n);
   const t = s.totals;
   if (f.json) {

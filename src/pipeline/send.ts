@@ -25,7 +25,7 @@ import { SmtpTransport } from '../send/smtp.js';
 import { parseTransportUrl, type TransportSpec } from '../send/transport-url.js';
 import type { Transport } from '../send/transport.js';
 import { type Clock, systemClock } from '../shared/clock.js';
-import { Diagnostics } from '../shared/diagnostics.js';
+import { Diagnostics, formatDiagnostic } from '../shared/diagnostics.js';
 import { MailcampError } from '../shared/errors.js';
 import { writableFolder } from '../shared/folders.js';
 import { type Logger, silentLogger } from '../shared/logger.js';
@@ -99,6 +99,7 @@ export interface SendSummary {
   fatal?: MailcampError;
   /** Set when the error budget paused the run: why. */
   paused?: string;
+  /** Warnings of the validation, as validate prints them (`file:line: warning: …`). */
   warnings: string[];
   /** Resume notes: unknown recipients held back, etc. */
   notes: string[];
@@ -163,7 +164,7 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
       total++;
     }
     diag.throwIfErrors();
-    const warnings = diag.warnings.map((d) => formatWarning(d));
+    const warnings = diag.warnings.map(formatDiagnostic);
 
     // The report is written after the messages went out: its folder must be usable now.
     writableFolder(o.report ? path.dirname(path.resolve(cwd, o.report)) : path.join(c.dir, 'reports', c.name), o.report ? '--report' : 'reports');
@@ -440,12 +441,6 @@ function makeTransport(x: Ctx): Transport {
     reconnectAttempts: x.c.retry.attempts,
     maxReconnectDelayMs: x.c.retry.maxDelayMs,
   });
-}
-
-function formatWarning(d: { message: string; file?: string; line?: number; col?: number; column?: string }): string {
-  let where = d.file ? `${d.file}${d.line ? `:${d.line}` : ''}${d.col ? `:${d.col}` : ''}: ` : '';
-  if (d.column) where += `column '${d.column}': `;
-  return where + d.message;
 }
 
 function interpolateFlag(value: string, env: Env): string {
