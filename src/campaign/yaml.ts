@@ -120,14 +120,9 @@ function firstLine(s: string): string {
   return s.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
 }
 
-/**
- * An object for a YAML mapping's values: no prototype, so a key such as `__proto__` or
- * `constructor` is plain data. It still converts to a string, which Handlebars' strict mode
- * does when it builds "x not defined in <object>" (without this a typo inside `{{#each}}` over
- * `data` read "Cannot convert object to primitive value", with no place and no name).
- */
+/** An object for a YAML mapping's values: no prototype, so `__proto__` or `constructor` is plain data. */
 export function dataMap(): Record<string, unknown> {
-  return Object.create(null, { [Symbol.toPrimitive]: { value: () => '[object]' } }) as Record<string, unknown>;
+  return Object.create(null) as Record<string, unknown>;
 }
 
 /** Plain JS value of a positioned node (for `data:` and other free-form values). */

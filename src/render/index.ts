@@ -75,9 +75,12 @@ export async function compileCampaign(
   // What a template can see, for the static check.
   const dataKeys = Object.keys(c.data);
   const rowNames = new Set([...columns, ...dataKeys, ...BUILTINS]);
+  // data: keys holding a mapping or list, unless a column or built-in of the same name wins (contextFor).
+  const shadowing = new Set([...BUILTINS, ...(c.groupBy ? [c.groupBy, 'group', 'members'] : columns)]);
+  const compound = new Set(dataKeys.filter((k) => typeof c.data[k] === 'object' && c.data[k] !== null && !shadowing.has(k)));
   const scope: Scope = c.groupBy
-    ? { names: new Set([...dataKeys, ...BUILTINS, 'members', 'group', c.groupBy]), members: new Set([...columns, 'email', 'name']) }
-    : { names: rowNames };
+    ? { names: new Set([...dataKeys, ...BUILTINS, 'members', 'group', c.groupBy]), members: new Set([...columns, 'email', 'name']), compound }
+    : { names: rowNames, compound };
   const describe = c.groupBy
     ? `a group message sees: ${[c.groupBy, 'group', 'members', ...dataKeys].join(', ')}; member columns inside {{#each members}}`
     : `CSV columns: ${columns.join(', ')}` + (dataKeys.length ? `; data: ${dataKeys.join(', ')}` : '');
@@ -185,7 +188,7 @@ export async function compileCampaign(
       try {
         return t(ctx);
       } catch (e) {
-        const err = renderError(e, file, input.row);
+        const err = renderError(explained(e, () => t(withPrototypes(ctx))), file, input.row);
         // A value of the campaign file: its place there, not a line inside the value.
         if (at) Object.assign(err.place, { file: c.displayFile, line: at.line, col: at.col });
         // The derived text part fails where the HTML it came from did: one report is enough.
@@ -224,6 +227,35 @@ export async function compileCampaign(
     return rendered;
   };
   return { campaign: c, inlineImages: images, htmlSource: html, textSource, render };
+}
+
+/**
+ * `data:` mappings have no prototype (their keys are plain data), and JavaScript cannot turn
+ * such an object into a string. Handlebars tries to in two places: printing one (`{{info}}`
+ * where info is a mapping), and building its strict-mode "x not defined in <object>" message
+ * for a typo inside one (`{{info.zip}}`, `{{titel}}` in `{{#each links}}`). Either way the
+ * TypeError names nothing; the template is run again on a copy whose objects have prototypes,
+ * which gives Handlebars' own error with the name and line:col, or renders: then a mapping or
+ * list was printed.
+ */
+function explained(e: unknown, again: () => unknown): unknown {
+  if (!(e instanceof TypeError) || !/convert object to primitive/.test(e.message)) return e;
+  try {
+    again();
+  } catch (e2) {
+    return e2;
+  }
+  return new Error('a value of data: that is a mapping or a list is printed as text (print one of its keys, or loop over it with {{#each}})');
+}
+
+function withPrototypes(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(withPrototypes);
+  if (v === null || typeof v !== 'object') return v;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  if (proto !== null && proto !== Object.prototype) return v; // Date, the campaign's info …
+  const o: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) Object.defineProperty(o, k, { value: withPrototypes(x), enumerable: true, writable: true, configurable: true });
+  return o;
 }
 
 /**

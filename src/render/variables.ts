@@ -16,11 +16,15 @@ export interface Scope {
   names: Set<string> | undefined;
   /** Scope of an `{{#each members}}` block: names of a member. */
   members?: Set<string>;
+  /** Names whose value is a mapping or a list (from `data:`): printing one is an error. */
+  compound?: Set<string>;
 }
 
 export interface VariableUse {
   name: string;
   helper?: boolean;
+  /** `{{name}}` of a mapping or list: it has no text. */
+  printsCompound?: boolean;
   line: number;
   col: number;
   /** Set when the use is inside a partial: the partial's file. */
@@ -88,6 +92,9 @@ export function findUnknownVariables(source: string, root: Scope, partials?: Par
     const isHelperCall = (n.params?.length ?? 0) > 0 || (n.hash?.pairs?.length ?? 0) > 0;
     if (p.type === 'PathExpression' && HELPER_SET.has(p.original)) visitParams(n);
     else {
+      if (!isHelperCall && n.type === 'MustacheStatement' && stack.length === 1 && !p.data && p.depth === 0 && p.parts?.length === 1 && root.compound?.has(p.parts[0])) {
+        out.push({ name: p.parts[0], printsCompound: true, line: p.loc!.start.line, col: p.loc!.start.column + 1, file: inFile });
+      }
       if (!isHelperCall) visitExpr(p);
       else {
         // unknown helper: report the name
@@ -173,6 +180,10 @@ export function reportUnknownVariables(
 ): void {
   for (const u of findUnknownVariables(source, root, partials)) {
     const where = { file: u.file ?? file, line: u.line, col: u.col };
+    if (u.printsCompound) {
+      diag.error(`'${u.name}' is a mapping or a list, which has no text: print one of its keys ({{${u.name}.key}}) or loop over it ({{#each ${u.name}}})`, where);
+      continue;
+    }
     if (u.partial) {
       diag.error(`unknown partial '${u.name}': no partials/${u.name}.hbs (or .html) in the template's folder`, where);
       continue;

@@ -40,6 +40,26 @@ describe('render', () => {
     assert.match(errors[3], /t\.hbs:1:\d+: unknown variable 'missing'/);
   });
 
+  test('data: mappings and lists: a typo inside one is named at its place; printing one is an error, statically or when rendered', async () => {
+    const data = 'data:\n  info: { city: Berlin }\n  links:\n    - { title: A, url: "https://a.example" }\n';
+    const typo = await compiled({ 't.hbs': '<p>{{info.city}}</p>\n{{#each links}}<a href="{{url}}">{{titel}}</a>{{/each}}' }, data);
+    assert.deepEqual(typo.errors, []);
+    assert.throws(() => typo.cc!.render(row({ email: 'a@example.com', name: 'Ann', city: 'x' }), new Date()), (e: Error & { place?: { file?: string; line?: number; col?: number } }) => {
+      assert.equal(e.message, "unknown variable 'titel' (CSV line 2)");
+      assert.deepEqual([e.place?.file, e.place?.line, e.place?.col], ['t.hbs', 2, 36]);
+      return true;
+    });
+    const printed = await compiled({ 't.hbs': '<p>{{info}}</p>', subject: 'Hi {{links}}' }, data);
+    assert.deepEqual([...printed.errors].sort(), [
+      "c.yaml:3:10: 'links' is a mapping or a list, which has no text: print one of its keys ({{links.key}}) or loop over it ({{#each links}})",
+      "t.hbs:1:6: 'info' is a mapping or a list, which has no text: print one of its keys ({{info.key}}) or loop over it ({{#each info}})",
+    ]);
+    // Inside a loop the static check cannot know; the render says it.
+    const inLoop = await compiled({ 't.hbs': '{{#each links}}{{this}}{{/each}}' }, data);
+    assert.deepEqual(inLoop.errors, []);
+    assert.throws(() => inLoop.cc!.render(row({ email: 'a@example.com', name: 'Ann', city: 'x' }), new Date()), /a value of data: that is a mapping or a list is printed as text .*\(CSV line 2\)$/);
+  });
+
   test('unregistered helper is an error; built-in log helper is gone', async () => {
     const { errors } = await compiled({ 't.hbs': '{{shout name}} {{log name}}' });
     assert.equal(errors.length, 2, errors.join('\n'));
