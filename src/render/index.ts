@@ -14,7 +14,7 @@ import { checkSyntax, compileTemplate, createEnvironment, type HB, registerParti
 import { type InlineImage, inlineImages } from './inline-images.js';
 import { compileMjml } from './mjml.js';
 import { htmlToTextTemplate, inlinePartials } from './text.js';
-import { type PartialSources, reportUnknownVariables, type Scope } from './variables.js';
+import { type PartialSources, partialsUsed, reportUnknownVariables, type Scope } from './variables.js';
 
 export interface RenderInput {
   row: number;
@@ -89,12 +89,12 @@ export async function compileCampaign(
   reportUnknownVariables(source, tplDisplay, scope, diag, describe, partials);
   const subjectPlace = { file: c.displayFile, line: c.pos.subject?.line ?? 1 };
   reportUnknownVariablesAt(c.subject, c.displayFile, c.pos.subject, scope, diag, describe);
-  // A partial's syntax error at its own line (compiled where it is used, it was named at the
-  // line of the template, or of the text derived from it, that the partial was spliced into).
+  // A used partial's syntax error at its own line (compiled where it is used, it was named at
+  // the line of the template, or of the text derived from it, that the partial was spliced into).
   let partialsParse = true;
-  for (const f of partialFiles.values()) {
+  for (const p of partialsUsed([source, c.subject, ...(c.text ? [fs.readFileSync(c.text, 'utf8')] : [])], partials)) {
     try {
-      checkSyntax(hb, fs.readFileSync(f, 'utf8'), displayPath(f, cwd));
+      checkSyntax(hb, p.source, p.file);
     } catch (e) {
       diag.capture(e);
       partialsParse = false;

@@ -53,7 +53,7 @@ export function findUnknownVariables(source: string, root: Scope, partials?: Par
   const out: VariableUse[] = [];
   const stack: Scope[] = [root];
   // Partials defined in the template itself ({{#*inline "name"}}) are not files.
-  const inline = new Set([...source.matchAll(/\{\{~?#\*inline\s+["']([^"']+)["']/g)].map((m) => m[1]));
+  const inline = new Set(inlinePartialNames(ast));
   /** The partial being walked (its uses are reported in its own file), and those around it. */
   let inFile: string | undefined;
   const entered: string[] = [];
@@ -140,17 +140,18 @@ export function findUnknownVariables(source: string, root: Scope, partials?: Par
         const name = n.name?.type === 'PathExpression' ? (n.name.original as string) : undefined;
         const plain = !(n.params?.length ?? 0) && !(n.hash?.pairs?.length ?? 0);
         const p = plain && name !== undefined && !entered.includes(name) && entered.length < 8 ? partials?.(name) : undefined;
-        if (!p && partials && name !== undefined && !name.startsWith('@') && !inline.has(name) && !partials(name)) {
+        // `{{#> name}}fallback{{/name}}` renders its block when there is no such partial.
+        if (n.type === 'PartialStatement' && !p && partials && name !== undefined && !name.startsWith('@') && !inline.has(name) && !partials(name)) {
           out.push({ name, partial: true, line: n.name.loc.start.line, col: n.name.loc.start.column + 1, file: inFile });
         }
         if (p) {
-          for (const m of p.source.matchAll(/\{\{~?#\*inline\s+["']([^"']+)["']/g)) inline.add(m[1]);
           let body: Node | undefined;
           try {
             body = Handlebars.parse(p.source) as unknown as Node;
           } catch {
             body = undefined; // its syntax error is reported when it is compiled
           }
+          for (const x of inlinePartialNames(body)) inline.add(x);
           const outer = inFile;
           entered.push(name!);
           inFile = p.file;
@@ -167,6 +168,55 @@ export function findUnknownVariables(source: string, root: Scope, partials?: Par
   };
   visitProgram(ast);
   return out;
+}
+
+/** Every node below `n` (programs, blocks, params …), depth first. */
+function* nodes(n: unknown): Generator<Node> {
+  if (!n || typeof n !== 'object') return;
+  if (Array.isArray(n)) {
+    for (const x of n) yield* nodes(x);
+    return;
+  }
+  const node = n as Node;
+  if (typeof node.type === 'string') yield node;
+  for (const [k, v] of Object.entries(node)) if (k !== 'loc' && v && typeof v === 'object') yield* nodes(v);
+}
+
+/** Names of the partials a template defines itself: `{{#*inline "name"}}…{{/inline}}`. */
+function inlinePartialNames(ast: Node | undefined): string[] {
+  const out: string[] = [];
+  for (const n of nodes(ast)) {
+    if (n.type === 'DecoratorBlock' && n.path?.original === 'inline' && n.params?.[0]?.type === 'StringLiteral') out.push(n.params[0].value as string);
+  }
+  return out;
+}
+
+/**
+ * The partial files that `sources` use, directly or through other partials (`{{> name}}`,
+ * `{{#> name}}`): the ones whose syntax matters. A source that does not parse uses none here
+ * (its own error is reported where it is compiled).
+ */
+export function partialsUsed(sources: string[], partials: PartialSources): { name: string; source: string; file: string }[] {
+  const found = new Map<string, { name: string; source: string; file: string }>();
+  const visit = (src: string) => {
+    let ast: Node;
+    try {
+      ast = Handlebars.parse(src) as unknown as Node;
+    } catch {
+      return;
+    }
+    for (const n of nodes(ast)) {
+      if (n.type !== 'PartialStatement' && n.type !== 'PartialBlockStatement') continue;
+      const name = n.name?.type === 'PathExpression' ? (n.name.original as string) : undefined;
+      if (name === undefined || found.has(name)) continue;
+      const p = partials(name);
+      if (!p) continue;
+      found.set(name, { name, ...p });
+      visit(p.source);
+    }
+  };
+  for (const s of sources) visit(s);
+  return [...found.values()];
 }
 
 /** Reports unknown variables as errors at their place in `file`. */

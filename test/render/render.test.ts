@@ -60,6 +60,21 @@ describe('render', () => {
     assert.throws(() => inLoop.cc!.render(row({ email: 'a@example.com', name: 'Ann', city: 'x' }), new Date()), /a value of data: that is a mapping or a list is printed as text .*\(CSV line 2\)$/);
   });
 
+  test('partials: a missing one is an error, except a partial block (its fallback) and inline partials; an unused broken file does not matter', async () => {
+    const ok = await compiled({
+      't.hbs': '<p>Hi {{name}}</p>\n{{#> maybe}}<p>default footer</p>{{/maybe}}\n{{#* inline "sig"}}Acme{{/inline}}{{> sig}}\n{{> foot}}',
+      'partials/foot.hbs': '<p>bye {{name}}</p>',
+      'partials/wip.hbs': '{{#if name}}unfinished',
+    });
+    assert.deepEqual(ok.errors, []);
+    const html = ok.cc!.render(row({ email: 'a@example.com', name: 'Ann', city: 'x' }), new Date()).html;
+    assert.match(html, /<p>default footer<\/p>\nAcme\n<p>bye Ann<\/p>/);
+    const missing = await compiled({ 't.hbs': '<p>Hi {{name}}</p>\n{{> fot}}', 'partials/foot.hbs': 'bye' });
+    assert.deepEqual(missing.errors, ["t.hbs:2:5: unknown partial 'fot': no partials/fot.hbs (or .html) in the template's folder"]);
+    const broken = await compiled({ 't.hbs': '{{> foot}}', 'partials/foot.hbs': 'a\n{{> inner}}', 'partials/inner.hbs': '{{#if name}}x{{/iff}}' });
+    assert.deepEqual(broken.errors, ["partials/inner.hbs:1:4: template syntax: if doesn't match iff - 1:3"]);
+  });
+
   test('unregistered helper is an error; built-in log helper is gone', async () => {
     const { errors } = await compiled({ 't.hbs': '{{shout name}} {{log name}}' });
     assert.equal(errors.length, 2, errors.join('\n'));
