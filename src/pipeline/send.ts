@@ -308,9 +308,12 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   let heldCount = 0;
   let limited = false;
   let walked = false;
+  const walkDiag = new Diagnostics(1);
 
   try {
-    const units = unitsOf(c, new Diagnostics(0), { isSuppressed: x.isSuppressed, skipInvalid: o.skipInvalid });
+    // Its problems (the CSV edited into a broken state mid-run) end the walk early: kept, so
+    // that the rest is not taken for rows removed from the list.
+    const units = unitsOf(c, walkDiag, { isSuppressed: x.isSuppressed, skipInvalid: o.skipInvalid });
     for await (const u of units) {
       if (dispatcher.stopped) break;
       const entry = journal.get(u.key);
@@ -362,8 +365,9 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   // list no longer yields (its row removed, or suppressed since the run began). Without this
   // the run could never finish.
   if (walked && !dispatcher.stopped && !o.to) {
-    const gone = await settleVanished(journal, c.recipients.displayFile, x.isSuppressed);
-    if (gone.length) notes.push(`${gone.length} recipient(s) registered by this run are no longer to be sent, now skipped: ${listEntries(gone, gone.length)}`);
+    const v = await settleVanished(journal, c, x.isSuppressed, walkDiag, o.skipInvalid);
+    if (v.skipped.length) notes.push(`${v.skipped.length} recipient(s) registered by this run are no longer to be sent, now skipped: ${listEntries(v.skipped, v.skipped.length)}`);
+    if (v.unreadable) notes.push(`the list could not be read to the end (${v.unreadable}); the recipients not reached stay pending for the next send`);
   }
 
   const fatal = dispatcher.fatal;
@@ -414,17 +418,44 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   };
 }
 
-/** Marks `skipped` the entries still pending or deferred after a full walk of the list. */
-async function settleVanished(journal: SqliteJournal, csv: string, isSuppressed: (key: string) => string | undefined): Promise<JournalEntry[]> {
+/**
+ * After a full walk of the list with every message settled, an entry still pending or deferred
+ * is one the list no longer yields. It becomes `skipped`, with why, when a second whole read of
+ * the list, without errors, does not yield it either (a file being saved or replaced during the
+ * walk must not look like rows removed); a list that cannot be read leaves everything as it is.
+ */
+async function settleVanished(
+  journal: SqliteJournal,
+  c: Campaign,
+  isSuppressed: (key: string) => string | undefined,
+  walk: Diagnostics,
+  skipInvalid: boolean | undefined,
+): Promise<{ skipped: JournalEntry[]; unreadable?: string }> {
   const left = [...journal.entries(['pending', 'deferred'])];
-  if (!left.length) return left;
-  await journal.markResults(
-    left.map((e) => {
-      const why = isSuppressed(e.key);
-      return { key: e.key, status: 'skipped', response: why ? `suppressed: ${why}` : `no longer in ${csv}` };
-    }),
-  );
-  return left;
+  if (!left.length) return { skipped: [] };
+  if (walk.errorCount) return { skipped: [], unreadable: formatDiagnostic(walk.errors[0]) };
+  const keys = new Set(left.map((e) => e.key));
+  const still = new Set<string>();
+  const why = new Map<string, string>();
+  const diag = new Diagnostics(1);
+  const onSkip = (_row: number, email: string, reason: string) => {
+    const key = email.trim().toLowerCase();
+    if (keys.has(key)) why.set(key, reason);
+  };
+  for await (const u of unitsOf(c, diag, { isSuppressed, skipInvalid, onSkip })) if (keys.has(u.key)) still.add(u.key);
+  if (diag.errorCount) return { skipped: [], unreadable: formatDiagnostic(diag.errors[0]) };
+  const csv = c.recipients.displayFile;
+  const gone = left.filter((e) => !still.has(e.key));
+  if (gone.length) {
+    await journal.markResults(
+      gone.map((e) => ({
+        key: e.key,
+        status: 'skipped' as const,
+        response: why.get(e.key) ?? (e.key.startsWith('group:') ? `no group '${e.key.slice(6)}' in ${csv} any more (its rows removed or skipped)` : `no longer in ${csv}`),
+      })),
+    );
+  }
+  return { skipped: gone };
 }
 
 function makeTransport(x: Ctx): Transport {

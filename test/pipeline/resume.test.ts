@@ -187,6 +187,33 @@ describe('resume, restart and the lock (issue 3)', () => {
     }
   });
 
+  test('a list that breaks during the walk (saved mid-run with a quote typo) skips nobody: the rest stays pending, and send says why', async () => {
+    const pad = 'x'.repeat(4000); // 60 rows of 4 KB: the walk reads the file a chunk at a time as it sends
+    const lines = Array.from({ length: 60 }, (_, i) => `${A(i + 1)},Person ${pad}`);
+    const f = makeCampaign({ csv: 'email,name\n' + lines.join('\n') + '\n', concurrency: 1 });
+    let edited = false;
+    const server = await startSmtpServer({
+      starttls: false,
+      script: (ctx) => {
+        if (ctx.phase === 'mail' && !edited) {
+          edited = true; // same length, so the read goes on where it was: row 56 now has a stray quote
+          fs.writeFileSync(path.join(f.dir, 'r.csv'), 'email,name\n' + lines.map((l, i) => (i === 54 ? l.replace('Person x', 'Person"x') : l)).join('\n') + '\n');
+        }
+        return undefined;
+      },
+    });
+    try {
+      const r = await runCli(['send', f.campaign, '--transport', `smtp://127.0.0.1:${server.port}`, '--yes'], { cwd: f.dir });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /the list could not be read to the end \(r\.csv:56: column 'name': quote inside an unquoted value.*\); the recipients not reached stay pending for the next send/);
+      const s = await status(f);
+      assert.equal(s.state, 'unfinished');
+      assert.deepEqual([s.totals.sent, s.totals.pending, s.totals.skipped], [54, 6, 0]);
+    } finally {
+      await server.close();
+    }
+  });
+
   test('status before the first run: the list, every recipient pending (a duplicate skipped); nothing written', async () => {
     const f = makeCampaign({ csv: `email,name\n${A(1)},One\n${A(2)},Two\n${A(1).toUpperCase()},Again\n${A(3)},Three\n` });
     const s = await status(f, false);
