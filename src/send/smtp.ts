@@ -91,9 +91,17 @@ export class SmtpTransport implements Transport {
   /** No new connection before this (epoch ms): the 421 cool-down. */
   private notBefore = 0;
   private closings = 0;
-  /** Connection attempts that failed in a row, and when the last one did (epoch ms). */
+  /**
+   * Connection attempts that failed in a row with no connection open, counted once per
+   * cool-down: `round` goes up with each counted failure, and an attempt that began in an
+   * earlier round (it was waiting for the same cool-down) is not counted again.
+   */
   private connectFailures = 0;
-  private lastConnectFailure = -Infinity;
+  private round = 0;
+  /** Connections to keep: lowered when the server refuses one more than it has (its limit). */
+  private poolCap: number;
+  /** open() succeeded: later connection problems are reported as they happen. */
+  private opened = false;
   private readonly where: string;
   private readonly clock: Clock;
 
@@ -104,6 +112,7 @@ export class SmtpTransport implements Transport {
     this.description = spec.display;
     this.where = `${spec.host}:${spec.port}`;
     this.clock = opts.clock ?? systemClock;
+    this.poolCap = opts.poolSize;
     if (spec.caFile && !opts.ca) this.opts = { ...opts, ca: fs.readFileSync(spec.caFile) };
   }
 
@@ -118,10 +127,15 @@ export class SmtpTransport implements Transport {
     } catch (e) {
       const err = e as SmtpError;
       if (signal?.aborted) throw signal.reason;
-      // A 4yz greeting (busy): connect() has said so and set the cool-down.
-      if (err.responseCode && err.responseCode >= 400 && err.responseCode < 500) return;
+      if (err.responseCode && err.responseCode >= 400 && err.responseCode < 500) {
+        // A 4yz greeting (busy): connect() has set the cool-down; sending starts after it.
+        this.opened = true;
+        this.opts.logger?.warn(`${this.where}: ${describe(err)}; connecting again later`);
+        return;
+      }
       throw this.fatal(err);
     }
+    this.opened = true;
     this.release(s);
   }
 
@@ -351,16 +365,25 @@ export class SmtpTransport implements Transport {
   }
 
   /**
-   * Counts a failed connection attempt (one per cool-down: attempts that began before the last
-   * failure was seen fail for the same reason) and waits before the next one. TLS and
-   * authentication failures are not counted: they are fatal at once.
+   * A connection attempt failed (TLS and authentication failures are fatal at once, elsewhere).
+   * With other connections open, the server is there and has refused one more than it allows:
+   * the pool keeps to the ones it has. With none, it counts towards giving up (once per
+   * cool-down) and sets the next cool-down.
    */
-  private connectFailed(e: SmtpError, startedAt: number): void {
-    if (classifySmtpError(e) === 'fatal' || startedAt < this.lastConnectFailure) return;
+  private connectFailed(e: SmtpError, round: number): void {
+    if (classifySmtpError(e) === 'fatal') return;
+    if (this.slots.size > 0) {
+      if (this.poolCap > this.slots.size) {
+        this.poolCap = this.slots.size;
+        this.opts.logger?.warn(`${this.where}: refused connection ${this.slots.size + 1} (${describe(e)}); going on with ${this.slots.size}`);
+      }
+      return;
+    }
+    if (round !== this.round) return;
+    this.round++;
     this.connectFailures++;
-    this.lastConnectFailure = this.clock.now();
     this.coolDown();
-    if (this.connectFailures < (this.opts.reconnectAttempts ?? 5)) {
+    if (this.opened && this.connectFailures < (this.opts.reconnectAttempts ?? 5)) {
       this.opts.logger?.warn(`${this.where}: ${describe(e)}; connecting again later (at ${new Date(this.notBefore).toISOString().replace(/\.\d+Z$/, 'Z')})`);
     }
   }
@@ -381,7 +404,7 @@ export class SmtpTransport implements Transport {
         idle.busy = true;
         return idle;
       }
-      if (this.slots.size + this.connecting < this.opts.poolSize) {
+      if (this.slots.size + this.connecting < this.poolCap) {
         const s = await this.connect(signal);
         s.busy = true;
         return s;
@@ -448,15 +471,16 @@ export class SmtpTransport implements Transport {
     try {
       const wait = this.notBefore - this.clock.now();
       if (wait > 0) await this.clock.sleep(wait, signal);
-      const started = this.clock.now();
+      const round = this.round;
       let c: Conn;
       try {
         c = await this.dial();
       } catch (e) {
-        this.connectFailed(e as SmtpError, started);
+        this.connectFailed(e as SmtpError, round);
         throw e;
       }
       this.connectFailures = 0;
+      if (this.slots.size === 0) this.poolCap = this.opts.poolSize; // a fresh start after losing every connection
       if (this.closed) {
         c.close();
         throw new MailcampError('INTERRUPTED', 'transport closed');

@@ -79,6 +79,8 @@ export interface TestSmtpServerOptions {
   pipelining?: boolean;
   /** Port to listen on (a server coming back where an earlier one was); default any free one. */
   port?: number;
+  /** Connections at once; one more is greeted `421 Too many connected clients` (smtp-server's maxClients). */
+  maxClients?: number;
 }
 
 export interface RecordedMessage {
@@ -214,6 +216,7 @@ export async function startSmtpServer(opts: TestSmtpServerOptions = {}): Promise
     cert: cert.cert,
     name: 'localhost',
     banner: 'mailcamp test server',
+    ...(opts.maxClients ? { maxClients: opts.maxClients } : {}),
     logger: false,
     disableReverseLookup: true,
     disabledCommands: disabled,

@@ -228,7 +228,7 @@ describe('SMTP faults against a scripted smtp-server (issue 3)', () => {
   });
 
   test('the server goes away mid-run: nobody failed, exit 3 after retry.attempts connection failures in a row; the next send delivers the rest once', async () => {
-    const f = makeCampaign({ n: 12, concurrency: 2, retry: '{ attempts: 3, initial_delay: 100ms, max_delay: 200ms }' });
+    const f = makeCampaign({ n: 12, concurrency: 4, retry: '{ attempts: 3, initial_delay: 100ms, max_delay: 200ms }' });
     const first = await startSmtpServer({ starttls: false, script: (ctx) => (ctx.phase === 'data' ? { delay: 40 } : undefined) });
     const url = `smtp://127.0.0.1:${first.port}`;
     let second: TestSmtpServer | undefined;
@@ -236,10 +236,14 @@ describe('SMTP faults against a scripted smtp-server (issue 3)', () => {
       const run = send(f, url);
       await first.waitForMessages(3, 10_000);
       await first.close(); // connections dropped, nothing listens any more: ECONNREFUSED
+      const closedAt = Date.now();
       const r = await run;
+      // Given up after the cool-downs between the failures (100 + 200 ms), not at the first ones.
+      assert.ok(Date.now() - closedAt >= 290, `gave up ${Date.now() - closedAt} ms after the server went away`);
       assert.equal(r.code, 3, r.stderr);
       assert.match((JSON.parse(r.stdout) as { error: string }).error, /127\.0\.0\.1:\d+: connection failed 3 times in a row: .*ECONNREFUSED/);
-      assert.match(r.stderr, /ECONNREFUSED .*; connecting again later/);
+      // One failure per cool-down, however many connections were waiting: 3 attempts = 2 cool-downs.
+      assert.equal(r.stderr.match(/ECONNREFUSED .*; connecting again later/g)?.length, 2, r.stderr);
       assert.doesNotMatch(r.stderr, /MaxListenersExceededWarning/);
       const s = await status(f);
       assert.equal(s.state, 'interrupted');
@@ -263,6 +267,21 @@ describe('SMTP faults against a scripted smtp-server (issue 3)', () => {
       await second?.close();
     }
   });
+
+  for (const variant of ['slow', 'rate-limited'] as const) {
+    test(`a server that allows fewer connections than concurrency (421 greeting beyond its limit), ${variant}: the run goes on with what it has`, async () => {
+      const f = makeCampaign({ n: 6, concurrency: 3, retry: '{ attempts: 2, initial_delay: 100ms, max_delay: 200ms }', extra: variant === 'rate-limited' ? 'rate: { per_second: 4 }\n' : '' });
+      await withServer({ maxClients: 1, script: (ctx) => (variant === 'slow' && ctx.phase === 'data' ? { delay: 300 } : undefined) }, async (server) => {
+        const r = await send(f, `smtp://127.0.0.1:${server.port}`);
+        assert.equal(r.code, 0, r.stderr + r.stdout);
+        assert.match(r.stderr, /refused connection 2 \(421 .*\); going on with 1/);
+        for (const e of f.emails) assert.equal(server.deliveries(e), 1, e);
+        const s = await status(f);
+        assert.equal(s.totals.sent, 6);
+        for (const x of s.recipients) assert.equal(x.attempts, 1, x.email);
+      });
+    });
+  }
 
   test('TLS endpoint with an untrusted certificate: exit 3, nothing sent, no secret printed', async () => {
     const f = makeCampaign({ n: 2 });
