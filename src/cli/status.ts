@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { NOT_SENT, runStatus } from '../pipeline/status.js';
 import type { DeliveryStatus, JournalEntry } from '../state/types.js';
-import { type Io, out } from './io.js';
+import { type Io, out, plural } from './io.js';
 
 /** Listed in the text view, at most SHOWN of each unless --all. */
 const ATTENTION: DeliveryStatus[] = ['sending', 'unknown', 'deferred', 'failed'];
@@ -51,6 +51,7 @@ export function register(program: Command, io: Io): void {
             finished_at: s.run?.finishedAt ? new Date(s.run.finishedAt).toISOString() : null,
             reason: s.run?.reason ?? null,
             ...(s.occurrence ? { occurrence: s.occurrence } : {}),
+            ...(s.listErrors ? { list_errors: s.listErrors } : {}),
             totals: { recipients: t.recipients, sent: t.sent, failed: t.failed, deferred: t.deferred, skipped: t.skipped, unknown: t.unknown, pending: t.pending, sending: t.sending },
             recipients: s.recipients.map((e) => ({
               row: e.row,
@@ -67,6 +68,7 @@ export function register(program: Command, io: Io): void {
       if (!s.run) {
         out(io, `${s.campaign}: never sent`);
         out(io, `  pending ${t.pending}  skipped ${t.skipped}  (of ${t.recipients} in the list)`);
+        if (s.listErrors) out(io, `  the list has ${plural(s.listErrors, 'problem')}, not counted above: \`mailcamp validate\` names them`);
         return;
       }
       const run = s.run;

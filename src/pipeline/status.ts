@@ -45,6 +45,8 @@ export interface StatusResult {
   lockedBy?: number;
   /** A scheduled campaign: the stamp of the occurrence shown. */
   occurrence?: string;
+  /** Before the first run: problems in the list (its rows with them are not counted). */
+  listErrors?: number;
 }
 
 export const NOT_SENT: DeliveryStatus[] = ['pending', 'sending', 'failed', 'deferred', 'unknown', 'skipped'];
@@ -67,6 +69,8 @@ export async function runStatus(o: StatusOptions): Promise<StatusResult> {
   const j = openJournal(dir, { readonly: true });
   try {
     const run = j.currentRun();
+    // A journal without a run: a send that stopped before its run began (refused connection).
+    if (!run && !liveLock(dir)) return { campaign: c.name, state: 'never-run', ...(await fromList(c, stateDir, o)) };
     const lock = liveLock(dir);
     const totals = j.totals();
     const list = o.list ?? NOT_SENT;
@@ -92,7 +96,7 @@ export async function runStatus(o: StatusOptions): Promise<StatusResult> {
 }
 
 /** No run yet: every recipient of the list is pending, or skipped (suppressed, duplicate). */
-async function fromList(c: Campaign, stateDir: string, o: StatusOptions): Promise<{ totals: Totals; recipients: JournalEntry[] }> {
+async function fromList(c: Campaign, stateDir: string, o: StatusOptions): Promise<{ totals: Totals; recipients: JournalEntry[]; listErrors: number }> {
   const totals: Totals = { recipients: 0, pending: 0, sending: 0, sent: 0, failed: 0, deferred: 0, unknown: 0, skipped: 0 };
   const list = o.list ?? NOT_SENT;
   const recipients: JournalEntry[] = [];
@@ -103,6 +107,7 @@ async function fromList(c: Campaign, stateDir: string, o: StatusOptions): Promis
       recipients.push({ ...e, status, attempts: 0, response, messageId: '', updatedAt: 0 });
     }
   };
+  let listErrors = 0;
   const suppression = fs.existsSync(suppressionFile(stateDir)) ? openSuppression(stateDir) : undefined;
   try {
     // Problems in the list are validate's and send's to report; status shows the rows it can read.
@@ -112,9 +117,10 @@ async function fromList(c: Campaign, stateDir: string, o: StatusOptions): Promis
     const isSuppressed = (key: string): string | undefined => listed(key) ?? extra.get(key);
     const onSkip = (row: number, email: string, reason: string) => add({ key: email.trim().toLowerCase(), row, email }, 'skipped', reason);
     for await (const u of unitsOf(c, diag, { isSuppressed, onSkip })) add(u, 'pending');
+    listErrors = diag.errorCount;
   } finally {
     suppression?.close();
   }
   recipients.sort((a, b) => a.row - b.row || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  return { totals, recipients };
+  return { totals, recipients, listErrors };
 }

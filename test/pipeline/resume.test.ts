@@ -228,6 +228,11 @@ describe('resume, restart and the lock (issue 3)', () => {
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, /^faults: never sent\n {2}pending 3 {2}skipped 1 {2}\(of 4 in the list\)\n$/);
     assert.ok(!fs.existsSync(path.join(f.dir, '.mailcamp', 'faults')), 'no journal created');
+    // Rows with problems are not counted, and status says so.
+    fs.appendFileSync(path.join(f.dir, 'r.csv'), 'not-an-address,Bad\n');
+    const bad = await runCli(['status', f.campaign, '--json'], { cwd: f.dir });
+    assert.equal((JSON.parse(bad.stdout) as { list_errors?: number }).list_errors, 1);
+    assert.match((await runCli(['status', f.campaign], { cwd: f.dir })).stdout, /the list has 1 problem, not counted above: `mailcamp validate` names them/);
   });
 
   test('status: counts per state, the unknown and deferred recipients, and what to do next', async () => {
