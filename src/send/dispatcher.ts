@@ -151,20 +151,29 @@ export class Dispatcher {
   async drain(): Promise<void> {
     let told: number | undefined;
     let toldAt = -Infinity;
+    let recheck: NodeJS.Timeout | undefined;
     while (this.running.size || this.retries.size || this.committing.size) {
       if (!this.running.size && this.retries.size && this.o.onWait) {
         let next = Infinity;
         for (const at of this.retries.values()) if (at < next) next = at;
         // Said again when the wait changes, but not more than every WAIT_NOTE_MS (retries of
-        // many recipients come one after another).
-        if (next !== told && this.o.clock.now() - toldAt >= WAIT_NOTE_MS) {
+        // many recipients come one after another); a change held back is said when that is up.
+        const since = this.o.clock.now() - toldAt;
+        if (next !== told && since >= WAIT_NOTE_MS) {
           this.o.onWait(next, this.retries.size);
           told = next;
           toldAt = this.o.clock.now();
+        } else if (next !== told && !recheck) {
+          recheck = setTimeout(() => {
+            recheck = undefined;
+            this.changed();
+          }, WAIT_NOTE_MS - since);
+          recheck.unref();
         }
       }
       await new Promise<void>((r) => (this.wake = r));
     }
+    clearTimeout(recheck);
     clearTimeout(this.graceTimer);
     if (this.crashError) throw this.crashError;
   }
