@@ -181,6 +181,24 @@ function checkIncludes(source: string, file: string, displayFile: string): void 
   }
 }
 
+/**
+ * The files that `source` (`file`, in the template folder `root`) includes with mj-include,
+ * where each tag starts (1-based line and column), for the static checks: those below `root`
+ * that exist (checkIncludes refuses the others). Paths resolve from the including file's folder.
+ */
+export function mjIncludes(source: string, file: string, root: string): { file: string; line: number; col: number }[] {
+  const top = realOr(root);
+  const out: { file: string; line: number; col: number }[] = [];
+  for (const m of source.matchAll(/<mj-include\b[^>]*?\bpath\s*=\s*(["'])([^"']*)\1/gi)) {
+    const target = realOr(path.resolve(path.dirname(file), m[2]));
+    const rel = path.relative(top, target);
+    if (!rel || rel.startsWith('..') || path.isAbsolute(rel) || !fs.existsSync(target) || !fs.statSync(target).isFile()) continue;
+    const before = source.slice(0, m.index);
+    out.push({ file: target, line: before.split('\n').length, col: m.index! - before.lastIndexOf('\n') });
+  }
+  return out;
+}
+
 function realOr(p: string): string {
   try {
     return fs.realpathSync(p);

@@ -75,6 +75,21 @@ describe('render', () => {
     assert.deepEqual(broken.errors, ["partials/inner.hbs:1:4: template syntax: if doesn't match iff - 1:3"]);
   });
 
+  test('mj-include: a problem in an included file (or one it includes) is named at its own line; inside a block it is left to the render', async () => {
+    const main = (inc: string) => `<mjml>\n<mj-body>\n<mj-section><mj-column>\n${inc}\n</mj-column></mj-section>\n</mj-body>\n</mjml>\n`;
+    const unknown = await compiled({ 't.mjml': main('<mj-include path="inc/a.mjml" />'), 'inc/a.mjml': '<mj-text>{{name}}</mj-text>\n<mj-include path="b.mjml" />', 'inc/b.mjml': '<mj-text>\n{{nme}}</mj-text>', tpl: 't.mjml' });
+    assert.deepEqual(unknown.errors, ["inc/b.mjml:2:3: unknown variable 'nme': not defined (CSV columns: email, name, city); did you mean 'name'?"]);
+    const syntax = await compiled({ 't.mjml': main('<mj-include path="inc/a.mjml" />'), 'inc/a.mjml': '<mj-text>{{#if name}}x{{/iff}}</mj-text>', tpl: 't.mjml' });
+    assert.deepEqual(syntax.errors, ["inc/a.mjml:1:13: template syntax: if doesn't match iff - 1:12"]);
+    // In a loop the included file sees other names (here a list of data): not checked statically.
+    const loop = await compiled(
+      { 't.mjml': main('<mj-raw>{{#each links}}</mj-raw>\n<mj-include path="inc/link.mjml" />\n<mj-raw>{{/each}}</mj-raw>'), 'inc/link.mjml': '<mj-text>{{title}}</mj-text>', tpl: 't.mjml' },
+      'data:\n  links:\n    - { title: A }\n',
+    );
+    assert.deepEqual(loop.errors, []);
+    assert.match(loop.cc!.render(row({ email: 'a@example.com', name: 'Ann', city: 'x' }), new Date()).html, />\s*A\s*</);
+  });
+
   test('unregistered helper is an error; built-in log helper is gone', async () => {
     const { errors } = await compiled({ 't.hbs': '{{shout name}} {{log name}}' });
     assert.equal(errors.length, 2, errors.join('\n'));
