@@ -334,7 +334,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
       submitted++;
       const build = async (): Promise<Composed> => {
         const m = await signed(x.prepared, buildMessage(x.prepared, u, { runId, now: new Date(clock.now()), occurrence: o.occurrence, overrideTo: o.to }));
-        m.label = emlName(u.row, u.key);
+        m.label = (o.to ? 'test-' : '') + emlName(u.row, u.key); // a test copy never replaces a delivered file
         return m;
       };
       const job: Job = { key: u.key, row: u.row, email: o.to ?? u.email, build, attempts: entry.attempts, done: entry.delivered };

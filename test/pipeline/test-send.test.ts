@@ -57,4 +57,19 @@ describe('send --to (test send)', () => {
       assert.ok(!fs.existsSync(path.join(f.dir, 'outbox')), 'nothing written');
     }
   });
+
+  test('to the outbox transport: the test copy is a file of its own, next to the delivered ones', async () => {
+    const f = makeCampaign({ n: 2 });
+    const sent = await runCli(['send', f.campaign, '--transport', 'outbox:box'], { cwd: f.dir });
+    assert.equal(sent.code, 0, sent.stderr);
+    const delivered = fs.readdirSync(path.join(f.dir, 'box')).sort();
+    assert.equal(delivered.length, 2);
+    const before = delivered.map((n) => fs.readFileSync(path.join(f.dir, 'box', n), 'utf8'));
+    const test = await runCli(['send', f.campaign, '--transport', 'outbox:box', '--to', 'tester@me.example'], { cwd: f.dir });
+    assert.equal(test.code, 0, test.stderr);
+    const now = fs.readdirSync(path.join(f.dir, 'box')).sort();
+    assert.deepEqual(now, [...delivered, `test-${delivered[0]}`].sort());
+    assert.deepEqual(delivered.map((n) => fs.readFileSync(path.join(f.dir, 'box', n), 'utf8')), before, 'the delivered files are untouched');
+    assert.match(fs.readFileSync(path.join(f.dir, 'box', `test-${delivered[0]}`), 'utf8'), /^To: tester@me\.example\r$/m);
+  });
 });
