@@ -45,18 +45,27 @@ export function textPart(subtype: 'plain' | 'html', body: string): string {
 
 /** `filename` parameter: plain when 7-bit safe, RFC 2231 continuations otherwise. */
 export function filenameParams(filename: string): string {
-  const params = buildHeaderParam('filename', filename, 50);
-  if (params.length === 1 && params[0].key === 'filename') {
-    const v = params[0].value;
-    return `filename=${/^[A-Za-z0-9!#$&+.^_`{}~-]+$/.test(v) ? v : JSON.stringify(v)}`;
-  }
-  return params.map((p) => `${p.key}=${p.value}`).join(';\r\n ');
+  // Control characters (a tab) have no place in a parameter (RFC 2045 §5.1): spaces.
+  const params = buildHeaderParam('filename', filename.replace(/[\x00-\x1f\x7f]/g, ' '), 50);
+  // RFC 2231 §3: an extended section (`*0*=`, `*=`) is percent-encoded, a token already; any
+  // other value is a token or a quoted-string (a long ASCII name with spaces comes in sections).
+  return params.map((p) => `${p.key}=${p.key.endsWith('*') ? p.value : tokenOrQuoted(p.value)}`).join(';\r\n ');
 }
 
 /** Content-Type `name=` for old clients that ignore Content-Disposition (RFC 2047 words). */
 function nameParam(filename: string): string {
-  const enc = /^[\x20-\x7e]*$/.test(filename) ? filename : encodeWords(filename, 'B', 52, true);
-  return `name=${JSON.stringify(enc)}`;
+  const plain = filename.replace(/[\x00-\x1f\x7f]/g, ' ');
+  return `name=${quoted(/^[\x20-\x7e]*$/.test(plain) ? plain : encodeWords(plain, 'B', 52, true))}`;
+}
+
+/** A parameter value as a token (RFC 2045 §5.1) when it is one, else as a quoted-string. */
+function tokenOrQuoted(v: string): string {
+  return /^[A-Za-z0-9!#$%&'*+.^_`{|}~-]+$/.test(v) ? v : quoted(v);
+}
+
+/** RFC 5322 §3.2.4 quoted-string: only `"` and `\` are escaped. */
+function quoted(v: string): string {
+  return `"${v.replace(/["\\]/g, '\\$&')}"`;
 }
 
 export interface BinaryPartOptions {
