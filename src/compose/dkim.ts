@@ -1,6 +1,7 @@
 // DKIM signing (RFC 6376) through nodemailer's signer: relaxed/relaxed canonicalization,
-// rsa-sha256 (or ed25519 for an Ed25519 key). The key is read and checked once per
-// campaign; a key that does not parse is an error at `dkim.private_key`.
+// rsa-sha256. The key is read and checked once per campaign; a key that does not parse, or is
+// not RSA, is an error at `dkim.private_key` (nodemailer signs with RSA-SHA256 only: an Ed25519
+// key left every message unsigned without a word, an EC key gave signatures no verifier takes).
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -24,11 +25,15 @@ export function dkimSigner(c: Campaign): Signer | undefined {
   if (!c.dkim) return undefined;
   const where = { file: c.displayFile, line: c.pos.dkim?.line, col: c.pos.dkim?.col };
   let pem: string;
+  let type: string | undefined;
   try {
     pem = fs.readFileSync(c.dkim.privateKey, 'utf8');
-    crypto.createPrivateKey(pem);
+    type = crypto.createPrivateKey(pem).asymmetricKeyType;
   } catch (e) {
     throw new MailcampError('INPUT', `dkim.private_key is not a readable PEM private key: ${(e as Error).message}`, where);
+  }
+  if (type !== 'rsa') {
+    throw new MailcampError('INPUT', `dkim.private_key is an ${type ?? 'unknown'} key; mailcamp signs with rsa-sha256 only (an RSA key of 1024 bits or more, 2048 recommended)`, where);
   }
   const signer = new DKIM({ domainName: c.dkim.domain, keySelector: c.dkim.selector, privateKey: pem, headerFieldNames: SIGNED_HEADERS });
   return (raw) =>
