@@ -150,8 +150,13 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(r.stringMap(get('headers'), 'headers'))) {
     if (!/^[!-9;-~]+$/.test(k)) diag.error(`headers: '${k}' is not a valid header name`, v.pos);
-    else if (/^(from|to|cc|bcc|subject|date|message-id|mime-version|content-.*|x-mailcamp-.*)$/i.test(k))
+    else if (/^(from|to|cc|bcc|subject|date|message-id|mime-version|content-.*|x-mailcamp-.*|dkim-signature)$/i.test(k))
       diag.error(`headers: '${k}' is set by mailcamp and cannot be overridden here`, v.pos);
+    else if (/^(list-unsubscribe|list-unsubscribe-post|reply-to)$/i.test(k))
+      // Two of them would go out, and DKIM would sign only the last (RFC 6376 §5.4.2).
+      diag.error(`headers: '${k}' comes from ${/^reply/i.test(k) ? 'reply_to:' : 'unsubscribe: { url, mailto }'}; set it there`, v.pos);
+    else if (/^return-path$/i.test(k))
+      diag.error(`headers: 'Return-Path' is added by the receiving server (RFC 5321 §4.4); the envelope sender is the from: address`, v.pos);
     else if (/[\r\n\0]/.test(v.value)) diag.error(`headers.${k}: line break or NUL in a header value`, v.pos);
     else {
       headers[k] = v.value;
