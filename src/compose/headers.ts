@@ -17,14 +17,24 @@ const encoder = new MimeNode();
  */
 const LOOKS_ENCODED = /=\?[^?\s]*\?[BbQq]\?[^?\s]*\?=/;
 
+/**
+ * A run without whitespace too long for one line: folding needs whitespace, and RFC 5322
+ * §2.1.1 allows 998 octets at most. Sent as encoded words, which fold (a subject, a name or a
+ * custom header that is one long token).
+ */
+const UNFOLDABLE = /\S{900}/;
+
+/** Text that must go out as encoded words although it is ASCII. */
+const mustEncode = (s: string): boolean => LOOKS_ENCODED.test(s) || UNFOLDABLE.test(s);
+
 /** `Name: value` folded at 76 columns, CRLF-terminated. */
 export function headerLine(name: string, value: string | MailAddress | MailAddress[]): string {
   let encoded: string;
-  if (typeof value === 'string') encoded = LOOKS_ENCODED.test(value) ? encodeWord(value, 'B', 52) : encoder.encodeHeaderValue(name, value);
+  if (typeof value === 'string') encoded = mustEncode(value) ? encodeWord(value, 'B', 52) : encoder.encodeHeaderValue(name, value);
   else {
     const list = Array.isArray(value) ? value : [value];
-    encoded = list.some((a) => a.name && LOOKS_ENCODED.test(a.name))
-      ? list.map((a) => (a.name && LOOKS_ENCODED.test(a.name) ? `${encodeWord(a.name, 'B', 52)} <${a.address}>` : encoder.encodeHeaderValue(name, [a] as never))).join(', ')
+    encoded = list.some((a) => a.name && mustEncode(a.name))
+      ? list.map((a) => (a.name && mustEncode(a.name) ? `${encodeWord(a.name, 'B', 52)} <${a.address}>` : encoder.encodeHeaderValue(name, [a] as never))).join(', ')
       : encoder.encodeHeaderValue(name, value as never);
   }
   return foldLines(`${name}: ${encoded}`, 76) + '\r\n';

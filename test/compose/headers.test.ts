@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
+import libmime from 'libmime';
 import { simpleParser } from 'mailparser';
 import { loadCampaign } from '../../src/campaign/load.js';
 import { compose, prepare } from '../../src/compose/index.js';
@@ -66,6 +67,17 @@ test('long ASCII attachment names with spaces, ; and quotes: RFC 2231 sections q
   for (const m of sections) assert.match(m[1], /^(?:"(?:[^"\\]|\\.)*"|[A-Za-z0-9!#$%&'*+.^_`{|}~-]+)$/, m[0]);
   const m = await simpleParser(raw);
   assert.deepEqual(m.attachments.map((a) => a.filename), names);
+});
+
+test('a subject, name or custom header that is one token of 1,000+ characters: encoded words, every line ≤ 998 (RFC 5322 §2.1.1), read back exactly', async () => {
+  const long = (c: string) => c.repeat(1100);
+  const { raw } = await build('headers: { X-Ref: "{{ref}}" }\n', {}, { email: 'a@example.com', name: long('N'), ref: long('R') });
+  const head = raw.slice(0, raw.indexOf('\r\n\r\n'));
+  assert.deepEqual(head.split('\r\n').filter((l) => l.length > 998), [], 'no header line over 998');
+  const m = await simpleParser(raw);
+  assert.equal(m.subject, `Hi ${long('N')}`);
+  assert.equal((Array.isArray(m.to) ? m.to[0] : m.to)!.value[0].name, long('N'));
+  assert.equal(libmime.decodeWords(String(m.headers.get('x-ref'))), long('R')); // mailparser leaves X- headers as they are
 });
 
 test('a name or subject that reads as an encoded word is sent encoded and comes back as written', async () => {
