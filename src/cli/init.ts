@@ -10,7 +10,12 @@ import { STATE_DIR_NAME } from '../state/folder.js';
 import { type Io, out } from './io.js';
 
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const SCAFFOLD = ['campaigns', 'templates'];
+/**
+ * The scaffold's files, by name: the package's campaigns/ may hold what running the example
+ * from a checkout left there (.mailcamp/, outbox/, reports/, a .env with a password), which a
+ * new project must not inherit.
+ */
+const SCAFFOLD = ['campaigns/welcome.yaml', 'campaigns/welcome.csv', 'templates/welcome.mjml', 'templates/logo.png'];
 
 export function register(program: Command, io: Io): void {
   program
@@ -19,14 +24,25 @@ export function register(program: Command, io: Io): void {
     .argument('[dir]', 'target folder', '.')
     .action((dir: string) => {
       const target = path.resolve(io.cwd, dir);
-      const clashes = SCAFFOLD.flatMap((d) => listFiles(path.join(PACKAGE_ROOT, d)).map((f) => path.join(d, f))).filter((f) =>
-        fs.existsSync(path.join(target, f)),
-      );
-      if (clashes.length) {
-        throw new MailcampError('USAGE', `not overwriting existing files in ${target}: ${clashes.slice(0, 5).join(', ')}`);
+      // A file where a folder must go (the target, or campaigns/ or templates/ in it).
+      for (const d of [target, ...['campaigns', 'templates', STATE_DIR_NAME].map((x) => path.join(target, x))]) {
+        if (fs.existsSync(d) && !fs.statSync(d).isDirectory()) throw new MailcampError('USAGE', `cannot scaffold in ${target}: ${d} is a file, not a folder`);
       }
-      for (const d of SCAFFOLD) fs.cpSync(path.join(PACKAGE_ROOT, d), path.join(target, d), { recursive: true });
-      fs.mkdirSync(path.join(target, STATE_DIR_NAME), { recursive: true });
+      const clashes = SCAFFOLD.filter((f) => fs.existsSync(path.join(target, f)));
+      if (clashes.length) {
+        throw new MailcampError('USAGE', `not overwriting existing files in ${target}: ${clashes.join(', ')}`);
+      }
+      try {
+        for (const f of SCAFFOLD) {
+          fs.mkdirSync(path.dirname(path.join(target, f)), { recursive: true });
+          fs.copyFileSync(path.join(PACKAGE_ROOT, f), path.join(target, f));
+        }
+        fs.mkdirSync(path.join(target, STATE_DIR_NAME), { recursive: true });
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        if (!err.code || !err.path) throw e;
+        throw new MailcampError('USAGE', `cannot scaffold in ${target}: ${err.code === 'EACCES' ? 'permission denied' : err.code} (${err.path})`);
+      }
       const rel = path.relative(io.cwd, target) || '.';
       const campaign = path.join(rel, 'campaigns', 'welcome.yaml');
       out(io, `created ${rel}/campaigns/, ${rel}/templates/ and ${rel}/${STATE_DIR_NAME}/`);
@@ -34,17 +50,4 @@ export function register(program: Command, io: Io): void {
       out(io, `      mailcamp preview ${campaign}`);
       out(io, `      mailcamp send ${campaign}          (writes .eml files to campaigns/outbox/welcome/)`);
     });
-}
-
-function listFiles(dir: string): string[] {
-  const outp: string[] = [];
-  const walk = (d: string, rel: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const r = path.join(rel, e.name);
-      if (e.isDirectory()) walk(path.join(d, e.name), r);
-      else outp.push(r);
-    }
-  };
-  if (fs.existsSync(dir)) walk(dir, '');
-  return outp;
 }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { simpleParser } from 'mailparser';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import { PACKAGE_ROOT } from '../../src/cli/init.js';
 import { runCli } from '../helpers/cli.js';
 import { freePort, waitForPort } from '../helpers/net.js';
 import { copyExample } from '../helpers/examples.js';
@@ -49,6 +50,35 @@ describe('init', () => {
     assert.ok(fs.existsSync(path.join(dir, 'proj', '.mailcamp', 'welcome')), 'state in the project top .mailcamp/');
     const again = await runCli(['init', 'proj'], { cwd: dir });
     assert.equal(again.code, 2, 'does not overwrite');
+  });
+
+  test('copies only the scaffold, not what running the example in the checkout left beside it; a file in the way is one line, exit 2', async () => {
+    const leftover = path.join(PACKAGE_ROOT, 'campaigns', '.mailcamp', `init-test-${process.pid}`);
+    fs.mkdirSync(leftover, { recursive: true });
+    fs.writeFileSync(path.join(leftover, 'journal.sqlite'), 'not yours');
+    try {
+      const dir = tmpDir();
+      const r = await runCli(['init', 'proj'], { cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      const files: string[] = [];
+      const walk = (d: string, rel: string): void => {
+        for (const e of fs.readdirSync(d, { withFileTypes: true })) (e.isDirectory() ? walk(path.join(d, e.name), `${rel}${e.name}/`) : files.push(rel + e.name));
+      };
+      walk(path.join(dir, 'proj'), '');
+      assert.deepEqual(files.sort(), ['campaigns/welcome.csv', 'campaigns/welcome.yaml', 'templates/logo.png', 'templates/welcome.mjml']);
+      fs.writeFileSync(path.join(dir, 'afile'), 'x');
+      const onFile = await runCli(['init', 'afile'], { cwd: dir });
+      assert.equal(onFile.code, 2);
+      assert.equal(onFile.stderr.trim().split('\n').length, 1, onFile.stderr);
+      assert.match(onFile.stderr, /afile is a file, not a folder/);
+    } finally {
+      fs.rmSync(leftover, { recursive: true, force: true });
+      try {
+        fs.rmdirSync(path.join(PACKAGE_ROOT, 'campaigns', '.mailcamp')); // only when this test made it (it is empty)
+      } catch {
+        /* a real one from running the example: left as it was */
+      }
+    }
   });
 });
 
