@@ -26,8 +26,11 @@ export function loadDotEnv(dir: string): Env {
     const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
     if (!m) continue;
     let v = m[2];
-    if ((v.startsWith('"') && v.endsWith('"')) || (v.startsWith("'") && v.endsWith("'"))) {
-      v = v.slice(1, -1);
+    // A quoted value ends at its closing quote; a comment may follow (`KEY="a b"  # why`), as
+    // dotenv and docker compose read it. `\"` and `\n` inside double quotes.
+    const q = v[0] === '"' ? /^"((?:[^"\\]|\\.)*)"\s*(?:#.*)?$/.exec(v) : v[0] === "'" ? /^'([^']*)'\s*(?:#.*)?$/.exec(v) : null;
+    if (q) {
+      v = q[1];
       if (m[2].startsWith('"')) v = v.replace(/\\n/g, '\n').replace(/\\"/g, '"');
     } else {
       v = v.replace(/\s+#.*$/, '');

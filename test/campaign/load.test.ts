@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { loadDotEnv } from '../../src/campaign/env.js';
 import { loadCampaign } from '../../src/campaign/load.js';
 import { Diagnostics, formatDiagnostic, ValidationError } from '../../src/shared/diagnostics.js';
 import { parseTransportUrl } from '../../src/send/transport-url.js';
@@ -91,6 +92,13 @@ describe('loadCampaign', () => {
     assert.equal(redact('x s3cr3t-pass y'), 'x *** y');
     const p = problems(project(MIN + 'data: { who: "${NOPE_NOT_SET}" }\n'));
     assert.deepEqual(p, ['c.yaml:6:14: data.who: environment variable NOPE_NOT_SET is not set (nor in .env)']);
+  });
+
+  test('.env: quotes, a comment after a quoted or plain value, export, CRLF', () => {
+    const env =
+      'A="Hello there"   # a comment\r\nB=\'single # not a comment\'  # one\nexport C=plain value # note\nD="say \\"hi\\""\nE=ab#cd\n# F=commented\n';
+    const dir = path.dirname(project(MIN, { '.env': env }));
+    assert.deepEqual(loadDotEnv(dir), { A: 'Hello there', B: 'single # not a comment', C: 'plain value', D: 'say "hi"', E: 'ab#cd' });
   });
 
   test('${VAR} in every value: subject, unsubscribe url, attachment filename, numbers, durations, booleans', () => {
