@@ -35,7 +35,8 @@ const code = await main(process.argv.slice(2), {
   stderr: process.stderr,
   stdin: process.stdin,
   env: process.env,
-  cwd: process.cwd(),
+  // `npm run mailcamp -- …` runs in the package's folder; paths are the user's, from where npm was run.
+  cwd: process.env.npm_lifecycle_event === 'mailcamp' && process.env.INIT_CWD ? process.env.INIT_CWD : process.cwd(),
   signal: ac.signal,
 });
 process.exitCode = code;

@@ -2,8 +2,10 @@
 // sends nothing; help describes every flag; exit codes follow design.md.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { runCli } from '../helpers/cli.js';
 import { copyExample } from '../helpers/examples.js';
@@ -132,6 +134,15 @@ describe('validate', () => {
     const r = await runCli(['validate', campaign], { cwd: dir });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /ok: newsletter: 5 messages would be sent/);
+  });
+});
+
+describe('npm run mailcamp', () => {
+  test('from a folder of the checkout: paths are taken from there (npm runs scripts in the package folder)', () => {
+    const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+    const r = spawnSync('npm', ['run', '--silent', 'mailcamp', '--', 'validate', 'campaign.yaml'], { cwd: path.join(root, 'examples', 'newsletter'), encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^ok: newsletter: 5 messages would be sent$/m);
   });
 });
 
