@@ -51,7 +51,7 @@ export function register(program: Command, io: Io, setExit: (n: number) => void)
     .option('--json', 'print a machine-readable summary on stdout')
     .option('--debug-smtp', 'print the SMTP dialogue as it happens (AUTH secrets masked)')
     .option('--state <dir>', 'state folder (default: nearest .mailcamp/ above the campaign)')
-    .option('--occurrence <time>', "send one occurrence of the campaign's schedule: its time (ISO with offset), or 'due' for the latest one not yet sent")
+    .option('--occurrence <time>', "send one occurrence of the campaign's schedule: its time (ISO with offset, or a stamp such as 20261116T080000Z), or 'due' for the latest one not yet sent")
     .action(async (file: string, f: SendFlags) => {
       let occurrence: Date | undefined;
       // A scheduled campaign is sent one occurrence at a time (issue 7: `schedule` and a
