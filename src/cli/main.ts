@@ -46,7 +46,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
     .showSuggestionAfterError(true)
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
-      writeErr: (s) => io.stderr.write(s),
+      // One line per error (design.md): commander puts its suggestion on a line of its own.
+      writeErr: (s) => io.stderr.write(oneLine(s)),
     })
     .addHelpText(
       'after',
@@ -83,7 +84,7 @@ function report(e: unknown, argv: string[], io: Io): { code: number; lines: stri
   if (e instanceof CommanderError) {
     // Help asked for: 0. Help shown because no command was given (commander's exit code 1): usage error.
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return { code: e.exitCode === 0 ? 0 : 2, lines: [] };
-    return { code: 2, lines: [e.message.replace(/^error: /, '')] };
+    return { code: 2, lines: [oneLine(e.message).trim().replace(/^error: /, '')] };
   }
   if (e instanceof ValidationError) {
     const d = e.diagnostics;
@@ -104,4 +105,9 @@ function report(e: unknown, argv: string[], io: Io): { code: number; lines: stri
   err(io, 'internal error: this is a bug in mailcamp; please report it with the lines below');
   err(io, redact((e as Error)?.stack ?? String(e)));
   return { code: 70, lines: [`internal error: ${redact((e as Error)?.message ?? String(e))}`] };
+}
+
+/** `error: unknown command 'sned'\n(Did you mean send?)` → `error: unknown command 'sned'; did you mean send?` */
+function oneLine(s: string): string {
+  return s.replace(/\n\(Did you mean (.*)\?\)/, '; did you mean $1?');
 }

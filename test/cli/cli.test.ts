@@ -137,6 +137,17 @@ describe('validate', () => {
   });
 });
 
+describe('usage errors', () => {
+  test('a misspelled command or option: one line with the suggestion, exit 2', async () => {
+    for (const argv of [['sned', 'x.yaml'], ['send', 'x.yaml', '--dryrun']]) {
+      const r = await runCli(argv, { cwd: tmpDir() });
+      assert.equal(r.code, 2);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, /^error: unknown (command 'sned'|option '--dryrun'); did you mean (send|--dry-run)\?$/m);
+    }
+  });
+});
+
 describe('npm run mailcamp', () => {
   test('from a folder of the checkout: paths are taken from there (npm runs scripts in the package folder)', () => {
     const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
