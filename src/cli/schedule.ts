@@ -11,6 +11,7 @@
 // was interrupted (its journal is consistent; it resumes on the next start); 2 usage or
 // nothing loadable at start.
 
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { displayPath, loadCampaign } from '../campaign/load.js';
@@ -171,9 +172,12 @@ async function serve(io: Io, paths: string[], f: ScheduleFlags, stateOverride: s
     busyRetryMs: BUSY_RETRY_MS,
   });
   const watched = runner.start();
-  if (watched.length === 0) throw new MailcampError('USAGE', `no scheduled campaigns in ${paths.map((p) => displayPath(p, io.cwd)).join(', ')}`);
+  // A folder is watched even while it has no scheduled campaign yet (a new file in it is added).
+  const folders = paths.filter((p) => fs.statSync(p).isDirectory());
+  if (watched.length === 0 && !folders.length) throw new MailcampError('USAGE', `no scheduled campaigns in ${paths.map((p) => displayPath(p, io.cwd)).join(', ')}`);
   if (needsYes.size) throw new MailcampError('USAGE', `not started: ${plural(needsYes.size, 'campaign')} would send through SMTP; pass --yes`);
-  if (!watched.some((w) => w.campaign)) throw new MailcampError('INPUT', 'not started: no campaign could be loaded (errors above)');
+  if (watched.length && !watched.some((w) => w.campaign)) throw new MailcampError('INPUT', 'not started: no campaign could be loaded (errors above)');
+  if (watched.length === 0) log(`no scheduled campaigns in ${folders.map((p) => displayPath(p, io.cwd)).join(', ')} yet; watching for new ones`);
   log(`scheduler running (pid ${process.pid}); SIGTERM or Ctrl-C stops it`);
   await runner.run();
   log(interrupted ? 'stopped; the interrupted occurrence resumes on the next start' : 'stopped');

@@ -206,6 +206,31 @@ describe('schedule', () => {
     }
   });
 
+  test('a folder with no scheduled campaign yet is watched; one added later is picked up and sent', async () => {
+    const dir = project(tmpDir(), {});
+    fs.mkdirSync(path.join(dir, 'campaigns'));
+    const ac = new AbortController();
+    const run = runCli(['schedule', 'campaigns'], { cwd: dir, signal: ac.signal });
+    await new Promise((r) => setTimeout(r, 300));
+    const at = new Date(Math.ceil(Date.now() / 1000) * 1000 + 3000).toISOString();
+    fs.writeFileSync(
+      path.join(dir, 'campaigns', 'later.yaml'),
+      `name: later\nfrom: news@example.com\nsubject: "Hi {{name}}"\ntemplate: ../t.hbs\nrecipients: ../r.csv\nschedule: { at: "${at}", timezone: UTC }\n`,
+    );
+    const outbox = path.join(dir, 'campaigns', 'outbox', 'later');
+    for (let i = 0; i < 150 && !(fs.existsSync(outbox) && fs.readdirSync(outbox).some((d) => fs.readdirSync(path.join(outbox, d)).length === 2)); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    ac.abort(new Error('SIGTERM'));
+    const r = await run;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /no scheduled campaigns in campaigns yet; watching for new ones/);
+    assert.match(r.stderr, /later: watching /);
+    const stamps = fs.readdirSync(outbox);
+    assert.equal(stamps.length, 1, r.stderr);
+    assert.equal(fs.readdirSync(path.join(outbox, stamps[0])).length, 2, 'both recipients written');
+  });
+
   test('a path that does not exist is a usage error', async () => {
     const r = await runCli(['schedule', 'nope.yaml'], { cwd: tmpDir() });
     assert.equal(r.code, 2);
