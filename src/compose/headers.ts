@@ -37,7 +37,9 @@ export function headerLine(name: string, value: string | MailAddress | MailAddre
       ? list.map((a) => (a.name && mustEncode(a.name) ? `${encodeWord(a.name, 'B', 52)} <${a.address}>` : encoder.encodeHeaderValue(name, [a] as never))).join(', ')
       : encoder.encodeHeaderValue(name, value as never);
   }
-  return foldLines(`${name}: ${encoded}`, 76) + '\r\n';
+  // nodemailer folds right after the colon when the first word does not fit; it does not fit
+  // on the next line either, and a value that starts with the fold reads back with a space.
+  return foldLines(`${name}: ${encoded}`, 76).replace(/^([^:\r\n]+):\r\n /, '$1: ') + '\r\n';
 }
 
 /** Throws when `value` holds a character that could end or inject a header. */

@@ -80,6 +80,14 @@ test('a subject, name or custom header that is one token of 1,000+ characters: e
   assert.equal(libmime.decodeWords(String(m.headers.get('x-ref'))), long('R')); // mailparser leaves X- headers as they are
 });
 
+test('a value whose first word does not fit after the name is not folded right after the colon', async () => {
+  const { raw } = await build('headers: { X-Ref: "{{ref}}" }\n', {}, { email: 'a@example.com', name: 'N'.repeat(75), ref: 'a'.repeat(70) });
+  const head = raw.slice(0, raw.indexOf('\r\n\r\n')).split('\r\n');
+  assert.deepEqual(head.filter((l) => /^[A-Za-z-]+:$/.test(l)), [], 'no header name alone on its line');
+  assert.ok(head.includes(`X-Ref: ${'a'.repeat(70)}`), head.join('\n'));
+  assert.ok(head.includes(`To: ${'N'.repeat(75)}`), head.join('\n'));
+});
+
 test('a name or subject that reads as an encoded word is sent encoded and comes back as written', async () => {
   const name = '=?UTF-8?B?5byg5Lyf?= <x@evil.example>';
   const { raw } = await build('', {}, { email: 'a@example.com', name });
