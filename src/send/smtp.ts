@@ -70,6 +70,9 @@ export interface SmtpOptions {
 
 type Conn = InstanceType<typeof SMTPConnection>;
 
+/** After the pool was cut to the server's limit, how often one more connection is tried. */
+const CAP_PROBE_MS = 30_000;
+
 /** A pooled connection: nodemailer's, with our transaction writer on it when the server offers PIPELINING. */
 interface Slot {
   conn: Conn;
@@ -98,8 +101,14 @@ export class SmtpTransport implements Transport {
    */
   private connectFailures = 0;
   private round = 0;
-  /** Connections to keep: lowered when the server refuses one more than it has (its limit). */
+  /**
+   * Connections to keep: lowered when the server refuses one while others are open (its limit),
+   * and raised by one again every CAP_PROBE_MS while messages go through (the limit may have
+   * been someone else's connections, or a moment's).
+   */
   private poolCap: number;
+  private capChangedAt = 0;
+  private capSaid = false;
   /** open() succeeded: later connection problems are reported as they happen. */
   private opened = false;
   private readonly where: string;
@@ -211,6 +220,10 @@ export class SmtpTransport implements Transport {
       }
       this.closings = 0;
       this.connectFailures = 0; // the server is there (a limit on connections may refuse one more)
+      if (this.poolCap < this.opts.poolSize && this.clock.now() - this.capChangedAt >= CAP_PROBE_MS) {
+        this.poolCap++;
+        this.capChangedAt = this.clock.now();
+      }
       const accepted = r.info.accepted ?? todo;
       delivered.push(...accepted);
       const again: string[] = [];
@@ -373,9 +386,13 @@ export class SmtpTransport implements Transport {
   private connectFailed(e: SmtpError, round: number): void {
     if (classifySmtpError(e) === 'fatal') return;
     if (this.slots.size > 0) {
-      if (this.poolCap > this.slots.size) {
-        this.poolCap = this.slots.size;
-        this.opts.logger?.warn(`${this.where}: refused connection ${this.slots.size + 1} (${describe(e)}); going on with ${this.slots.size}`);
+      // Those still being opened may well succeed (this attempt is one of `connecting`).
+      const cap = Math.max(1, this.slots.size + this.connecting - 1);
+      if (cap < this.poolCap) {
+        this.poolCap = cap;
+        this.capChangedAt = this.clock.now();
+        if (!this.capSaid) this.opts.logger?.warn(`${this.where}: a connection was refused while ${this.slots.size} were open (${describe(e)}); going on with ${cap}`);
+        this.capSaid = true;
       }
       return;
     }
@@ -405,9 +422,7 @@ export class SmtpTransport implements Transport {
         return idle;
       }
       if (this.slots.size + this.connecting < this.poolCap) {
-        const s = await this.connect(signal);
-        s.busy = true;
-        return s;
+        return await this.connect(signal);
       }
       await new Promise<void>((resolve) => {
         const wake = () => {
@@ -487,7 +502,7 @@ export class SmtpTransport implements Transport {
       }
       const log = this.opts.debug && this.opts.logger ? this.opts.logger : undefined;
       const session = SmtpSession.attach(c, log ? (line) => log.debug(redact(line)) : undefined);
-      const s: Slot = { conn: c, session, busy: false };
+      const s: Slot = { conn: c, session, busy: true }; // handed to the caller: a waiter woken meanwhile must not take it
       this.slots.add(s);
       return s;
     } finally {
