@@ -104,10 +104,11 @@ export async function compileCampaign(
   if (!partialsParse) return undefined;
 
   let html = source;
+  let includeSyntax: MailcampError[] = [];
   if (c.template.kind === 'mjml') {
     // mj-include'd files, at their own lines: once MJML has spliced them in, their problems
     // would be named at a line of the compiled HTML.
-    if (!checkIncluded(hb, source, c.template.path, tplDir, cwd, scope, diag, describe, partials)) return undefined;
+    includeSyntax = checkIncluded(hb, source, c.template.path, tplDir, cwd, scope, diag, describe, partials);
     try {
       checkSyntax(hb, source, tplDisplay);
       html = await compileMjml(source, c.template.path, tplDisplay);
@@ -123,16 +124,20 @@ export async function compileCampaign(
     diag.capture(e);
   }
 
-  const compile = (src: string, file: string, escape: boolean, place?: { line: number }): Tpl | undefined => {
+  const compile = (src: string, file: string, escape: boolean, place?: { line: number }, instead: MailcampError[] = []): Tpl | undefined => {
     try {
       return compileTemplate(hb, src, { file, escape });
     } catch (e) {
       if (e instanceof MailcampError && place && e.place.line) e.place.line += place.line - 1;
-      diag.capture(e);
+      if (e instanceof MailcampError && instead.length) for (const x of instead) diag.capture(x);
+      else diag.capture(e);
       return undefined;
     }
   };
-  const htmlTpl = compile(html, tplDisplay, true);
+  // A syntax error in the HTML that MJML assembled: named in the included file that does not
+  // parse on its own, when there is one (a block may also open in one file and close in
+  // another: fine when the whole compiles).
+  const htmlTpl = compile(html, tplDisplay, true, undefined, includeSyntax);
   let textSource: string;
   let textDisplay: string;
   if (c.text) {
@@ -251,10 +256,11 @@ function checkIncluded(
   partials: PartialSources,
   depth = 0,
   seen = new Set<string>(),
-): boolean {
-  let ok = true;
+  inBlock = false,
+): MailcampError[] {
+  const syntax: MailcampError[] = [];
   const incs = mjIncludes(source, file, root);
-  if (!incs.length || depth > 8) return ok;
+  if (!incs.length || depth > 8) return syntax;
   const blocks = blockSpans(source);
   for (const inc of incs) {
     if (seen.has(inc.file)) continue;
@@ -264,26 +270,28 @@ function checkIncluded(
     try {
       checkSyntax(hb, src, shown);
     } catch (e) {
-      diag.capture(e);
-      ok = false;
+      if (!(e instanceof MailcampError)) throw e;
+      syntax.push(e);
       continue;
     }
-    if (!blocks.some((b) => after(inc, b.start) && after(b.end, inc))) reportUnknownVariables(src, shown, scope, diag, describe, partials);
-    ok = checkIncluded(hb, src, inc.file, root, cwd, scope, diag, describe, partials, depth + 1, seen) && ok;
+    // A source that does not parse on its own (blocks across files): its blocks are unknown.
+    const inside = inBlock || !blocks || blocks.some((b) => after(inc, b.start) && after(b.end, inc));
+    if (!inside) reportUnknownVariables(src, shown, scope, diag, describe, partials);
+    syntax.push(...checkIncluded(hb, src, inc.file, root, cwd, scope, diag, describe, partials, depth + 1, seen, inside));
   }
-  return ok;
+  return syntax;
 }
 
 type Spot = { line: number; col: number };
 const after = (a: Spot, b: Spot): boolean => a.line > b.line || (a.line === b.line && a.col > b.col);
 
-/** Where the Handlebars blocks of `source` start and end (1-based columns); none if it does not parse. */
-function blockSpans(source: string): { start: Spot; end: Spot }[] {
+/** Where the Handlebars blocks of `source` start and end (1-based columns); undefined if it does not parse. */
+function blockSpans(source: string): { start: Spot; end: Spot }[] | undefined {
   let ast: unknown;
   try {
     ast = Handlebars.parse(source);
   } catch {
-    return [];
+    return undefined;
   }
   const out: { start: Spot; end: Spot }[] = [];
   const walk = (n: unknown): void => {

@@ -189,7 +189,9 @@ function checkIncludes(source: string, file: string, displayFile: string): void 
 export function mjIncludes(source: string, file: string, root: string): { file: string; line: number; col: number }[] {
   const top = realOr(root);
   const out: { file: string; line: number; col: number }[] = [];
-  for (const m of source.matchAll(/<mj-include\b[^>]*?\bpath\s*=\s*(["'])([^"']*)\1/gi)) {
+  // An include inside an HTML comment is not one (MJML skips comments); blanked, lines kept.
+  const live = source.replace(/<!--[\s\S]*?-->/g, (c) => c.replace(/[^\n]/g, ' '));
+  for (const m of live.matchAll(/<mj-include\b[^>]*?\bpath\s*=\s*(["'])([^"']*)\1/gi)) {
     const target = realOr(path.resolve(path.dirname(file), m[2]));
     const rel = path.relative(top, target);
     if (!rel || rel.startsWith('..') || path.isAbsolute(rel) || !fs.existsSync(target) || !fs.statSync(target).isFile()) continue;

@@ -88,6 +88,22 @@ describe('render', () => {
     );
     assert.deepEqual(loop.errors, []);
     assert.match(loop.cc!.render(row({ email: 'a@example.com', name: 'Ann', city: 'x' }), new Date()).html, />\s*A\s*</);
+    // Not errors: a file included (through another) inside a loop, one in an HTML comment, and a
+    // block that opens in one included file and closes in the next.
+    const fine = await compiled(
+      {
+        't.mjml': main('<mj-raw>{{#each links}}</mj-raw>\n<mj-include path="inc/outer.mjml" />\n<mj-raw>{{/each}}</mj-raw>\n<!-- <mj-include path="inc/old.mjml" /> -->\n<mj-include path="inc/open.mjml" />\n<mj-include path="inc/close.mjml" />'),
+        'inc/outer.mjml': '<mj-include path="link.mjml" />',
+        'inc/link.mjml': '<mj-text>{{title}}</mj-text>',
+        'inc/old.mjml': '<mj-text>{{gone}}</mj-text>',
+        'inc/open.mjml': '<mj-raw>{{#if name}}</mj-raw>\n<mj-text>Hi {{name}}</mj-text>',
+        'inc/close.mjml': '<mj-raw>{{/if}}</mj-raw>',
+        tpl: 't.mjml',
+      },
+      'data:\n  links:\n    - { title: A }\n',
+    );
+    assert.deepEqual(fine.errors, []);
+    assert.match(fine.cc!.render(row({ email: 'a@example.com', name: 'Ann', city: 'x' }), new Date()).html, /Hi Ann/);
   });
 
   test('unregistered helper is an error; built-in log helper is gone', async () => {
