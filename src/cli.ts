@@ -35,8 +35,9 @@ const code = await main(process.argv.slice(2), {
   stderr: process.stderr,
   stdin: process.stdin,
   env: process.env,
-  // `npm run mailcamp -- …` runs in the package's folder; paths are the user's, from where npm was run.
-  cwd: process.env.npm_lifecycle_event === 'mailcamp' && process.env.INIT_CWD ? process.env.INIT_CWD : process.cwd(),
+  // `npm run mailcamp -- …` in this checkout runs in its folder; paths are the user's, from where
+  // npm was run. (Another package's script of that name runs where that package wants.)
+  cwd: process.env.npm_lifecycle_event === 'mailcamp' && process.env.npm_package_name === 'mailcamp' && process.env.INIT_CWD ? process.env.INIT_CWD : process.cwd(),
   signal: ac.signal,
 });
 process.exitCode = code;

@@ -28,7 +28,10 @@ export function loadDotEnv(dir: string): Env {
     let v = m[2];
     // A quoted value ends at its closing quote; a comment may follow (`KEY="a b"  # why`), as
     // dotenv and docker compose read it. `\"` and `\n` inside double quotes.
-    const q = v[0] === '"' ? /^"((?:[^"\\]|\\.)*)"\s*(?:#.*)?$/.exec(v) : v[0] === "'" ? /^'([^']*)'\s*(?:#.*)?$/.exec(v) : null;
+    // A value that starts and ends with the same quote is that quoted text (`"p4ss\"` too, as
+    // dotenv reads it); else a quoted part followed by a comment.
+    const whole = v.length > 1 && (v[0] === '"' || v[0] === "'") && v.endsWith(v[0]) ? [v, v.slice(1, -1)] : null;
+    const q = whole ?? (v[0] === '"' ? /^"((?:[^"\\]|\\.)*)"\s*(?:#.*)?$/.exec(v) : v[0] === "'" ? /^'([^']*)'\s*(?:#.*)?$/.exec(v) : null);
     if (q) {
       v = q[1];
       if (m[2].startsWith('"')) v = v.replace(/\\n/g, '\n').replace(/\\"/g, '"');

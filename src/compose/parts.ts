@@ -58,9 +58,13 @@ function nameParam(filename: string): string {
   return `name=${quoted(/^[\x20-\x7e]*$/.test(plain) ? plain : encodeWords(plain, 'B', 52, true))}`;
 }
 
-/** A parameter value as a token (RFC 2045 §5.1) when it is one, else as a quoted-string. */
+/**
+ * A parameter value as a token (RFC 2045 §5.1) when it is one, else as a quoted-string. `*`, `'`
+ * and `%` are token characters, but they mean RFC 2231 syntax to some parsers (Python reads
+ * `filename=a*b.pdf` as `a`): quoted too.
+ */
 function tokenOrQuoted(v: string): string {
-  return /^[A-Za-z0-9!#$%&'*+.^_`{|}~-]+$/.test(v) ? v : quoted(v);
+  return /^[A-Za-z0-9!#$&+.^_`{|}~-]+$/.test(v) ? v : quoted(v);
 }
 
 /** RFC 5322 §3.2.4 quoted-string: only `"` and `\` are escaped. */

@@ -96,9 +96,9 @@ describe('loadCampaign', () => {
 
   test('.env: quotes, a comment after a quoted or plain value, export, CRLF', () => {
     const env =
-      'A="Hello there"   # a comment\r\nB=\'single # not a comment\'  # one\nexport C=plain value # note\nD="say \\"hi\\""\nE=ab#cd\n# F=commented\n';
+      'A="Hello there"   # a comment\r\nB=\'single # not a comment\'  # one\nexport C=plain value # note\nD="say \\"hi\\""\nE=ab#cd\n# F=commented\nG="p4ss\\"\n';
     const dir = path.dirname(project(MIN, { '.env': env }));
-    assert.deepEqual(loadDotEnv(dir), { A: 'Hello there', B: 'single # not a comment', C: 'plain value', D: 'say "hi"', E: 'ab#cd' });
+    assert.deepEqual(loadDotEnv(dir), { A: 'Hello there', B: 'single # not a comment', C: 'plain value', D: 'say "hi"', E: 'ab#cd', G: 'p4ss\\' });
   });
 
   test('${VAR} in every value: subject, unsubscribe url, attachment filename, numbers, durations, booleans', () => {

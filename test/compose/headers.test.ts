@@ -58,13 +58,14 @@ test('an attachment with a long Chinese name: part headers folded, every line โ
 });
 
 test('long ASCII attachment names with spaces, ; and quotes: RFC 2231 sections quoted (RFC 2045 ยง5.1), read back exactly', async () => {
-  const names = ['Acme Terms and Conditions for Newsletter Subscribers 2026.pdf', 'Statement; November 2026 for Acme Corporation Customers (final).pdf', 'a "quoted" name.pdf'];
+  const names = ['Acme Terms and Conditions for Newsletter Subscribers 2026.pdf', 'Statement; November 2026 for Acme Corporation Customers (final).pdf', 'a "quoted" name.pdf', 'a*b.pdf'];
   const yaml = `attachments:\n${names.map((n) => `  - { path: a.txt, filename: ${JSON.stringify(n)} }\n`).join('')}`;
   const { raw } = await build(yaml, { 'a.txt': 'x\n' }, { email: 'a@example.com', name: 'Ann' });
   // Every section of a parameter that is not percent-encoded (`*N*=`) is a token or a quoted-string.
   const sections = [...raw.matchAll(/filename\*\d+=("(?:[^"\\]|\\.)*"|[^;\r\n]*)(;|\r\n)/g)];
   assert.ok(sections.length >= 4, 'the long names come in sections');
   for (const m of sections) assert.match(m[1], /^(?:"(?:[^"\\]|\\.)*"|[A-Za-z0-9!#$%&'*+.^_`{|}~-]+)$/, m[0]);
+  assert.match(raw, /filename="a\*b\.pdf"/, 'a * is quoted: some parsers take it for RFC 2231 syntax');
   const m = await simpleParser(raw);
   assert.deepEqual(m.attachments.map((a) => a.filename), names);
 });
