@@ -367,7 +367,8 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   if (walked && !dispatcher.stopped && !o.to) {
     const v = await settleVanished(journal, c, x.isSuppressed, walkDiag, o.skipInvalid);
     if (v.skipped.length) notes.push(`${v.skipped.length} recipient(s) registered by this run are no longer to be sent, now skipped: ${listEntries(v.skipped, v.skipped.length)}`);
-    if (v.unreadable) notes.push(`the list could not be read to the end (${v.unreadable}); the recipients not reached stay pending for the next send`);
+    if (v.unreadable) notes.push(`the list has a problem now (${v.unreadable}); ${v.stillListed} recipient(s) not reached stay pending for the next send`);
+    else if (v.stillListed) notes.push(`${v.stillListed} recipient(s) not reached stay pending: the list changed while it was read; the next send takes them`);
   }
 
   const fatal = dispatcher.fatal;
@@ -430,10 +431,10 @@ async function settleVanished(
   isSuppressed: (key: string) => string | undefined,
   walk: Diagnostics,
   skipInvalid: boolean | undefined,
-): Promise<{ skipped: JournalEntry[]; unreadable?: string }> {
+): Promise<{ skipped: JournalEntry[]; unreadable?: string; stillListed: number }> {
   const left = [...journal.entries(['pending', 'deferred'])];
-  if (!left.length) return { skipped: [] };
-  if (walk.errorCount) return { skipped: [], unreadable: formatDiagnostic(walk.errors[0]) };
+  if (!left.length) return { skipped: [], stillListed: 0 };
+  if (walk.errorCount) return { skipped: [], unreadable: formatDiagnostic(walk.errors[0]), stillListed: left.length };
   const keys = new Set(left.map((e) => e.key));
   const still = new Set<string>();
   const why = new Map<string, string>();
@@ -443,7 +444,7 @@ async function settleVanished(
     if (keys.has(key)) why.set(key, reason);
   };
   for await (const u of unitsOf(c, diag, { isSuppressed, skipInvalid, onSkip })) if (keys.has(u.key)) still.add(u.key);
-  if (diag.errorCount) return { skipped: [], unreadable: formatDiagnostic(diag.errors[0]) };
+  if (diag.errorCount) return { skipped: [], unreadable: formatDiagnostic(diag.errors[0]), stillListed: left.length };
   const csv = c.recipients.displayFile;
   const gone = left.filter((e) => !still.has(e.key));
   if (gone.length) {
@@ -455,7 +456,7 @@ async function settleVanished(
       })),
     );
   }
-  return { skipped: gone };
+  return { skipped: gone, stillListed: still.size };
 }
 
 function makeTransport(x: Ctx): Transport {

@@ -205,7 +205,7 @@ describe('resume, restart and the lock (issue 3)', () => {
     try {
       const r = await runCli(['send', f.campaign, '--transport', `smtp://127.0.0.1:${server.port}`, '--yes'], { cwd: f.dir });
       assert.equal(r.code, 1, r.stderr);
-      assert.match(r.stderr, /the list could not be read to the end \(r\.csv:56: column 'name': quote inside an unquoted value.*\); the recipients not reached stay pending for the next send/);
+      assert.match(r.stderr, /the list has a problem now \(r\.csv:56: column 'name': quote inside an unquoted value.*\); 6 recipient\(s\) not reached stay pending for the next send/);
       const s = await status(f);
       assert.equal(s.state, 'unfinished');
       assert.deepEqual([s.totals.sent, s.totals.pending, s.totals.skipped], [54, 6, 0]);
