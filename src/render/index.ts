@@ -78,7 +78,9 @@ export async function compileCampaign(
   const rowNames = new Set([...columns, ...dataKeys, ...BUILTINS]);
   // data: keys holding a mapping or list, unless a column or built-in of the same name wins (contextFor).
   const shadowing = new Set([...BUILTINS, ...(c.groupBy ? [c.groupBy, 'group', 'members'] : columns)]);
-  const compound = new Set(dataKeys.filter((k) => typeof c.data[k] === 'object' && c.data[k] !== null && !shadowing.has(k)));
+  // (A list of plain values prints as "a,b", as Handlebars does; one holding mappings does not.)
+  const isMap = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const compound = new Set(dataKeys.filter((k) => !shadowing.has(k) && (isMap(c.data[k]) || (Array.isArray(c.data[k]) && (c.data[k] as unknown[]).some(isMap)))));
   const scope: Scope = c.groupBy
     ? { names: new Set([...dataKeys, ...BUILTINS, 'members', 'group', c.groupBy]), members: new Set([...columns, 'email', 'name']), compound }
     : { names: rowNames, compound };

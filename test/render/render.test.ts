@@ -54,6 +54,10 @@ describe('render', () => {
       "c.yaml:3:10: 'links' is a mapping or a list, which has no text: print one of its keys ({{links.key}}) or loop over it ({{#each links}})",
       "t.hbs:1:6: 'info' is a mapping or a list, which has no text: print one of its keys ({{info.key}}) or loop over it ({{#each info}})",
     ]);
+    // A list of plain values prints as Handlebars prints it.
+    const plainList = await compiled({ 't.hbs': '<p>{{tags}}</p>' }, 'data:\n  tags: [a, b]\n');
+    assert.deepEqual(plainList.errors, []);
+    assert.match(plainList.cc!.render(row({ email: 'a@example.com', name: 'Ann', city: 'x' }), new Date()).html, /<p>a,b<\/p>/);
     // Inside a loop the static check cannot know; the render says it.
     const inLoop = await compiled({ 't.hbs': '{{#each links}}{{this}}{{/each}}' }, data);
     assert.deepEqual(inLoop.errors, []);
