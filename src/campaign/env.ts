@@ -26,10 +26,9 @@ export function loadDotEnv(dir: string): Env {
     const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
     if (!m) continue;
     let v = m[2];
-    // A quoted value ends at its closing quote; a comment may follow (`KEY="a b"  # why`), as
-    // dotenv and docker compose read it. `\"` and `\n` inside double quotes.
-    // A value that starts and ends with the same quote is that quoted text (`"p4ss\"` too, as
-    // dotenv reads it); else a quoted part followed by a comment.
+    // Quoted: a value that starts and ends with the same quote is that text (`"p4ss\"` too);
+    // else a quoted part may be followed by a comment (`KEY="a b"  # why`), as dotenv and
+    // docker compose read them. `\"` and `\n` inside double quotes.
     const whole = v.length > 1 && (v[0] === '"' || v[0] === "'") && v.endsWith(v[0]) ? [v, v.slice(1, -1)] : null;
     const q = whole ?? (v[0] === '"' ? /^"((?:[^"\\]|\\.)*)"\s*(?:#.*)?$/.exec(v) : v[0] === "'" ? /^'([^']*)'\s*(?:#.*)?$/.exec(v) : null);
     if (q) {
