@@ -8,11 +8,12 @@
 // (it may have reached the server, RFC 5321 §6.1, RFC 1047) and, like every `unknown`, are
 // sent again only with --resend-unknown; those that had only their envelope out go back to
 // `pending` (journal.ts, settleStaleSending); rows added to the CSV since are registered
-// `pending` and sent.
+// `pending` and sent; recipients the list no longer yields (row removed, suppressed since) are
+// `skipped` once the rest is done (settleVanished).
 
 import type { Campaign } from '../campaign/types.js';
 import { messageIdFor } from '../compose/headers.js';
-import { Diagnostics } from '../shared/diagnostics.js';
+import { Diagnostics, formatDiagnostic } from '../shared/diagnostics.js';
 import { MailcampError } from '../shared/errors.js';
 import type { SqliteJournal } from '../state/journal.js';
 import type { JournalEntry, RunInfo } from '../state/types.js';
@@ -78,6 +79,46 @@ export async function registerRecipients(
     if (o.signal.aborted) break;
     journal.addPending({ key: u.key, row: u.row, email: u.email, messageId: messageIdFor(runId, u.key, domain) });
   }
+}
+
+/**
+ * After a full walk of the list with every message settled, an entry still pending or deferred
+ * is one the list no longer yields. It becomes `skipped`, with why, when a second whole read of
+ * the list, without errors, does not yield it either (a file being saved or replaced during the
+ * walk must not look like rows removed); a list that cannot be read leaves everything as it is.
+ */
+export async function settleVanished(
+  journal: SqliteJournal,
+  c: Campaign,
+  isSuppressed: (key: string) => string | undefined,
+  walk: Diagnostics,
+  skipInvalid: boolean | undefined,
+): Promise<{ skipped: JournalEntry[]; unreadable?: string; stillListed: number }> {
+  const left = [...journal.entries(['pending', 'deferred'])];
+  if (!left.length) return { skipped: [], stillListed: 0 };
+  if (walk.errorCount) return { skipped: [], unreadable: formatDiagnostic(walk.errors[0]), stillListed: left.length };
+  const keys = new Set(left.map((e) => e.key));
+  const still = new Set<string>();
+  const why = new Map<string, string>();
+  const diag = new Diagnostics(1);
+  const onSkip = (_row: number, email: string, reason: string) => {
+    const key = email.trim().toLowerCase();
+    if (keys.has(key)) why.set(key, reason);
+  };
+  for await (const u of unitsOf(c, diag, { isSuppressed, skipInvalid, onSkip })) if (keys.has(u.key)) still.add(u.key);
+  if (diag.errorCount) return { skipped: [], unreadable: formatDiagnostic(diag.errors[0]), stillListed: left.length };
+  const csv = c.recipients.displayFile;
+  const gone = left.filter((e) => !still.has(e.key));
+  if (gone.length) {
+    await journal.markResults(
+      gone.map((e) => ({
+        key: e.key,
+        status: 'skipped' as const,
+        response: why.get(e.key) ?? (e.key.startsWith('group:') ? `no group '${e.key.slice(6)}' in ${csv} any more (its rows removed or skipped)` : `no longer in ${csv}`),
+      })),
+    );
+  }
+  return { skipped: gone, stillListed: still.size };
 }
 
 /** Why the run stopped early, as the journal keeps it and `status` shows it; undefined when it did not. */

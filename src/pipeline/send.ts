@@ -36,10 +36,9 @@ import { acquireLock, type Lock } from '../state/lock.js';
 import { openSuppression, suppressionFile } from '../state/suppression.js';
 import type { JournalEntry, Totals } from '../state/types.js';
 import { loadAsFarAsPossible, type Loaded } from './context.js';
-import { beginRun, iso, listEntries, refuseFinishedRun, registerRecipients, stopReason } from './resume.js';
+import { beginRun, iso, listEntries, refuseFinishedRun, registerRecipients, settleVanished, stopReason } from './resume.js';
 import { buildMessage, renderUnit, signed } from './message.js';
-import { loadSuppressFilesAsync } from './suppress-files.js';
-import { suppressionLookup } from './suppression-lookup.js';
+import { suppressedBy } from './suppression-lookup.js';
 import { unitsOf } from './units.js';
 import { runValidate } from './validate.js';
 
@@ -149,9 +148,7 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
   const throwaway = !!(o.dryRun || o.to);
   const suppression = throwaway && !fs.existsSync(suppressionFile(stateDir)) ? undefined : openSuppression(ensureStateDir(stateDir));
   try {
-    const extra = await loadSuppressFilesAsync(c, diag);
-    const listed = suppressionLookup(suppression);
-    const isSuppressed = (key: string): string | undefined => listed(key) ?? extra.get(key);
+    const isSuppressed = await suppressedBy(c, suppression, diag);
     const runIdForCheck = o.runId ?? 'validate';
     let total = 0;
     for await (const u of unitsOf(c, diag, { isSuppressed, skipInvalid: o.skipInvalid })) {
@@ -417,46 +414,6 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
     notes,
     exitCode,
   };
-}
-
-/**
- * After a full walk of the list with every message settled, an entry still pending or deferred
- * is one the list no longer yields. It becomes `skipped`, with why, when a second whole read of
- * the list, without errors, does not yield it either (a file being saved or replaced during the
- * walk must not look like rows removed); a list that cannot be read leaves everything as it is.
- */
-async function settleVanished(
-  journal: SqliteJournal,
-  c: Campaign,
-  isSuppressed: (key: string) => string | undefined,
-  walk: Diagnostics,
-  skipInvalid: boolean | undefined,
-): Promise<{ skipped: JournalEntry[]; unreadable?: string; stillListed: number }> {
-  const left = [...journal.entries(['pending', 'deferred'])];
-  if (!left.length) return { skipped: [], stillListed: 0 };
-  if (walk.errorCount) return { skipped: [], unreadable: formatDiagnostic(walk.errors[0]), stillListed: left.length };
-  const keys = new Set(left.map((e) => e.key));
-  const still = new Set<string>();
-  const why = new Map<string, string>();
-  const diag = new Diagnostics(1);
-  const onSkip = (_row: number, email: string, reason: string) => {
-    const key = email.trim().toLowerCase();
-    if (keys.has(key)) why.set(key, reason);
-  };
-  for await (const u of unitsOf(c, diag, { isSuppressed, skipInvalid, onSkip })) if (keys.has(u.key)) still.add(u.key);
-  if (diag.errorCount) return { skipped: [], unreadable: formatDiagnostic(diag.errors[0]), stillListed: left.length };
-  const csv = c.recipients.displayFile;
-  const gone = left.filter((e) => !still.has(e.key));
-  if (gone.length) {
-    await journal.markResults(
-      gone.map((e) => ({
-        key: e.key,
-        status: 'skipped' as const,
-        response: why.get(e.key) ?? (e.key.startsWith('group:') ? `no group '${e.key.slice(6)}' in ${csv} any more (its rows removed or skipped)` : `no longer in ${csv}`),
-      })),
-    );
-  }
-  return { skipped: gone, stillListed: still.size };
 }
 
 function makeTransport(x: Ctx): Transport {

@@ -16,8 +16,7 @@ import { journalExists, openJournal } from '../state/journal.js';
 import { liveLock } from '../state/lock.js';
 import { openSuppression, suppressionFile } from '../state/suppression.js';
 import type { DeliveryStatus, JournalEntry, RunInfo, Totals } from '../state/types.js';
-import { loadSuppressFilesAsync } from './suppress-files.js';
-import { suppressionLookup } from './suppression-lookup.js';
+import { suppressedBy } from './suppression-lookup.js';
 import { unitsOf } from './units.js';
 
 export interface StatusOptions {
@@ -112,9 +111,7 @@ async function fromList(c: Campaign, stateDir: string, o: StatusOptions): Promis
   try {
     // Problems in the list are validate's and send's to report; status shows the rows it can read.
     const diag = new Diagnostics(0);
-    const extra = await loadSuppressFilesAsync(c, diag);
-    const listed = suppressionLookup(suppression);
-    const isSuppressed = (key: string): string | undefined => listed(key) ?? extra.get(key);
+    const isSuppressed = await suppressedBy(c, suppression, diag);
     const onSkip = (row: number, email: string, reason: string) => add({ key: email.trim().toLowerCase(), row, email }, 'skipped', reason);
     for await (const u of unitsOf(c, diag, { isSuppressed, onSkip })) add(u, 'pending');
     listErrors = diag.errorCount;

@@ -1,7 +1,10 @@
-// How `send` asks "is this recipient suppressed?" for every row of its three passes over the
-// CSV (validate, register, send).
+// How `send` (and validate, and status before a run) asks "is this recipient suppressed?" for
+// every row of its passes over the CSV (validate, register, send).
 
+import type { Campaign } from '../campaign/types.js';
+import type { Diagnostics } from '../shared/diagnostics.js';
 import { suppressionKey, type SuppressionList } from '../state/suppression.js';
+import { loadSuppressFilesAsync } from './suppress-files.js';
 
 /** A list this long or shorter is held in memory: the CSV passes look up every row. */
 const SUPPRESSION_IN_MEMORY = 50_000;
@@ -41,4 +44,11 @@ export function suppressionLookup(list: SuppressionList | undefined): (key: stri
     if (!why) return perRow(key);
     return why.size ? why.get(suppressionKey(key)) : undefined;
   };
+}
+
+/** Why a recipient is suppressed: by the state folder's list, else by the campaign's `suppress:` files. */
+export async function suppressedBy(c: Campaign, list: SuppressionList | undefined, diag: Diagnostics): Promise<(key: string) => string | undefined> {
+  const extra = await loadSuppressFilesAsync(c, diag);
+  const listed = suppressionLookup(list);
+  return (key) => listed(key) ?? extra.get(key);
 }

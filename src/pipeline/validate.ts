@@ -11,7 +11,7 @@ import { findStateDir } from '../state/folder.js';
 import { openSuppression, suppressionFile } from '../state/suppression.js';
 import { loadAsFarAsPossible } from './context.js';
 import { renderUnit } from './message.js';
-import { loadSuppressFilesAsync } from './suppress-files.js';
+import { suppressedBy } from './suppression-lookup.js';
 import { unitsOf } from './units.js';
 
 export interface ValidateOptions {
@@ -68,14 +68,11 @@ export async function runValidate(o: ValidateOptions): Promise<ValidateResult> {
   const stateDir = findStateDir(c.dir, o.state ? path.resolve(o.cwd ?? process.cwd(), o.state) : undefined);
   const suppression = fs.existsSync(suppressionFile(stateDir)) ? openSuppression(stateDir) : undefined;
   try {
-    const extra = await loadSuppressFilesAsync(c, diag);
+    const isSuppressed = await suppressedBy(c, suppression, diag);
     const occurrence = result.schedule?.next[0] !== undefined ? new Date(result.schedule.next[0]) : undefined;
     const units = unitsOf(c, diag, {
       skipInvalid: o.skipInvalid,
-      isSuppressed: (k) => {
-        const e = suppression?.get(k);
-        return e ? `${e.kind}: ${e.reason}` : extra.get(k);
-      },
+      isSuppressed,
       // Duplicates are not recipients of their own (the report lists each address once).
       onSkip: (_row, _email, reason) => (reason.startsWith('duplicate') ? result.duplicates++ : result.skipped++),
     });

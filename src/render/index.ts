@@ -3,7 +3,6 @@
 // (or group) with plain template calls. Recipient data never reaches MJML.
 
 import fs from 'node:fs';
-import Handlebars from 'handlebars';
 import path from 'node:path';
 import type { Campaign } from '../campaign/types.js';
 import type { Pos } from '../campaign/yaml.js';
@@ -13,7 +12,8 @@ import { Diagnostics, ValidationError } from '../shared/diagnostics.js';
 import { MailcampError } from '../shared/errors.js';
 import { checkSyntax, compileTemplate, createEnvironment, type HB, registerPartials, renderError, type Tpl } from './handlebars.js';
 import { type InlineImage, inlineImages } from './inline-images.js';
-import { compileMjml, mjIncludes } from './mjml.js';
+import { checkIncluded } from './includes.js';
+import { compileMjml } from './mjml.js';
 import { htmlToTextTemplate, inlinePartials } from './text.js';
 import { type PartialSources, partialsUsed, reportUnknownVariables, type Scope } from './variables.js';
 
@@ -238,75 +238,6 @@ export async function compileCampaign(
     return rendered;
   };
   return { campaign: c, inlineImages: images, htmlSource: html, textSource, render };
-}
-
-/**
- * Checks the files an MJML template includes, and theirs: Handlebars syntax (false when one
- * fails: compiling would name it at a compiled line), and the variables of the ones included
- * outside any Handlebars block (inside `{{#each}}` the names are not the template's; those are
- * checked when rendered). Depth-limited like MJML's own includes.
- */
-function checkIncluded(
-  hb: HB,
-  source: string,
-  file: string,
-  root: string,
-  cwd: string,
-  scope: Scope,
-  diag: Diagnostics,
-  describe: string,
-  partials: PartialSources,
-  depth = 0,
-  seen = new Set<string>(),
-  inBlock = false,
-): MailcampError[] {
-  const syntax: MailcampError[] = [];
-  const incs = mjIncludes(source, file, root);
-  if (!incs.length || depth > 8) return syntax;
-  const blocks = blockSpans(source);
-  for (const inc of incs) {
-    if (seen.has(inc.file)) continue;
-    seen.add(inc.file);
-    const src = fs.readFileSync(inc.file, 'utf8');
-    const shown = displayPath(inc.file, cwd);
-    try {
-      checkSyntax(hb, src, shown);
-    } catch (e) {
-      if (!(e instanceof MailcampError)) throw e;
-      syntax.push(e);
-      continue;
-    }
-    // A source that does not parse on its own (blocks across files): its blocks are unknown.
-    const inside = inBlock || !blocks || blocks.some((b) => after(inc, b.start) && after(b.end, inc));
-    if (!inside) reportUnknownVariables(src, shown, scope, diag, describe, partials);
-    syntax.push(...checkIncluded(hb, src, inc.file, root, cwd, scope, diag, describe, partials, depth + 1, seen, inside));
-  }
-  return syntax;
-}
-
-type Spot = { line: number; col: number };
-const after = (a: Spot, b: Spot): boolean => a.line > b.line || (a.line === b.line && a.col > b.col);
-
-/** Where the Handlebars blocks of `source` start and end (1-based columns); undefined if it does not parse. */
-function blockSpans(source: string): { start: Spot; end: Spot }[] | undefined {
-  let ast: unknown;
-  try {
-    ast = Handlebars.parse(source);
-  } catch {
-    return undefined;
-  }
-  const out: { start: Spot; end: Spot }[] = [];
-  const walk = (n: unknown): void => {
-    if (!n || typeof n !== 'object') return;
-    if (Array.isArray(n)) return n.forEach(walk);
-    const node = n as { type?: string; loc?: { start: { line: number; column: number }; end: { line: number; column: number } } } & Record<string, unknown>;
-    if ((node.type === 'BlockStatement' || node.type === 'PartialBlockStatement' || node.type === 'DecoratorBlock') && node.loc) {
-      out.push({ start: { line: node.loc.start.line, col: node.loc.start.column + 1 }, end: { line: node.loc.end.line, col: node.loc.end.column + 1 } });
-    }
-    for (const [k, v] of Object.entries(node)) if (k !== 'loc') walk(v);
-  };
-  walk(ast);
-  return out;
 }
 
 /**

@@ -171,7 +171,7 @@ export function findUnknownVariables(source: string, root: Scope, partials?: Par
 }
 
 /** Every node below `n` (programs, blocks, params …), depth first. */
-function* nodes(n: unknown): Generator<Node> {
+export function* nodes(n: unknown): Generator<Node> {
   if (!n || typeof n !== 'object') return;
   if (Array.isArray(n)) {
     for (const x of n) yield* nodes(x);
