@@ -70,11 +70,12 @@ export function register(program: Command, io: Io): void {
         server.listen(f.port, f.host, () => resolve());
       });
       // The address to give send: a wildcard is not one; smtp:// wants STARTTLS except to loopback.
+      const shown = f.host.includes(':') ? `[${f.host}]` : f.host;
       const wildcard = f.host === '0.0.0.0' || f.host === '::';
-      const host = wildcard ? '127.0.0.1' : f.host.includes(':') ? `[${f.host}]` : f.host;
+      const host = wildcard ? '127.0.0.1' : shown;
       const loopback = wildcard || /^(127\.|localhost$|\[::1\]$)/.test(host);
       const use = `${loopback ? 'smtp' : 'smtp+plain'}://${host}:${f.port}`;
-      out(io, `dev-server listening on smtp+plain://${f.host.includes(':') ? `[${f.host}]` : f.host}:${f.port} (use --transport ${use}); writing to ${dir}`);
+      out(io, `dev-server listening on smtp+plain://${shown}:${f.port} (use --transport ${use}); writing to ${dir}`);
       await new Promise<void>((resolve) => {
         if (io.signal.aborted) return resolve();
         io.signal.addEventListener('abort', () => resolve(), { once: true });
