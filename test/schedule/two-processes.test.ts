@@ -8,11 +8,12 @@
 // (never re-sent without --resend-unknown) and the server may or may not have it.
 
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { REPO } from '../helpers/examples.js';
+import { ensureBuilt } from '../pipeline/delivery-fixture.js';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp-server.js';
 import { tmpDir, writeFiles } from '../helpers/tmp.js';
 
@@ -68,12 +69,10 @@ describe('two schedule processes against a live SMTP server', () => {
   let server: TestSmtpServer;
   const procs: Proc[] = [];
   before(async () => {
-    // The test runs the built CLI: build it first (type errors elsewhere do not stop the emit).
-    try {
-      execFileSync(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: REPO, stdio: 'pipe' });
-    } catch (e) {
-      if (!fs.existsSync(CLI)) throw e;
-    }
+    // The test runs the built CLI. It builds only when dist/ is older than src/: an unconditional
+    // tsc here rewrote dist/ while another test file was spawning it (kill.test.ts then read a
+    // half-written retry.js and failed in CI).
+    ensureBuilt();
     server = await startSmtpServer({ starttls: false });
   });
   after(async () => {
