@@ -167,8 +167,9 @@ function report(io: Io, f: SendFlags, s: SendSummary): void {
         error: s.fatal ? redact(s.fatal.toString()) : undefined,
         paused: s.paused,
         totals: { recipients: t.recipients, sent: t.sent, failed: t.failed, deferred: t.deferred, skipped: t.skipped, unknown: t.unknown, pending: t.pending + t.sending },
-        report: s.reportPath,
-        report_csv: s.csvPath,
+        report: s.reportError ? null : s.reportPath,
+        report_csv: s.reportError ? null : s.csvPath,
+        report_error: s.reportError,
         out_dir: s.outDir,
         exit_code: s.exitCode,
       }),
@@ -183,13 +184,15 @@ function report(io: Io, f: SendFlags, s: SendSummary): void {
         (t.pending + t.sending ? `, ${t.pending + t.sending} not yet sent` : ''),
     );
     if (s.outDir) out(io, `messages: ${s.outDir}`);
-    out(io, `report: ${s.reportPath}`);
+    if (s.reportError) err(io, `report not written: ${s.reportError}`);
+    else out(io, `report: ${s.reportPath}`);
   }
   // What to do next.
   if (!f.json) {
     if (s.fatal) err(io, 'next: fix the transport problem above, then run the same command again to resume');
     else if (s.paused) err(io, 'next: find out why so many failed (mailcamp status <campaign>), then run the same command again to resume');
     else if (s.interrupted) err(io, 'interrupted; run the same command again to resume');
+    else if (s.reportError) err(io, 'next: the messages went out; mailcamp status <campaign> --all shows every result');
     else if (s.dryRun) err(io, 'next: look at the .eml files, then send without --dry-run');
     else if (s.exitCode === 1) err(io, `next: mailcamp status <campaign> to see who was not reached`);
   }

@@ -11,9 +11,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Campaign } from '../campaign/types.js';
+import { campaignInputs } from '../campaign/inputs.js';
 import { type Env, interpolate, loadDotEnv } from '../campaign/env.js';
 import { checkAddress } from '../recipients/address.js';
-import { writeReport } from '../report/write-report.js';
+import { checkReportTargets, reportPaths, writeReport } from '../report/write-report.js';
 import type { Composed } from '../compose/index.js';
 import { Dispatcher, type DispatchEvent, type Job } from '../send/dispatcher.js';
 import { ErrorBudget } from '../send/error-budget.js';
@@ -90,6 +91,8 @@ export interface SendSummary {
   transport: string;
   totals: Totals;
   reportPath: string;
+  /** Why the report could not be written (the journal still has every result). */
+  reportError?: string;
   csvPath: string;
   outDir?: string;
   dryRun: boolean;
@@ -163,8 +166,12 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
     diag.throwIfErrors();
     const warnings = diag.warnings.map(formatDiagnostic);
 
-    // The report is written after the messages went out: its folder must be usable now.
-    writableFolder(o.report ? path.dirname(path.resolve(cwd, o.report)) : path.join(c.dir, 'reports', c.name), o.report ? '--report' : 'reports');
+    // The report is written after the messages went out: its folders and files must be usable now.
+    if (o.report) {
+      const targets = reportPaths(path.resolve(cwd, o.report));
+      for (const f of new Set([path.dirname(targets.json), path.dirname(targets.csv)])) writableFolder(f, '--report');
+      checkReportTargets(targets, campaignInputs(c), '--report');
+    } else writableFolder(path.join(c.dir, 'reports', c.name), 'reports');
 
     // 2. Transport, and the user's go-ahead for real SMTP.
     if (o.dryRun) spec = { kind: 'outbox', dir: o.out ? path.resolve(cwd, o.out) : undefined };
@@ -380,24 +387,31 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
 
   // Report: built from the journal.
   const defaultReport = path.join(c.dir, 'reports', c.name, `${o.dryRun ? 'dry-run-' : o.to ? 'test-' : ''}${runId}.json`);
-  const reportPath = o.report ? path.resolve(x.cwd, o.report) : defaultReport;
-  const csvPath = reportPath.replace(/\.json$/i, '') + '.csv';
+  const { json: reportPath, csv: csvPath } = reportPaths(o.report ? path.resolve(x.cwd, o.report) : defaultReport);
   const finalRun = journal.currentRun()!;
-  await writeReport({
-    jsonPath: reportPath,
-    csvPath,
-    campaign: c.name,
-    run: finalRun,
-    transport: shownTransport,
-    entries: journal.entries(),
-    totals,
-  });
-  logger.debug(`report written to ${reportPath}`);
+  // The messages went out: a report that cannot be written (checked before sending, but the
+  // disk can fill up since) is said, and does not turn the run into exit 2 ("nothing sent").
+  let reportError: string | undefined;
+  try {
+    await writeReport({
+      jsonPath: reportPath,
+      csvPath,
+      campaign: c.name,
+      run: finalRun,
+      transport: shownTransport,
+      entries: journal.entries(),
+      totals,
+    });
+    logger.debug(`report written to ${reportPath}`);
+  } catch (e) {
+    if (!(e instanceof MailcampError)) throw e;
+    reportError = e.toString();
+  }
 
   // A test send (--to) goes to one address, and --limit N sends N: the rows they leave pending
   // were not asked for this time, so they do not make the exit code 1.
   const bad = totals.failed + totals.deferred + totals.unknown + totals.sending + (o.to || limited ? 0 : totals.pending);
-  const exitCode = fatal || paused ? 3 : interrupted ? 130 : bad > 0 ? 1 : 0;
+  const exitCode = fatal || paused ? 3 : interrupted ? 130 : bad > 0 || reportError ? 1 : 0;
   return {
     campaign: c.name,
     runId,
@@ -405,6 +419,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
     totals,
     reportPath,
     csvPath,
+    reportError,
     outDir: x.outDir,
     dryRun: !!o.dryRun,
     interrupted,

@@ -11,6 +11,7 @@
 // Text from outside (SMTP replies) passes through redact(), and the transport through
 // withoutCredentials(), so no credential reaches a report even if a caller forgot.
 
+import fs from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { MailcampError } from '../shared/errors.js';
@@ -48,6 +49,63 @@ export const CSV_COLUMNS = ['row', 'email', 'status', 'message_id', 'attempts', 
 /** `reports/x.json` → `reports/x.csv`; `reports/x` → `reports/x.csv`. */
 export function defaultCsvPath(jsonPath: string): string {
   return /\.json$/i.test(jsonPath) ? jsonPath.replace(/\.json$/i, '.csv') : `${jsonPath}.csv`;
+}
+
+/**
+ * Where `--report P` puts the two files: `x.json` → x.json + x.csv, `x` → x + x.csv, and
+ * `x.csv` (the CSV named) → x.json + x.csv rather than JSON in x.csv and the CSV in x.csv.csv.
+ */
+export function reportPaths(p: string): { json: string; csv: string } {
+  if (/\.csv$/i.test(p)) return { json: p.replace(/\.csv$/i, '.json'), csv: p };
+  return { json: p, csv: defaultCsvPath(p) };
+}
+
+const REPORT_HEAD = { json: /^\s*\{\s*"campaign"\s*:/, csv: new RegExp(`^${CSV_COLUMNS.join(',')}\r?\n`) };
+
+/**
+ * Checked before anything is sent, since the report is written after the messages went out: a
+ * report path that names one of the campaign's own files (`--report list.json` beside
+ * list.csv), a folder, or any existing file that is not an earlier mailcamp report would
+ * otherwise be destroyed, or fail after delivery. An existing report (or an empty file) may be
+ * replaced. `inputs`: absolute paths of the files the campaign reads.
+ */
+export function checkReportTargets(targets: { json: string; csv: string }, inputs: readonly string[], what: string): void {
+  const real = (p: string): string => {
+    try {
+      return fs.realpathSync(p);
+    } catch {
+      return path.resolve(p);
+    }
+  };
+  const read = new Set(inputs.map(real));
+  for (const kind of ['json', 'csv'] as const) {
+    const file = targets[kind];
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(file);
+    } catch {
+      continue; // a new file: its folder is checked by the caller
+    }
+    const refuse = (why: string): never => {
+      throw new MailcampError('USAGE', `${what}: the ${kind.toUpperCase()} report would replace ${file}, ${why}; choose another path`);
+    };
+    if (st.isDirectory()) refuse('which is a folder');
+    if (!st.isFile()) refuse('which is not a regular file');
+    if (read.has(real(file))) refuse('a file this campaign reads');
+    let head = '';
+    try {
+      const fd = fs.openSync(file, 'r');
+      try {
+        const buf = Buffer.alloc(512);
+        head = buf.toString('utf8', 0, fs.readSync(fd, buf, 0, buf.length, 0));
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch {
+      refuse('which cannot be read');
+    }
+    if (head.length > 0 && !REPORT_HEAD[kind].test(head)) refuse('which is not a mailcamp report');
+  }
 }
 
 function iso(ms: number | undefined): string | null {

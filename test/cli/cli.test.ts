@@ -244,6 +244,67 @@ describe('folders the user names', () => {
     assert.ok(!fs.existsSync(path.join(dir, 'outbox')), 'nothing sent to the default outbox');
   });
 
+  test('--report never replaces a file the campaign reads, a folder or a file that is not a report; X.csv names the pair', async () => {
+    const dir = tmpDir();
+    writeFiles(dir, {
+      'c.yaml': 'name: f\nfrom: me@example.com\nsubject: "Hi {{name}}"\ntemplate: t.hbs\nrecipients: r.csv\n',
+      't.hbs': '<p>Hello {{name}}</p>\n',
+      'r.csv': 'email,name\nok@example.com,Ok\n',
+      'notes.txt': 'keep me\n',
+      'dir.json/x': '',
+    });
+    const before = Object.fromEntries(['c.yaml', 't.hbs', 'r.csv', 'notes.txt'].map((f) => [f, fs.readFileSync(path.join(dir, f), 'utf8')]));
+    for (const [report, why] of [
+      ['r.json', /CSV report would replace .*r\.csv, a file this campaign reads/],
+      ['c.yaml', /JSON report would replace .*c\.yaml, a file this campaign reads/],
+      ['t.hbs', /JSON report would replace .*t\.hbs, a file this campaign reads/],
+      ['notes.txt', /JSON report would replace .*notes\.txt, which is not a mailcamp report/],
+      ['dir.json', /JSON report would replace .*dir\.json, which is a folder/],
+    ] as const) {
+      for (const extra of [[], ['--dry-run']]) {
+        const r = await runCli(['send', 'c.yaml', '--report', report, ...extra], { cwd: dir });
+        assert.equal(r.code, 2, `${report}: ${r.stderr}`);
+        assert.match(r.stderr, why);
+        assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      }
+    }
+    for (const [f, text] of Object.entries(before)) assert.equal(fs.readFileSync(path.join(dir, f), 'utf8'), text, `${f} unchanged`);
+    assert.ok(!fs.existsSync(path.join(dir, 'outbox')), 'nothing sent');
+
+    // Naming the CSV gives the pair X.json + X.csv; running again replaces that earlier report.
+    for (const extra of [[], ['--restart']]) {
+      const r = await runCli(['send', 'c.yaml', '--report', 'out/run.csv', ...extra], { cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(fs.readdirSync(path.join(dir, 'out')).sort(), ['run.csv', 'run.json']);
+      assert.equal(JSON.parse(fs.readFileSync(path.join(dir, 'out', 'run.json'), 'utf8')).totals.sent, 1);
+    }
+  });
+
+  test('a report that cannot be written after the messages went out: the summary, the reason, exit 1 (not 2: mail was sent)', { timeout: 30_000 }, async () => {
+    const server = await startSmtpServer({ starttls: false });
+    try {
+      const dir = tmpDir();
+      writeFiles(dir, {
+        'c.yaml': `name: f\nfrom: me@example.com\nsubject: "Hi {{name}}"\ntemplate: t.hbs\nrecipients: r.csv\nconcurrency: 1\nrate: { per_second: 2 }\ntransport: smtp+plain://127.0.0.1:${server.port}\n`,
+        't.hbs': '<p>Hello {{name}}</p>\n',
+        'r.csv': 'email,name\na@example.com,A\nb@example.com,B\nc@example.com,C\n',
+      });
+      const run = runCli(['send', 'c.yaml', '--yes', '--report', 'out/run.json'], { cwd: dir });
+      // Once the run has started, a file takes the report folder's place.
+      await server.waitForMessages(1, 10_000);
+      fs.rmSync(path.join(dir, 'out'), { recursive: true, force: true });
+      fs.writeFileSync(path.join(dir, 'out'), 'in the way\n');
+      const r = await run;
+      assert.equal(server.messages.length, 3);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stdout, /f: sent 3, failed 0/);
+      assert.match(r.stderr, /report not written: .*out.*a file is in the way/);
+      assert.match(r.stderr, /the messages went out/);
+    } finally {
+      await server.close();
+    }
+  });
+
   test('dev-server: a port out of range or an address that is not local is a usage error', async () => {
     const dir = tmpDir();
     const range = await runCli(['dev-server', '--port', '99999'], { cwd: dir });
