@@ -47,7 +47,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
       // One line per error (design.md): commander puts its suggestion on a line of its own.
-      writeErr: (s) => io.stderr.write(oneLine(s)),
+      writeErr: (s) => io.stderr.write(redact(oneLine(s))),
     })
     .addHelpText(
       'after',

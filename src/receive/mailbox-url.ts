@@ -11,7 +11,7 @@
 import path from 'node:path';
 import { parseDuration } from '../campaign/schema.js';
 import { MailcampError } from '../shared/errors.js';
-import { decodeComponent, redactUrl, registerSecret } from '../shared/secrets.js';
+import { decodeComponent, ENCODE_HINT, redactUrl, registerSecret } from '../shared/secrets.js';
 
 export interface RemoteMailboxUrl {
   kind: 'imap' | 'pop3';
@@ -47,7 +47,7 @@ export function parseMailboxUrl(raw: string, baseDir: string): MailboxUrl {
   try {
     u = new URL(text);
   } catch {
-    throw new MailcampError('INPUT', `url: not a URL: '${redactUrl(text)}' (expected imaps://, imap://, pop3s://, pop3:// or dir:PATH)`);
+    throw new MailcampError('INPUT', `url: not a URL: '${redactUrl(text)}' (expected imaps://, imap://, pop3s://, pop3:// or dir:PATH)${text.includes('@') ? ENCODE_HINT : ''}`);
   }
   const scheme = u.protocol.replace(/:$/, '').toLowerCase();
   if (!(scheme in DEFAULT_PORTS)) {

@@ -11,7 +11,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { parseDuration } from '../campaign/schema.js';
 import { MailcampError } from '../shared/errors.js';
-import { decodeComponent, redactUrl, registerSecret } from '../shared/secrets.js';
+import { decodeComponent, ENCODE_HINT, redactUrl, registerSecret } from '../shared/secrets.js';
 
 export type TransportSpec =
   | { kind: 'outbox'; dir?: string }
@@ -57,7 +57,7 @@ export function parseTransportUrl(url: string, baseDir: string): TransportSpec {
   } catch {
     throw new MailcampError(
       'INPUT',
-      `not a transport URL: '${redactUrl(url)}' (expected outbox, outbox:DIR, smtp://, smtps:// or smtp+plain://)`,
+      `not a transport URL: '${redactUrl(url)}' (expected outbox, outbox:DIR, smtp://, smtps:// or smtp+plain://)${url.includes('@') ? ENCODE_HINT : ''}`,
     );
   }
   const scheme = u.protocol.replace(/:$/, '');
@@ -69,6 +69,11 @@ export function parseTransportUrl(url: string, baseDir: string): TransportSpec {
     );
   }
   if (!u.hostname) throw new MailcampError('INPUT', 'transport URL has no host');
+  // `smtp://u:1234/x@host` parses as host u, port 1234: the path (not shown: it holds the rest of
+  // a password) says that a '/' was left unencoded.
+  if (u.pathname && u.pathname !== '/') {
+    throw new MailcampError('INPUT', "transport URL has a path, or a '/' in its user name or password: write '/' there as %2F (and '@' as %40, '#' as %23)");
+  }
   const user = u.username ? decodeComponent(u.username) : undefined;
   const pass = u.password ? decodeComponent(u.password) : undefined;
   registerSecret(pass);

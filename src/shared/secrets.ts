@@ -22,11 +22,41 @@ export function registerSecret(value: string | undefined | null): void {
 }
 
 export function redact(text: string): string {
-  let out = text;
+  let out = text.includes('://') ? text.replace(URL_WITH_AT, maskPassword) : text;
   for (const s of secrets) {
     if (out.includes(s)) out = out.split(s).join('***');
   }
   return out;
+}
+
+/**
+ * A URL with an '@' in free text: a transport or mailbox URL typed where something else was
+ * expected (`mailcamp smtp://u:pw@host`, `--limit URL`) is echoed by the error about it, and its
+ * password was never registered. Only a URL whose authority has a password is changed.
+ */
+const URL_WITH_AT = /[a-z][a-z0-9+.-]*:\/\/[^\s'"`<>]*@[^\s'"`<>]*/gi;
+
+function maskPassword(url: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.password) return url;
+    registerSecret(decodeComponent(u.password));
+    u.password = '***';
+    return u.toString();
+  } catch {
+    // user:pass@ with a '/' or '@' left unencoded in it: from the first ':' after the scheme's
+    // '//' to the last '@'.
+    return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/\s]*):\S*@/i, '$1:***@');
+  }
+}
+
+/**
+ * Text that does not parse as a URL: a typo in it must not show the credentials. Everything
+ * from after `scheme://` (or the start, the scheme forgotten) to the last '@' is taken for
+ * them, since an unencoded '/', '@' or '#' in a password is the usual reason for the failure.
+ */
+function maskUnparsed(url: string, replacement: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)?\S*@/i, (_m, scheme: string | undefined) => `${scheme ?? ''}${replacement}`);
 }
 
 /**
@@ -41,9 +71,12 @@ export function withoutCredentials(url: string): string {
     u.password = '';
     return redact(u.toString());
   } catch {
-    return redact(url.replace(/\/\/[^@/]*@/, '//'));
+    return redact(maskUnparsed(url, ''));
   }
 }
+
+/** Said when a URL with credentials does not parse: the usual cause. */
+export const ENCODE_HINT = "; in a user name or password write '/' as %2F, '@' as %40, '#' as %23";
 
 /** A transport URL with its password masked (user:***@), for messages and logs. */
 export function redactUrl(url: string): string {
@@ -55,6 +88,6 @@ export function redactUrl(url: string): string {
     }
     return redact(u.toString());
   } catch {
-    return redact(url.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@'));
+    return redact(maskUnparsed(url, '***@'));
   }
 }

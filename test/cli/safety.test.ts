@@ -81,6 +81,57 @@ describe('secrets', () => {
   }
 });
 
+describe('secrets in URLs that do not parse', () => {
+  // A literal password with an unencoded '/' or '@' makes the URL unparseable, so it is never
+  // registered as a secret: the error about the URL must mask it all the same.
+  const cases: [string, string][] = [
+    ['slash', 'smtp+plain://u%40acme.example:Sl4sh/Pw-one@127.0.0.1:25'],
+    ['at-in-user', 'smtp://u@acme.example:At-in-user-Pw@127.0.0.1:x'],
+    ['no-scheme', 'u%40acme.example:No-scheme-Pw@127.0.0.1:25'],
+    ['port-like', 'smtp://u:4321/Port-like-Pw@127.0.0.1:25'],
+  ];
+  const secretOf = (url: string): string[] => url.replace(/^[a-z+]+:\/\//, '').replace(/@[^@]*$/, '').split(/[:/]/).slice(1).filter(Boolean);
+
+  for (const [label, url] of cases) {
+    test(`${label}: validate, send, send --json, status --json, preview and --transport print '***', never the password`, async () => {
+      const dir = project('email,name\nann@example.com,Ann\n', `transport: '${url}'\n`);
+      const outputs: string[] = [];
+      for (const argv of [['validate', 'c.yaml'], ['send', 'c.yaml', '--yes'], ['send', 'c.yaml', '--dry-run', '--json'], ['status', 'c.yaml', '--json'], ['preview', 'c.yaml']]) {
+        const r = await runCli(argv, { cwd: dir });
+        assert.equal(r.code, 2, `${argv.join(' ')}: ${r.stderr}`);
+        outputs.push(r.stdout, r.stderr);
+      }
+      const flag = await runCli(['send', 'c.yaml', '--transport', url, '--dry-run'], { cwd: project('email,name\nann@example.com,Ann\n') });
+      assert.equal(flag.code, 2, flag.stderr);
+      outputs.push(flag.stdout, flag.stderr);
+      const all = outputs.join('\n');
+      assert.match(all, label === 'port-like' ? /has a path, or a '\/' in its user name or password/ : /not a transport URL: '[^']*\*\*\*@127\.0\.0\.1:[^']*'.*write '\/' as %2F/);
+      for (const piece of secretOf(url)) assert.ok(!all.includes(piece), `'${piece}' printed:\n${all}`);
+    });
+  }
+
+  test('a mailbox url that does not parse, and URLs typed in the wrong place, are masked too', async () => {
+    const dir = tmpDir();
+    writeFiles(dir, { 'mailbox.yaml': "url: 'imaps://u:Mb0x/Secret-Pw@127.0.0.1:993/INBOX'\n" });
+    const outputs: string[] = [];
+    for (const argv of [
+      ['bounces', 'mailbox.yaml'],
+      ['inbox', 'mailbox.yaml'],
+      ['smtp://u:Typed-Command-Pw@h:25'],
+      ['send', 'c.yaml', '--limit', 'smtp://u:Typed-Limit-Pw@h:25'],
+      ['send', 'c.yaml', '--limit', 'smtp://u:Typed-Json-Pw@h:25', '--json'],
+    ]) {
+      const r = await runCli(argv, { cwd: dir });
+      assert.equal(r.code, 2, `${argv.join(' ')}: ${r.stderr}`);
+      outputs.push(r.stdout, r.stderr);
+    }
+    const all = outputs.join('\n');
+    assert.match(all, /url: not a URL: 'imaps:\/\/\*\*\*@127\.0\.0\.1:993\/INBOX'/);
+    assert.match(all, /unknown command 'smtp:\/\/u:\*\*\*@h:25'/);
+    for (const piece of ['Mb0x', 'Secret-Pw', 'Typed-Command-Pw', 'Typed-Limit-Pw', 'Typed-Json-Pw']) assert.ok(!all.includes(piece), `'${piece}' printed:\n${all}`);
+  });
+});
+
 describe('skipping rows', () => {
   test('--skip-invalid sends the rest and lists the skipped rows in the report', async () => {
     const dir = project('email,name\nann@example.com,Ann\nnot-an-address,Bad\nbob@example.com,Bob\n');
