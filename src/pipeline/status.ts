@@ -2,7 +2,7 @@
 // opens the journal read-only, so it works beside a running `send` (SQLite WAL readers never
 // block the writer) and after a crash (the last whole commit is what it shows). Before the
 // first run there is no journal: the list says who a send would reach, all pending (the
-// suppressed, duplicate ones skipped), and nothing is written.
+// suppressed ones skipped, duplicates counted once), and nothing is written.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -94,7 +94,7 @@ export async function runStatus(o: StatusOptions): Promise<StatusResult> {
   }
 }
 
-/** No run yet: every recipient of the list is pending, or skipped (suppressed, duplicate). */
+/** No run yet: every recipient of the list is pending, or skipped (suppressed, invalid), as a run would register them. */
 async function fromList(c: Campaign, stateDir: string, o: StatusOptions): Promise<{ totals: Totals; recipients: JournalEntry[]; listErrors: number }> {
   const totals: Totals = { recipients: 0, pending: 0, sending: 0, sent: 0, failed: 0, deferred: 0, unknown: 0, skipped: 0 };
   const list = o.list ?? NOT_SENT;
@@ -112,7 +112,16 @@ async function fromList(c: Campaign, stateDir: string, o: StatusOptions): Promis
     // Problems in the list are validate's and send's to report; status shows the rows it can read.
     const diag = new Diagnostics(0);
     const isSuppressed = await suppressedBy(c, suppression, diag);
-    const onSkip = (row: number, email: string, reason: string) => add({ key: email.trim().toLowerCase(), row, email }, 'skipped', reason);
+    // As a run registers them (resume.ts): one journal entry per key, so a duplicate row is not
+    // one more recipient. Without group_by its address is already an entry (pending or
+    // skipped); with group_by the first skipped row of an address is its entry.
+    const skippedKeys = new Set<string>();
+    const onSkip = (row: number, email: string, reason: string) => {
+      const key = email.trim().toLowerCase();
+      if (skippedKeys.has(key) || (!c.groupBy && reason.startsWith('duplicate'))) return;
+      if (c.groupBy) skippedKeys.add(key);
+      add({ key, row, email }, 'skipped', reason);
+    };
     for await (const u of unitsOf(c, diag, { isSuppressed, onSkip })) add(u, 'pending');
     listErrors = diag.errorCount;
   } finally {

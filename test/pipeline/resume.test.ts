@@ -214,25 +214,49 @@ describe('resume, restart and the lock (issue 3)', () => {
     }
   });
 
-  test('status before the first run: the list, every recipient pending (a duplicate skipped); nothing written', async () => {
+  test('status before the first run: the list, every recipient pending (a duplicate counted once, as the run will); nothing written', async () => {
     const f = makeCampaign({ csv: `email,name\n${A(1)},One\n${A(2)},Two\n${A(1).toUpperCase()},Again\n${A(3)},Three\n` });
     const s = await status(f, false);
     assert.equal(s.state, 'never-run');
     assert.equal(s.run_id, null);
-    assert.deepEqual(s.totals, { recipients: 4, sent: 0, failed: 0, deferred: 0, skipped: 1, unknown: 0, pending: 3, sending: 0 });
+    assert.deepEqual(s.totals, { recipients: 3, sent: 0, failed: 0, deferred: 0, skipped: 0, unknown: 0, pending: 3, sending: 0 });
     assert.deepEqual(
       s.recipients.map((r) => [r.row, r.email, r.status, r.attempts]),
-      [[2, A(1), 'pending', 0], [3, A(2), 'pending', 0], [4, 'R0001@example.com', 'skipped', 0], [5, A(3), 'pending', 0]],
+      [[2, A(1), 'pending', 0], [3, A(2), 'pending', 0], [5, A(3), 'pending', 0]],
     );
     const text = await runCli(['status', f.campaign], { cwd: f.dir });
     assert.equal(text.code, 0, text.stderr);
-    assert.match(text.stdout, /^faults: never sent\n {2}pending 3 {2}skipped 1 {2}\(of 4 in the list\)\n$/);
+    assert.match(text.stdout, /^faults: never sent\n {2}pending 3 {2}skipped 0 {2}\(of 3 in the list\)\n$/);
     assert.ok(!fs.existsSync(path.join(f.dir, '.mailcamp', 'faults')), 'no journal created');
+    // The run's own counts are the ones status gave before it.
+    const sent = await runCli(['send', f.campaign], { cwd: f.dir });
+    assert.equal(sent.code, 0, sent.stderr);
+    const after = await status(f, false);
+    assert.deepEqual(after.totals, { ...s.totals, pending: 0, sent: 3 });
+    fs.rmSync(path.join(f.dir, '.mailcamp'), { recursive: true });
     // Rows with problems are not counted, and status says so.
     fs.appendFileSync(path.join(f.dir, 'r.csv'), 'not-an-address,Bad\n');
     const bad = await runCli(['status', f.campaign, '--json'], { cwd: f.dir });
     assert.equal((JSON.parse(bad.stdout) as { list_errors?: number }).list_errors, 1);
     assert.match((await runCli(['status', f.campaign], { cwd: f.dir })).stdout, /the list has 1 problem, not counted above: `mailcamp validate` names them/);
+  });
+
+  test('status before the first run of a group_by campaign gives the counts the run then has (duplicate rows once)', async () => {
+    const f = makeCampaign({
+      csv: `email,name,team\n${A(1)},One,t1\n${A(2)},Two,t2\n${A(1).toUpperCase()},Again,t1\n ${A(1)},Thrice,t1\n${A(3)},Three,t1\n`,
+      extra: 'group_by: team\n',
+      template: '<p>Team {{team}}</p>\n',
+      subject: 'Hi {{team}}',
+    });
+    const before = await status(f, true);
+    const sent = await runCli(['send', f.campaign], { cwd: f.dir });
+    assert.equal(sent.code, 0, sent.stderr);
+    const after = await status(f, true);
+    assert.deepEqual(after.totals, { ...before.totals, pending: 0, sent: before.totals.pending });
+    assert.deepEqual(
+      after.recipients.map((r) => [r.row, r.status]),
+      before.recipients.map((r) => [r.row, r.status === 'pending' ? 'sent' : r.status]),
+    );
   });
 
   test('status: counts per state, the unknown and deferred recipients, and what to do next', async () => {
