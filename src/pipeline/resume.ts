@@ -44,8 +44,21 @@ export function beginRun(
   journal: SqliteJournal,
   current: RunInfo | undefined,
   o: RunChoice & { newRunId: () => string; transport: string },
-): { run: RunInfo; notes: string[] } {
-  if (!current || o.restart) return { run: journal.startRun(o.newRunId(), o.transport), notes: [] };
+): { run: RunInfo; notes: string[]; abandoned?: string } {
+  if (!current || o.restart) {
+    // --restart of a run that never finished: say what is left behind, since its recipients
+    // already reached get the message again (a plain `send` would have resumed it).
+    let abandoned: string | undefined;
+    if (current && current.state !== 'finished') {
+      const t = journal.totals();
+      if (t.sent + t.unknown + t.sending > 0) {
+        abandoned =
+          `--restart: run ${current.runId} (started ${iso(current.startedAt)}) had not finished; ${t.sent} of its ${t.recipients} recipient(s) ` +
+          `were sent${t.unknown + t.sending ? ` and ${t.unknown + t.sending} maybe` : ''}, and get the message again in this new run (\`send\` without --restart resumes instead)`;
+      }
+    }
+    return { run: journal.startRun(o.newRunId(), o.transport), notes: [], abandoned };
+  }
   const notes: string[] = [];
   const stale = journal.settleStaleSending(); // at most `concurrency` per crash
   const run = journal.resumeRun();

@@ -285,6 +285,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
     newRunId: () => o.runId ?? (o.occurrence ? occurrenceStamp(o.occurrence.getTime()) : newRunId(clock)),
   });
   notes.push(...begun.notes);
+  if (begun.abandoned) logger.warn(begun.abandoned); // now, before anything goes out
   const runId = begun.run.runId;
   await registerRecipients(journal, c, runId, { isSuppressed: x.isSuppressed, skipInvalid: o.skipInvalid, signal });
   const before = journal.totals();

@@ -40,10 +40,17 @@ describe('resume, restart and the lock (issue 3)', () => {
       assert.equal(asked, 0, 'not asked');
       const restart = await runCli(['send', f.campaign, '--transport', url, '--yes', '--restart'], { cwd: f.dir });
       assert.equal(restart.code, 0, restart.stderr);
+      assert.doesNotMatch(restart.stderr, /had not finished/);
       for (const e of f.emails) assert.equal(server.deliveries(e), 2);
       // A new run: new Message-IDs.
       const ids = new Set(server.messages.map((m) => /^Message-ID: (.*)$/im.exec(m.raw.toString())![1]));
       assert.equal(ids.size, 6);
+      // --restart of a run cut short: it says, before sending, who gets the message again.
+      const part = await runCli(['send', f.campaign, '--transport', url, '--yes', '--restart', '--limit', '1'], { cwd: f.dir });
+      assert.equal(part.code, 0, part.stderr);
+      const over = await runCli(['send', f.campaign, '--transport', url, '--yes', '--restart'], { cwd: f.dir });
+      assert.equal(over.code, 0, over.stderr);
+      assert.match(over.stderr, /^warning: --restart: run \S+ \(started \S+\) had not finished; 1 of its 3 recipient\(s\) were sent, and get the message again in this new run \(`send` without --restart resumes instead\)$/m);
     } finally {
       await server.close();
     }
