@@ -85,8 +85,8 @@ test('a bad key is an error at dkim:', async () => {
 
 test('an Ed25519 or EC key is an error at dkim: (nodemailer signs RSA only: unsigned mail, or a signature that cannot verify)', async () => {
   for (const [kind, opts] of [['ed25519', {}], ['ec', { namedCurve: 'prime256v1' }]] as const) {
-    const { privateKey } = crypto.generateKeyPairSync(kind as 'ed25519', opts as never);
-    const { cc } = await setup(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+    const { privateKey } = crypto.generateKeyPairSync(kind as 'ed25519', { ...opts, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } } as never) as unknown as { privateKey: string };
+    const { cc } = await setup(privateKey);
     assert.throws(
       () => prepare(cc),
       (e: unknown) => e instanceof MailcampError && new RegExp(`c\\.yaml:6:\\d+: dkim\\.private_key is an ${kind} key; mailcamp signs with rsa-sha256 only`).test(e.toString()),

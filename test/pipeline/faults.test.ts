@@ -257,7 +257,7 @@ describe('SMTP faults against a scripted smtp-server (issue 3)', () => {
       const after = await status(f);
       assert.equal(after.totals.sent + after.totals.unknown, 12);
       for (const e of f.emails) {
-        const n = first.deliveries(e) + second.deliveries(e);
+        const n: number = first.deliveries(e) + second.deliveries(e);
         const st = after.recipients.find((x) => x.email === e)!.status;
         if (st === 'sent') assert.equal(n, 1, `${e} delivered once`);
         else assert.ok(n <= 1, `${e} (unknown) delivered at most once`);
