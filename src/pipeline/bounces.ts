@@ -218,10 +218,23 @@ async function fetchAndClassify(mailbox: Mailbox, msg: MailboxMessage, cfg: Mail
   }
 }
 
-/** When the returned original names our recipient, that address is the one to act on. */
+/**
+ * When the returned original names our recipient, that address is the one to act on. A report
+ * that names nobody (a feedback loop that redacts the complainer) is about that recipient; with
+ * no returned original either, it teaches nothing and is left for a person (`unknown`).
+ */
 function mapToMailedAddress(c: Classification, matcher: RecipientMatcher): void {
-  if (c.recipients.length !== 1 || !['hard', 'soft', 'delayed', 'complaint'].includes(c.kind)) return;
+  if (c.kind !== 'hard' && c.kind !== 'soft' && c.kind !== 'delayed' && c.kind !== 'complaint') return;
   const mailed = matcher.addressFor(c.campaign, c.recipientToken);
+  if (c.recipients.length === 0) {
+    if (mailed) c.recipients.push({ address: mailed, kind: c.kind, status: c.status, diagnostic: c.diagnostic });
+    else {
+      c.diagnostic = `${c.diagnostic ? `${c.diagnostic}; ` : ''}names no recipient`;
+      c.kind = 'unknown';
+    }
+    return;
+  }
+  if (c.recipients.length !== 1) return;
   const r = c.recipients[0];
   if (mailed && mailed !== r.address) {
     r.original = r.address;

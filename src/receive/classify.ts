@@ -67,6 +67,8 @@ export function classifyMail(mail: IncomingMail, opts: ClassifyOptions = {}): Cl
   };
 
   const complaint = findComplaint(mail);
+  // RFC 6650 `not-spam`: the opposite of a complaint; left for a person.
+  if (complaint?.feedbackType === 'not-spam') return { ...base, via: 'arf', diagnostic: 'feedback-type not-spam' };
   if (complaint) {
     return {
       ...base,
@@ -82,6 +84,12 @@ export function classifyMail(mail: IncomingMail, opts: ClassifyOptions = {}): Cl
     const recipients = bounce.recipients.map(verdictOf);
     const worst = bounce.recipients.reduce((a, b) => (RANK[b.severity] > RANK[a.severity] ? b : a));
     return { ...base, kind: worst.severity, via: bounce.via, recipients, status: worst.status, diagnostic: worst.diagnostic };
+  }
+
+  // A delivery report that names no recipient is not an auto-reply, even with `Auto-Submitted`:
+  // nothing can be learned from it, so it stays in the mailbox for a person.
+  if ((mail.contentType === 'multipart/report' && /delivery-status/.test(mail.reportType ?? '')) || mail.deliveryStatus.length) {
+    return { ...base, via: 'dsn', diagnostic: 'a delivery report that names no recipient' };
   }
 
   if (isAutoReply(mail)) {

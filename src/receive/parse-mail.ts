@@ -81,7 +81,9 @@ export async function parseMail(input: Buffer | Readable, depth = 0): Promise<In
   const ct = m.headers.get('content-type') as { value?: string; params?: Record<string, string> } | undefined;
   const out: IncomingMail = {
     messageId: m.messageId,
-    subject: m.subject ?? '',
+    // Shown in a terminal and stored in suppression reasons: control characters (a decoded
+    // subject can hold ESC sequences, CR/LF, tabs) become spaces.
+    subject: printable(m.subject ?? ''),
     date: m.date,
     from: addressesOf(m.from),
     fromName: nameOf(m.from),
@@ -147,4 +149,10 @@ function addressesOf(a: AddressObject | AddressObject[] | undefined): string[] {
 
 function nameOf(a: AddressObject | AddressObject[] | undefined): string {
   return list(a)[0]?.value[0]?.name ?? '';
+}
+
+/** C0 and C1 control characters (and DEL) as spaces, so text from a message stays one plain line. */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
 }

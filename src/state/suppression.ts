@@ -161,7 +161,10 @@ export function openSuppression(stateDir: string, opts: SuppressionOptions = {})
     if (!address) throw new MailcampError('INPUT', 'an empty address cannot be suppressed', { file });
     const kind = e.kind ?? 'manual';
     if (!KINDS.has(kind)) throw new MailcampError('INPUT', `unknown suppression kind '${kind}'`, { file });
-    st.upsert.run(address, e.reason, e.source ?? null, kind, e.at ?? clock.now());
+    // One line per address in `suppress list` (tab-separated): no control characters in the text.
+    // eslint-disable-next-line no-control-regex
+    const line = (t: string) => t.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
+    st.upsert.run(address, line(e.reason), e.source == null ? null : line(e.source), kind, e.at ?? clock.now());
   };
   const addMany = db.transaction((entries: Iterable<SuppressionInput>) => {
     let n = 0;

@@ -11,6 +11,8 @@ import { test } from 'node:test';
 import { runBounces } from '../../src/pipeline/bounces.js';
 import type { Mailbox, MailboxMessage } from '../../src/receive/mailbox.js';
 import { MailcampError } from '../../src/shared/errors.js';
+import { recipientToken } from '../../src/compose/headers.js';
+import { openJournal } from '../../src/state/journal.js';
 import { openProcessed } from '../../src/state/processed.js';
 import { openSuppression } from '../../src/state/suppression.js';
 import { tmpDir, writeFiles } from '../helpers/tmp.js';
@@ -225,4 +227,87 @@ test('a soft bounce whose record was lost (the run died in between) is not count
   const list = openSuppression(state);
   assert.equal(list.softBounces('full@example.net'), 1);
   list.close();
+});
+
+/** An RFC 5965 feedback report; `rcpt` undefined: the complainer redacted, as many feedback loops do. */
+function arf(id: string, o: { rcpt?: string; type?: string; original: string }): string {
+  const b = `arf-${id}`;
+  return [
+    'From: fbl@isp.example',
+    'To: abuse@acme.example',
+    'Subject: complaint about message',
+    `Message-ID: <arf-${id}@isp.example>`,
+    'MIME-Version: 1.0',
+    `Content-Type: multipart/report; report-type=feedback-report; boundary="${b}"`,
+    '',
+    `--${b}`,
+    'Content-Type: text/plain',
+    '',
+    'This is an email abuse report.',
+    `--${b}`,
+    'Content-Type: message/feedback-report',
+    '',
+    `Feedback-Type: ${o.type ?? 'abuse'}`,
+    'User-Agent: FBL/1.0',
+    'Version: 1',
+    ...(o.rcpt ? [`Original-Rcpt-To: ${o.rcpt}`] : []),
+    '',
+    `--${b}`,
+    'Content-Type: text/rfc822-headers',
+    '',
+    o.original.slice(0, o.original.indexOf('\n\n')),
+    '',
+    `--${b}--`,
+    '',
+  ].join('\n');
+}
+
+test('a complaint or report that names nobody: mapped through the returned X-Mailcamp-Recipient, else left in the mailbox (unknown)', async () => {
+  const { dir, state } = project();
+  const j = openJournal(path.join(state, 'news'));
+  j.startRun('r1', 'outbox');
+  j.addPending({ key: 'zoe@example.com', row: 2, email: 'zoe@example.com', messageId: '<m@acme.example>' });
+  j.close();
+  const ours = `From: news@acme.example\nTo: redacted@isp.example\nSubject: hi\nMessage-ID: <z@acme.example>\nX-Mailcamp-Campaign: news\nX-Mailcamp-Recipient: ${recipientToken('news', 'zoe@example.com')}\n\nhello\n`;
+  const noFinal = bounce('nf', 'x@example.net').replace(/^Final-Recipient:.*\n/im, '').replace(/^Original-Recipient:.*\n/im, '');
+  assert.doesNotMatch(noFinal, /Final-Recipient/i);
+  const box = new FakeMailbox([
+    { id: '1', raw: arf('a', { original: ours }) },
+    { id: '2', raw: arf('b', { original: ORIGINAL.replace('To: x@example.net', 'To: undisclosed-recipients:;') }) },
+    { id: '3', raw: noFinal.replace(/<x@example\.net>: 550 5\.1\.1 User unknown/, 'something went wrong') },
+    { id: '4', raw: arf('c', { rcpt: 'kim@example.com', type: 'not-spam', original: ORIGINAL }) },
+  ]);
+  const seen: Array<[string, string, string[]]> = [];
+  const s = await runBounces({ file: 'mailbox.yaml', cwd: dir, mailbox: () => box, onMessage: (m) => seen.push([m.source, m.kind, m.suppressed]) });
+  assert.deepEqual(seen, [
+    ['1', 'complaint', ['zoe@example.com']],
+    ['2', 'unknown', []],
+    ['3', 'unknown', []],
+    ['4', 'unknown', []],
+  ]);
+  assert.deepEqual(box.deleted, ['1'], 'only the message that taught something is deleted');
+  assert.equal(s.deleted, 1);
+  const list = openSuppression(state);
+  try {
+    assert.ok(list.has('zoe@example.com'));
+    assert.ok(!list.has('kim@example.com'), 'not-spam is not a complaint');
+  } finally {
+    list.close();
+  }
+});
+
+test('a subject with control characters stays one line in the suppression list', async () => {
+  const { dir, state } = project('url: dir:unused\nafter: keep\n');
+  const subject = `=?UTF-8?B?${Buffer.from('unsubscribe\nfake@injected.example\tmanual: by hand\x1b]0;title\x07').toString('base64')}?=`;
+  const box = new FakeMailbox([{ id: '1', raw: `From: u@b.example\nTo: news@acme.example\nSubject: ${subject}\nMessage-ID: <u@b.example>\n\nplease\n` }]);
+  const seen: string[][] = [];
+  await runBounces({ file: 'mailbox.yaml', cwd: dir, mailbox: () => box, onMessage: (m) => seen.push(m.suppressed) });
+  assert.deepEqual(seen, [['u@b.example']]);
+  const list = openSuppression(state);
+  try {
+    const [entry] = [...list.list()];
+    assert.match(entry.reason, /^asked to unsubscribe by mail \("unsubscribe fake@injected\.example manual: by hand ]0;title "\)$/);
+  } finally {
+    list.close();
+  }
 });
