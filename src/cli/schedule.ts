@@ -207,7 +207,8 @@ function stateText(st: OccurrenceState, c: Campaign, io: Io): string {
   const t = st.totals;
   const left = t ? t.pending + t.sending + t.deferred : 0;
   const counts = t ? `sent ${t.sent}, failed ${t.failed}, unknown ${t.unknown}${left ? `, not yet sent ${left}` : ''} of ${t.recipients}` : '';
-  const report = displayPath(path.join(c.dir, 'reports', c.name, `${occurrenceStamp(st.at)}.json`), io.cwd);
+  // Named by the run: the stamp, or the stamp and a suffix after a `send --restart` of it.
+  const report = displayPath(path.join(c.dir, 'reports', c.name, `${st.run?.runId ?? occurrenceStamp(st.at)}.json`), io.cwd);
   switch (st.state) {
     case 'never-run':
       return 'not sent';

@@ -282,7 +282,10 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   const begun = beginRun(journal, current, {
     ...o,
     transport: shownTransport,
-    newRunId: () => o.runId ?? (o.occurrence ? occurrenceStamp(o.occurrence.getTime()) : newRunId(clock)),
+    // An occurrence's first run is named by its stamp; a --restart of it is a new run in the same
+    // journal, so it gets a suffix (run ids are unique; its report does not replace the first).
+    newRunId: () =>
+      o.runId ?? (o.occurrence ? occurrenceStamp(o.occurrence.getTime()) + (current ? `-${crypto.randomBytes(3).toString('hex')}` : '') : newRunId(clock)),
   });
   notes.push(...begun.notes);
   if (begun.abandoned) logger.warn(begun.abandoned); // now, before anything goes out

@@ -159,8 +159,9 @@ export class ScheduleRunner<R> {
     this.start();
     this.running = true;
     for (const w of this.watches.values()) this.startLoop(w);
+    // Not unref'd: with no campaign (an empty folder, its last file removed) this timer is what
+    // keeps the process up, watching for new files until the signal.
     const timer = this.o.watchMs ? setInterval(() => this.safeReconcile(), this.o.watchMs) : undefined;
-    timer?.unref();
     try {
       if (!this.o.signal.aborted) {
         await new Promise<void>((resolve) => this.o.signal.addEventListener('abort', () => resolve(), { once: true }));

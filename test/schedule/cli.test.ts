@@ -13,6 +13,7 @@ import { runCli } from '../helpers/cli.js';
 import { copyExample } from '../helpers/examples.js';
 import { startSmtpServer } from '../helpers/smtp-server.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { ensureBuilt, spawnCli } from '../pipeline/delivery-fixture.js';
 import { project } from './drive.js';
 
 describe('validate with a schedule', () => {
@@ -120,6 +121,20 @@ describe('send --occurrence', () => {
     assert.equal(resend.code, 0, resend.stderr);
     assert.match(resend.stderr, new RegExp(`--resend-unknown applies to its latest occurrence, ${stamp}`));
     assert.deepEqual([JSON.parse(resend.stdout).run_id, JSON.parse(resend.stdout).totals.sent], [stamp, 2]);
+    // --restart (the tool's own advice for a finished occurrence): a new run of that occurrence,
+    // its own report; --list names that report.
+    const again2 = await runCli(['send', 'c.yaml', '--occurrence', stamp], { cwd: dir });
+    assert.match(again2.stderr, /already ran .*pass --restart/);
+    for (const args of [['send', 'c.yaml', '--restart', '--json'], ['send', 'c.yaml', '--occurrence', stamp, '--restart', '--json']]) {
+      const re = await runCli(args, { cwd: dir });
+      assert.equal(re.code, 0, re.stderr);
+      const rj = JSON.parse(re.stdout);
+      assert.match(rj.run_id, new RegExp(`^${stamp}-[0-9a-f]{6}$`));
+      assert.equal(rj.totals.sent, 2);
+      assert.equal(rj.report, path.join(dir, 'reports', 'c', `${rj.run_id}.json`));
+      const list = await runCli(['schedule', 'c.yaml', '--list'], { cwd: dir });
+      assert.ok(list.stdout.includes(`report reports/c/${rj.run_id}.json`) || list.stdout.includes(`report ${path.join('reports', 'c', `${rj.run_id}.json`)}`), list.stdout);
+    }
     // A dry run is still just a dry run.
     const dry = await runCli(['send', 'c.yaml', '--dry-run', '--json'], { cwd: dir });
     assert.equal(dry.code, 0, dry.stderr);
@@ -229,6 +244,30 @@ describe('schedule', () => {
     const stamps = fs.readdirSync(outbox);
     assert.equal(stamps.length, 1, r.stderr);
     assert.equal(fs.readdirSync(path.join(outbox, stamps[0])).length, 2, 'both recipients written');
+  });
+
+  test('a real process on an empty folder keeps running and watching until SIGTERM (exit 0); one whose last file goes away too', { timeout: 30_000 }, async () => {
+    ensureBuilt();
+    const dir = project(tmpDir(), {});
+    fs.mkdirSync(path.join(dir, 'campaigns'));
+    const at = new Date(Date.now() + 3_600_000).toISOString().replace(/\.\d+Z$/, 'Z');
+    fs.writeFileSync(path.join(dir, 'other.yaml'), `name: other\nfrom: news@example.com\nsubject: "Hi"\ntemplate: t.hbs\nrecipients: r.csv\nschedule: { at: "${at}" }\n`);
+    for (const [args, change] of [
+      [['schedule', 'campaigns'], undefined],
+      [['schedule', '.'], () => fs.rmSync(path.join(dir, 'other.yaml'))],
+    ] as const) {
+      const p = spawnCli([...args], dir);
+      await new Promise((r) => setTimeout(r, 1000));
+      change?.();
+      // The poll sees the removal within a few seconds; the process must outlive it.
+      await new Promise((r) => setTimeout(r, change ? 4000 : 1000));
+      assert.equal(p.child.exitCode, null, `still running (${args.join(' ')})`);
+      p.child.kill('SIGTERM');
+      const r = await p.done;
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /stopped/);
+      if (change) assert.match(r.stderr, /no longer scheduled/);
+    }
   });
 
   test('a path that does not exist is a usage error', async () => {
