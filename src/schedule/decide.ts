@@ -10,7 +10,10 @@
 // - It came while nobody was watching (the process was down): `missed: skip` skips it;
 //   `missed: latest` sends it once.
 // - An occurrence that was started and not finished (a crash, a kill) is resumed whatever
-//   `missed` says: leaving it half-sent is worse than either rule.
+//   `missed` says: leaving it half-sent is worse than either rule. That holds for an earlier
+//   one too, when a later occurrence has come since (an hourly send stopped at 09:59 during
+//   the 09:00 run and started again at 10:01): within catch_up it is finished first, then the
+//   latest is decided as above. Finishing a started run is not sending several.
 // - A finished occurrence is done, whoever sent it (another `schedule`, `send --occurrence`).
 
 import type { ScheduleSpec } from '../campaign/types.js';
@@ -41,10 +44,15 @@ export function decide(tt: Timetable, spec: ScheduleSpec, x: DecideInput): Decis
   if (latest === undefined || latest <= x.handledThrough) {
     return { kind: 'wait', next: tt.after(Math.max(x.now, x.handledThrough), 1)[0] };
   }
+  const earlier = unfinishedBefore(tt, spec, x, latest);
+  if (earlier !== undefined) return { kind: 'run', at: earlier, reason: 'resume', passedOver: 0 };
   const state = x.stateOf(latest);
   if (state === 'finished') return { kind: 'done', at: latest };
   const started = state === 'unfinished' || state === 'interrupted' || state === 'running';
-  if (x.now - latest > spec.catchUpMs) return { kind: 'skip', at: latest, reason: started ? 'too-old-unfinished' : 'too-old' };
+  // A timer fires some ms late: an occurrence that came while watching is not "missed" for that,
+  // whatever small catch_up (even 0s) the file sets.
+  const catchUp = latest >= x.since ? Math.max(spec.catchUpMs, ON_TIME_GRACE_MS) : spec.catchUpMs;
+  if (x.now - latest > catchUp) return { kind: 'skip', at: latest, reason: started ? 'too-old-unfinished' : 'too-old' };
   if (latest >= x.since) return { kind: 'run', at: latest, reason: 'on-time', passedOver: passedOver(tt, x.handledThrough, latest) };
   if (started) return { kind: 'run', at: latest, reason: 'resume', passedOver: 0 };
   if (spec.missed === 'skip') return { kind: 'skip', at: latest, reason: 'missed-skip' };
@@ -55,4 +63,24 @@ export function decide(tt: Timetable, spec: ScheduleSpec, x: DecideInput): Decis
 function passedOver(tt: Timetable, handledThrough: number, at: number): number {
   if (!Number.isFinite(handledThrough)) return 0;
   return tt.after(handledThrough, 1000).filter((t) => t < at).length;
+}
+
+/** How late an occurrence that came while this process watched may still start. */
+const ON_TIME_GRACE_MS = 60_000;
+
+/** Occurrences looked at before the latest one: a per-minute cron has 360 in 6 hours. */
+const MAX_EARLIER = 1000;
+
+/**
+ * The oldest occurrence before `latest`, not yet handled and within catch_up, that was started
+ * and did not finish (and is not being sent by another process right now).
+ */
+function unfinishedBefore(tt: Timetable, spec: ScheduleSpec, x: DecideInput, latest: number): number | undefined {
+  const from = Math.max(x.handledThrough, x.now - spec.catchUpMs - 1);
+  for (const at of tt.after(from, MAX_EARLIER)) {
+    if (at >= latest) return undefined;
+    const state = x.stateOf(at);
+    if (state === 'unfinished' || state === 'interrupted') return at;
+  }
+  return undefined;
 }

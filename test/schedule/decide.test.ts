@@ -45,9 +45,31 @@ describe('decide', () => {
     const s = hourly({ missed: 'skip' });
     const base = { now: T('10:30'), since: T('10:30'), handledThrough: Number.NEGATIVE_INFINITY };
     assert.deepEqual(decide(timetable(s), s, { ...base, stateOf: () => 'finished' }), { kind: 'done', at: T('10:00') });
-    assert.deepEqual(decide(timetable(s), s, { ...base, stateOf: () => 'unfinished' }), { kind: 'run', at: T('10:00'), reason: 'resume', passedOver: 0 });
+    assert.deepEqual(decide(timetable(s), s, { ...base, stateOf: (at) => (at === T('10:00') ? 'unfinished' : 'never-run') }), { kind: 'run', at: T('10:00'), reason: 'resume', passedOver: 0 });
     const old = { ...base, now: T('17:00'), since: T('17:00') };
     const s9 = hourly({ cron: '0 9 * * *' });
     assert.deepEqual(decide(timetable(s9), s9, { ...old, stateOf: () => 'interrupted' }), { kind: 'skip', at: T('09:00'), reason: 'too-old-unfinished' });
+  });
+
+  test('catch_up 0s: an occurrence that came while watching still runs when the timer fires late; one missed while down is skipped', () => {
+    const s = hourly({ catchUpMs: 0 });
+    const x = { now: T('10:00') + 15, since: T('09:30'), handledThrough: T('09:00'), stateOf: none };
+    assert.deepEqual(decide(timetable(s), s, x), { kind: 'run', at: T('10:00'), reason: 'on-time', passedOver: 0 });
+    assert.deepEqual(decide(timetable(s), s, { ...x, since: T('10:00') + 10 }), { kind: 'skip', at: T('10:00'), reason: 'too-old' });
+  });
+
+  test('an earlier occurrence left half-sent is finished first when a later one has come (within catch_up); then the latest as usual', () => {
+    const s = hourly({ missed: 'skip' });
+    const states = new Map<number, OccurrenceStateName>([[T('09:00'), 'interrupted']]);
+    const x = { now: T('10:01'), since: T('10:01'), handledThrough: Number.NEGATIVE_INFINITY, stateOf: (at: number) => states.get(at) ?? 'never-run' };
+    assert.deepEqual(decide(timetable(s), s, x), { kind: 'run', at: T('09:00'), reason: 'resume', passedOver: 0 });
+    // Once it finished (handled through 09:00), 10:00 came while nobody watched: skip says skip.
+    states.set(T('09:00'), 'finished');
+    assert.deepEqual(decide(timetable(s), s, { ...x, handledThrough: T('09:00') }), { kind: 'skip', at: T('10:00'), reason: 'missed-skip' });
+    // Not when another process is sending it, nor when it is older than catch_up.
+    states.set(T('09:00'), 'running');
+    assert.deepEqual(decide(timetable(s), s, x), { kind: 'skip', at: T('10:00'), reason: 'missed-skip' });
+    states.set(T('09:00'), 'interrupted');
+    assert.deepEqual(decide(timetable(s), s, { ...x, now: T('15:30'), since: T('15:30') }), { kind: 'skip', at: T('15:00'), reason: 'missed-skip' });
   });
 });
