@@ -9,13 +9,12 @@
 // `send --occurrence`) holds its lock while sending, and a finished run is never sent again.
 
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { Campaign } from '../campaign/types.js';
 import { MailcampError } from '../shared/errors.js';
 import { campaignStateDir, findStateDir } from '../state/folder.js';
 import { journalExists, openJournal } from '../state/journal.js';
-import { isAlive, readLock } from '../state/lock.js';
+import { holderAlive, LOCK_FILE, readLock } from '../state/lock.js';
 import type { RunInfo, Totals } from '../state/types.js';
 
 export const OCCURRENCES_DIR = 'occurrences';
@@ -81,7 +80,7 @@ export interface OccurrenceState {
 /** What the occurrence's journal and lock say, read-only (safe beside a running send). */
 export function readOccurrenceState(dir: string, at: number): OccurrenceState {
   const lock = readLock(dir);
-  const live = lock && (lock.hostname !== os.hostname() || isAlive(lock.pid)) ? lock : undefined;
+  const live = lock && holderAlive(lock, path.join(dir, LOCK_FILE)) ? lock : undefined;
   if (!fs.existsSync(dir) || !journalExists(dir)) {
     return live ? { at, state: 'running', lockedBy: live.pid } : { at, state: 'never-run' };
   }

@@ -5,8 +5,11 @@
 // - A lock whose process is gone (crash, kill -9, reboot) is stale and is taken over, so a
 //   crash never needs manual clean-up. "Gone" is decided with kill(pid, 0), which only means
 //   something on the same host: a lock written on another host (a state folder on a shared
-//   drive) is always respected and the error says how to remove it. A pid reused by an
-//   unrelated process keeps the lock held: the safe mistake.
+//   drive) is always respected and the error says how to remove it. The lock also records this
+//   boot's id (boot.ts): a lock from an earlier boot is stale whatever process has its pid now
+//   (after a crash and reboot a service often gets the same pid, even the new mailcamp's own).
+//   A lock naming this very process that it does not hold is stale too. Otherwise a pid reused
+//   by an unrelated process keeps the lock held: the safe mistake.
 // - Taking over must not let two processes win. Deleting the stale file and creating a new one
 //   is done only while holding a second, short-lived `lock.takeover` file (also O_EXCL), after
 //   re-reading the lock under it and checking it is byte-for-byte the stale one: nobody else
@@ -22,6 +25,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { MailcampError } from '../shared/errors.js';
+import { bootId } from './boot.js';
 
 export const LOCK_FILE = 'lock';
 const UNREADABLE_GRACE_MS = 2000;
@@ -35,6 +39,20 @@ export interface LockInfo {
   started_at: string;
   /** What the holder is doing, e.g. `send november-news`. */
   what: string;
+  /** The holder's boot (boot.ts); absent in locks written before it was recorded. */
+  boot?: string;
+}
+
+/** Lock files this process holds now. */
+const heldHere = new Set<string>();
+
+/** Whether the holder of `file` may still be running: on another host, or alive on this boot. */
+export function holderAlive(holder: LockInfo, file: string): boolean {
+  if (holder.hostname !== os.hostname()) return true;
+  const boot = bootId();
+  if (holder.boot && boot && holder.boot !== boot) return false;
+  if (holder.pid === process.pid) return heldHere.has(path.resolve(file));
+  return isAlive(holder.pid);
 }
 
 export interface Lock {
@@ -49,7 +67,8 @@ export interface Lock {
 export function acquireLock(dir: string, what: string): Lock {
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, LOCK_FILE);
-  const info: LockInfo = { pid: process.pid, hostname: os.hostname(), started_at: new Date().toISOString(), what };
+  const boot = bootId();
+  const info: LockInfo = { pid: process.pid, hostname: os.hostname(), started_at: new Date().toISOString(), what, ...(boot ? { boot } : {}) };
   const text = JSON.stringify(info) + '\n';
   const deadline = Date.now() + ACQUIRE_DEADLINE_MS;
   let tookOverStaleFrom: number | undefined;
@@ -64,8 +83,7 @@ export function acquireLock(dir: string, what: string): Lock {
     if (seen === undefined) continue; // released between our two calls
     const holder = parseLock(seen);
     if (holder) {
-      if (holder.hostname !== os.hostname()) throw lockedError(file, holder, true);
-      if (isAlive(holder.pid)) throw lockedError(file, holder, false);
+      if (holderAlive(holder, file)) throw lockedError(file, holder, holder.hostname !== os.hostname());
     } else if (ageMs(file) < UNREADABLE_GRACE_MS) {
       sleep(RETRY_MS); // being written right now
       continue;
@@ -88,7 +106,7 @@ export function readLock(dir: string): LockInfo | undefined {
 export function liveLock(dir: string): LockInfo | undefined {
   const info = readLock(dir);
   if (!info) return undefined;
-  return info.hostname !== os.hostname() || isAlive(info.pid) ? info : undefined;
+  return holderAlive(info, path.join(dir, LOCK_FILE)) ? info : undefined;
 }
 
 function held(file: string, info: LockInfo, text: string, tookOverStaleFrom: number | undefined): Lock {
@@ -96,6 +114,7 @@ function held(file: string, info: LockInfo, text: string, tookOverStaleFrom: num
   const release = () => {
     if (released) return;
     released = true;
+    heldHere.delete(path.resolve(file));
     process.removeListener('exit', release);
     if (readRaw(file) === text) {
       try {
@@ -106,6 +125,7 @@ function held(file: string, info: LockInfo, text: string, tookOverStaleFrom: num
     }
   };
   process.on('exit', release);
+  heldHere.add(path.resolve(file));
   const lock: Lock = { file, info, release };
   return tookOverStaleFrom === undefined ? lock : { ...lock, tookOverStaleFrom };
 }
@@ -179,6 +199,7 @@ function parseLock(raw: string): LockInfo | undefined {
     hostname: v.hostname,
     started_at: typeof v.started_at === 'string' ? v.started_at : '?',
     what: typeof v.what === 'string' ? v.what : '',
+    ...(typeof v.boot === 'string' ? { boot: v.boot } : {}),
   };
 }
 

@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { MailcampError } from '../../src/shared/errors.js';
-import { acquireLock, readLock, LOCK_FILE, type Lock } from '../../src/state/lock.js';
+import { bootId } from '../../src/state/boot.js';
+import { acquireLock, liveLock, readLock, LOCK_FILE, type Lock } from '../../src/state/lock.js';
 
 let dir: string;
 let held: Lock[];
@@ -80,6 +81,25 @@ describe('lock', () => {
     assert.equal(fs.existsSync(`${l.file}.takeover`), false, 'the takeover guard is gone');
   });
 
+  test('a lock from an earlier boot is taken over even when its pid is alive now (pid reuse after a reboot)', () => {
+    writeLock({ pid: process.ppid, hostname: os.hostname(), started_at: '2026-01-01T00:00:00.000Z', what: 'send news', boot: 'an-earlier-boot' });
+    const l = take();
+    assert.equal(l.tookOverStaleFrom, process.ppid);
+    assert.equal(JSON.parse(fs.readFileSync(l.file, 'utf8')).boot, bootId());
+    // The same lock written on this boot is respected.
+    l.release();
+    writeLock({ pid: process.ppid, hostname: os.hostname(), started_at: '2026-01-01T00:00:00.000Z', what: 'send news', boot: bootId() });
+    assert.throws(() => acquireLock(dir, 'send'), new RegExp(`locked by process ${process.ppid} `));
+  });
+
+  test('a lock naming this very process, which it does not hold, is stale (its pid was a dead process\'s)', () => {
+    writeLock({ pid: process.pid, hostname: os.hostname(), started_at: '2026-01-01T00:00:00.000Z', what: 'schedule' });
+    assert.equal(liveLock(dir), undefined);
+    const l = take();
+    assert.equal(l.tookOverStaleFrom, process.pid);
+    assert.deepEqual(liveLock(dir), JSON.parse(fs.readFileSync(l.file, 'utf8')), 'held by this process now: live');
+  });
+
   test('a torn lock file is taken over once it is old', () => {
     const file = path.join(dir, LOCK_FILE);
     fs.writeFileSync(file, '{"pid": 12');
@@ -93,15 +113,15 @@ describe('lock', () => {
   test('a fresh unreadable lock file is being written: it is waited for, not taken over', async () => {
     const file = path.join(dir, LOCK_FILE);
     fs.writeFileSync(file, '');
-    // Another process finishes writing it 200 ms later, naming a live holder (this process).
-    const info = JSON.stringify({ pid: process.pid, hostname: os.hostname(), started_at: 'then', what: 'send' });
+    // Another process finishes writing it 200 ms later, naming a live holder (our parent).
+    const info = JSON.stringify({ pid: process.ppid, hostname: os.hostname(), started_at: 'then', what: 'send' });
     const writer = spawn(process.execPath, [
       '-e',
       `setTimeout(() => require('fs').writeFileSync(${JSON.stringify(file)}, ${JSON.stringify(info)}), 200)`,
     ]);
     const exited = new Promise((resolve) => writer.on('exit', resolve));
     try {
-      assert.throws(() => acquireLock(dir, 'send'), new RegExp(`locked by process ${process.pid} \\(started then\\)`));
+      assert.throws(() => acquireLock(dir, 'send'), new RegExp(`locked by process ${process.ppid} \\(started then\\)`));
     } finally {
       await exited;
     }
