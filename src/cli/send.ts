@@ -71,7 +71,7 @@ export function register(program: Command, io: Io, setExit: (n: number) => void)
         );
       }
       if (f.occurrence !== undefined) {
-        const r = resolveOccurrence({ file, value: f.occurrence, now: Date.now(), cwd: io.cwd, env: io.env, state: f.state, campaign: scheduled });
+        const r = resolveOccurrence({ file, value: f.occurrence, now: Date.now(), cwd: io.cwd, env: io.env, state: f.state, campaign: scheduled, preview: !!f.dryRun || f.to !== undefined });
         if (r.kind === 'nothing') {
           err(io, `nothing to send: ${r.message}`);
           if (f.json) out(io, JSON.stringify({ nothing_to_send: r.message, exit_code: 0 }));

@@ -4,7 +4,8 @@
 //
 // - `<time>`: an ISO date-time with an offset (`2026-03-30T09:00:00+02:00`) or a stamp
 //   (`20260330T070000Z`); it must be one of the schedule's occurrences, so a typo cannot
-//   invent a new run and mail everyone again.
+//   invent a new run and mail everyone again, and one that has come (or comes within 5
+//   minutes): a future one is only rendered, with --dry-run or --to.
 // - `due`: the latest occurrence that has come, if it is at most `catch_up` old and not yet
 //   finished. Meant for a crontab line that runs every few minutes: when nothing is due it
 //   says so and the command exits 0.
@@ -31,7 +32,12 @@ export interface ResolveOptions {
   state?: string;
   /** The campaign, when the caller has loaded it already. */
   campaign?: Campaign;
+  /** A dry run or test send: an occurrence still to come may be rendered ahead of time. */
+  preview?: boolean;
 }
+
+/** How early a hand-started send of an occurrence may be (a cron job a little ahead of the clock). */
+const EARLY_MS = 5 * 60_000;
 
 export function resolveOccurrence(o: ResolveOptions): ManualOccurrence {
   // Only the schedule is needed here; runSend loads and checks everything afterwards.
@@ -77,6 +83,14 @@ export function resolveOccurrence(o: ResolveOptions): ManualOccurrence {
       'USAGE',
       `--occurrence: ${show(at)} is not an occurrence of ${tt.kind === 'cron' ? `cron '${tt.expression}'` : 'the at: list'}` +
         (near.length ? `; nearest: ${near.join(', ')}` : ''),
+      { file: c.displayFile, line: c.pos.schedule?.line, col: c.pos.schedule?.col },
+    );
+  }
+  // A typo of the week must not send next Monday's issue today.
+  if (at - o.now > EARLY_MS && !o.preview) {
+    throw new MailcampError(
+      'USAGE',
+      `--occurrence: ${show(at)} has not come yet; it is sent then (by \`mailcamp schedule\`, or this command at that time); --dry-run renders it now`,
       { file: c.displayFile, line: c.pos.schedule?.line, col: c.pos.schedule?.col },
     );
   }

@@ -81,6 +81,17 @@ describe('send --occurrence', () => {
     assert.match(bad.stderr, /'monday' is not a time/);
   });
 
+  test('an occurrence still to come is refused (a typo of the week), but can be rendered with --dry-run', async () => {
+    const dir = project(tmpDir(), { 'c.yaml': 'schedule: { cron: "0 9 * * 1", timezone: Europe/Berlin }\n' });
+    const next = timetable({ cron: '0 9 * * 1', timezone: 'Europe/Berlin', missed: 'latest', catchUpMs: 6 * 3_600_000 }).after(Date.now() + 600_000, 1)[0];
+    const r = await runCli(['send', 'c.yaml', '--occurrence', occurrenceStamp(next)], { cwd: dir });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /has not come yet; it is sent then .*--dry-run renders it now/);
+    assert.ok(!fs.existsSync(path.join(dir, 'outbox')) && !fs.existsSync(path.join(dir, '.mailcamp', 'c')), 'nothing sent or started');
+    const dry = await runCli(['send', 'c.yaml', '--occurrence', occurrenceStamp(next), '--dry-run'], { cwd: dir });
+    assert.equal(dry.code, 0, dry.stderr);
+  });
+
   test("'due' sends the latest occurrence within catch_up once, then says nothing is due (exit 0)", async () => {
     const dir = project(tmpDir(), { 'c.yaml': 'schedule: { cron: "*/5 * * * *", timezone: UTC }\n' });
     const latest = timetable({ cron: '*/5 * * * *', timezone: 'UTC', missed: 'latest', catchUpMs: 6 * 3_600_000 }).latestAtOrBefore(Date.now())!;
