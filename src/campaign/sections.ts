@@ -206,8 +206,8 @@ export function readSchedule(r: SchemaReader, n: PNode | undefined): ScheduleSpe
     for (const it of items) {
       const s = r.str(it, 'schedule.at');
       if (s === undefined) continue;
-      if (!/[zZ]|[+-]\d\d:?\d\d$/.test(s) || Number.isNaN(Date.parse(s)))
-        r.error(`schedule.at must be an ISO date-time with an offset, like 2026-12-01T09:00:00+08:00; got '${s}'`, it.pos);
+      const wrong = atProblem(s);
+      if (wrong) r.error(`schedule.at ${wrong}; got '${s}'`, it.pos);
       else at.push(new Date(s).toISOString());
     }
   }
@@ -232,4 +232,22 @@ export function isFile(p: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Why an `at:` value is not a usable instant: not ISO with an offset, a date the calendar does
+ * not have (Date.parse moves 2026-11-31 to December 1st without a word), or a fraction of a
+ * second (occurrences are named by whole seconds).
+ */
+function atProblem(s: string): string | undefined {
+  const iso = 'must be an ISO date-time with an offset, like 2026-12-01T09:00:00+08:00';
+  const m = /^(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d)(?::(\d\d)(\.\d+)?)?(?:[zZ]|[+-]\d\d:?\d\d)$/.exec(s.trim());
+  if (!m || Number.isNaN(Date.parse(s))) return iso;
+  const [y, mo, d, h, mi, sec] = m.slice(1, 7).map((x) => Number(x ?? 0));
+  const day = new Date(Date.UTC(y, mo - 1, d));
+  if (mo < 1 || mo > 12 || day.getUTCMonth() !== mo - 1 || day.getUTCDate() !== d || h > 23 || mi > 59 || sec > 59) {
+    return 'is not a date-time the calendar has';
+  }
+  if (m[7] && Number(m[7]) !== 0) return 'takes whole seconds (occurrences are named to the second)';
+  return undefined;
 }

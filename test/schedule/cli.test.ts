@@ -46,6 +46,24 @@ describe('validate with a schedule', () => {
     assert.ok(lines.some((l) => l.startsWith("c.yaml:8:13: schedule.timezone: unknown time zone 'Europe/Berlim'")), r.stderr);
   });
 
+  test('at: a date the calendar does not have, or a fraction of a second, is an error (not moved to another day)', async () => {
+    for (const [v, why] of [
+      ['2026-11-31T09:00:00Z', /is not a date-time the calendar has/],
+      ['2026-02-30T09:00:00+01:00', /is not a date-time the calendar has/],
+      ['2026-12-01T24:00:00Z', /is not a date-time the calendar has/],
+      ['2026-12-20T09:00:00.250Z', /takes whole seconds \(occurrences are named to the second\)/],
+    ] as const) {
+      const dir = project(tmpDir(), { 'c.yaml': `schedule: { at: "${v}" }\n` });
+      const r = await runCli(['validate', 'c.yaml'], { cwd: dir });
+      assert.equal(r.code, 2, `${v}: ${r.stdout}`);
+      assert.match(r.stderr, new RegExp(`^c\\.yaml:6:\\d+: schedule\\.at ${why.source}; got '${v.replace(/[.+]/g, '\\$&')}'$`, 'm'));
+    }
+    for (const v of ['2028-02-29T09:00:00Z', '2026-12-20T09:00:00.000+08:00', '2026-12-20T09:00Z']) {
+      const dir = project(tmpDir(), { 'c.yaml': `schedule: { at: "${v}" }\n` });
+      assert.equal((await runCli(['validate', 'c.yaml'], { cwd: dir })).code, 0, v);
+    }
+  });
+
   test('a cron expression that never matches is an error', async () => {
     const dir = project(tmpDir(), { 'c.yaml': 'schedule: { cron: "0 0 30 2 *", timezone: UTC }\n' });
     const r = await runCli(['validate', 'c.yaml'], { cwd: dir });
