@@ -46,6 +46,8 @@ export interface MailboxConfig {
 export interface MailboxLoadOptions {
   cwd?: string;
   env?: Env;
+  /** `${VAR}` not set reads as empty (validate of a campaign: its send does not need them). */
+  missingEnvIsEmpty?: boolean;
 }
 
 export function loadMailboxConfig(file: string, opts: MailboxLoadOptions = {}): MailboxConfig {
@@ -54,7 +56,8 @@ export function loadMailboxConfig(file: string, opts: MailboxLoadOptions = {}): 
   const display = displayPath(abs, cwd);
   if (!fs.existsSync(abs)) throw new MailcampError('INPUT', 'no such file', { file: display });
   const dir = path.dirname(abs);
-  const env: Env = { ...loadDotEnv(dir), ...(opts.env ?? process.env) };
+  let env: Env = { ...loadDotEnv(dir), ...(opts.env ?? process.env) };
+  if (opts.missingEnvIsEmpty) env = new Proxy(env, { get: (t, k: string) => t[k] ?? '' });
   const diag = new Diagnostics();
   const { root } = readYamlFile(abs, display, diag);
   diag.throwIfErrors();
@@ -83,6 +86,12 @@ export function loadMailboxConfig(file: string, opts: MailboxLoadOptions = {}): 
       const mailto = r.str(unsub.entries.get('mailto')?.node, 'unsubscribe.mailto');
       if (mailto) unsubscribe.push(mailto.replace(/^mailto:/i, '').split('?')[0]);
     }
+  }
+  // A campaign file without a mailbox: section is one problem, not an unknown key per line.
+  if (!mailboxNode && !root.entries.has('url') && ['template', 'recipients', 'subject'].some((k) => root.entries.has(k))) {
+    throw new MailcampError('USAGE', 'a campaign file with no mailbox: section; add one (mailbox: { url: imaps://…, after: keep }) or give a mailbox file', {
+      file: display,
+    });
   }
   const where = mailboxNode ? 'mailbox' : '';
   const name = (k: string) => (where ? `${where}.${k}` : k);

@@ -120,3 +120,28 @@ function catchIt(fn: () => unknown): unknown {
   throw new Error('expected an error');
 }
 
+
+test("a campaign's mailbox: section is checked by validate too; a campaign without one is one line for bounces", async () => {
+  const { runCli } = await import('../helpers/cli.js');
+  const base = 'name: m\nfrom: a@example.com\nsubject: x\ntemplate: t.hbs\nrecipients: r.csv\n';
+  const dir = writeFiles(tmpDir(), {
+    't.hbs': '<p>x</p>\n',
+    'r.csv': 'email\na@example.com\n',
+    'bad.yaml': `${base}mailbox:\n  url: ftp://x\n  sof_bounce_limit: 2\n`,
+    'good.yaml': `${base}mailbox:\n  url: imaps://u:\${IMAP_PASS}@127.0.0.1:993/INBOX\n  after: delete\n`,
+    'none.yaml': base,
+  });
+  const bad = await runCli(['validate', 'bad.yaml'], { cwd: dir, env: {} });
+  assert.equal(bad.code, 2);
+  assert.deepEqual(bad.stderr.trim().split('\n'), [
+    "bad.yaml:8:3: unknown key 'sof_bounce_limit' in mailbox; did you mean 'soft_bounce_limit'?",
+    "bad.yaml:7:8: mailbox.url: unsupported scheme 'ftp:' (use imaps://, imap://, pop3s://, pop3:// or dir:PATH)",
+    '2 errors, 0 warnings; nothing was sent',
+  ]);
+  // Its password variable is bounces's business: validate of the campaign does not need it.
+  const good = await runCli(['validate', 'good.yaml'], { cwd: dir, env: {} });
+  assert.equal(good.code, 0, good.stderr);
+  const none = await runCli(['bounces', 'none.yaml'], { cwd: dir, env: {} });
+  assert.equal(none.code, 2);
+  assert.equal(none.stderr, 'none.yaml: a campaign file with no mailbox: section; add one (mailbox: { url: imaps://…, after: keep }) or give a mailbox file\n');
+});
