@@ -37,6 +37,9 @@ export function register(program: Command, io: Io, setExit: (n: number) => void)
           (r.duplicates ? `, ${plural(r.duplicates, 'duplicate row')} left out` : '') +
           (d.warningCount ? ` (${plural(d.warningCount, 'warning')})` : ''),
       );
+      for (const line of r.suppressed) out(io, `  skipped ${line}`);
+      const more = r.suppressedCount - r.suppressed.length;
+      if (more > 0) out(io, `  … and ${more} more suppressed (mailcamp suppress list)`);
       if (r.schedule) for (const line of scheduleLines(r.schedule)) out(io, line);
       out(io, `next: mailcamp preview ${file}   or   mailcamp send ${file} --dry-run`);
     });

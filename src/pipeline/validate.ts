@@ -32,13 +32,19 @@ export interface ValidateResult {
   skipped: number;
   /** Rows whose address an earlier row already has: that one message covers them. */
   duplicates: number;
+  /** The first suppressed rows, with why (`file:line: address: suppressed: …`), and how many there are. */
+  suppressed: string[];
+  suppressedCount: number;
   /** A scheduled campaign: its zone and next three occurrences (epoch ms). */
   schedule?: { kind: 'cron' | 'at'; expression: string; timezone: string; zoneFromMachine: boolean; next: number[] };
 }
 
+/** Suppressed rows listed by validate; the rest are counted. */
+const SUPPRESSED_SHOWN = 20;
+
 export async function runValidate(o: ValidateOptions): Promise<ValidateResult> {
   const diag = new Diagnostics();
-  const result: ValidateResult = { diagnostics: diag, messages: 0, skipped: 0, duplicates: 0 };
+  const result: ValidateResult = { diagnostics: diag, messages: 0, skipped: 0, duplicates: 0, suppressed: [], suppressedCount: 0 };
   let loaded;
   try {
     loaded = await loadAsFarAsPossible(o.file, { env: o.env, cwd: o.cwd }, diag);
@@ -84,7 +90,13 @@ export async function runValidate(o: ValidateOptions): Promise<ValidateResult> {
       skipInvalid: o.skipInvalid,
       isSuppressed,
       // Duplicates are not recipients of their own (the report lists each address once).
-      onSkip: (_row, _email, reason) => (reason.startsWith('duplicate') ? result.duplicates++ : result.skipped++),
+      onSkip: (row, email, reason) => {
+        if (reason.startsWith('duplicate')) return void result.duplicates++;
+        result.skipped++;
+        // Invalid rows skipped by --skip-invalid are warnings already; suppressed ones say why here.
+        if (!reason.startsWith('suppressed')) return;
+        if (result.suppressedCount++ < SUPPRESSED_SHOWN) result.suppressed.push(`${c.recipients.displayFile}:${row}: ${email}: ${reason}`);
+      },
     });
     const prepared = loaded.prepared;
     for await (const u of units) {

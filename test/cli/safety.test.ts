@@ -149,6 +149,10 @@ describe('skipping rows', () => {
   test('a suppress: list skips its addresses with the reason', async () => {
     const dir = project('email,name\nann@example.com,Ann\nBob@Example.com,Bob\n', 'suppress: optout.csv\n');
     fs.writeFileSync(path.join(dir, 'optout.csv'), 'email\nbob@example.com\n');
+    // validate says who and why too.
+    const v = await runCli(['validate', 'c.yaml'], { cwd: dir });
+    assert.equal(v.code, 0, v.stderr);
+    assert.match(v.stdout, /^ok: safe: 1 message would be sent, 1 skipped\n {2}skipped r\.csv:3: Bob@example\.com: suppressed: listed in optout\.csv/);
     const r = await runCli(['send', 'c.yaml', '--json'], { cwd: dir });
     assert.equal(r.code, 0, r.stderr);
     const s = JSON.parse(r.stdout);
