@@ -47,7 +47,7 @@ function jsonOf(e: InboxEntry): Record<string, unknown> {
 
 function lineOf(e: InboxEntry): string {
   const c = e.classification;
-  const date = e.date ? e.date.toISOString().slice(0, 16).replace('T', ' ') : '????-??-?? ??:??';
+  const date = e.date && !Number.isNaN(e.date.getTime()) ? localMinute(e.date) : '(no date)'.padEnd(16);
   const about = c.recipients.length ? ` ${c.recipients.map((r) => r.address).join(', ')}` : '';
   const kind = `${c.kind}${c.status ? ` ${c.status}` : ''}${about}`;
   return [
@@ -59,8 +59,34 @@ function lineOf(e: InboxEntry): string {
   ].join('  ');
 }
 
+/** `2026-11-24 10:00` on this machine's clock (TZ), as a mail client shows it. */
+function localMinute(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+/** Terminal columns: East Asian wide and fullwidth characters and emoji take two, combining marks none. */
+const WIDE = /[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\u{1f300}-\u{1f64f}\u{1f900}-\u{1f9ff}\u{20000}-\u{3fffd}]/u;
+const ZERO = /[\u0300-\u036f\u200b-\u200f\ufe00-\ufe0f]/u;
+
+function columns(ch: string): number {
+  return ZERO.test(ch) ? 0 : WIDE.test(ch) ? 2 : 1;
+}
+
+/** `s` cut or padded to exactly `width` columns. */
 function fit(s: string, width: number): string {
-  return s.length > width ? s.slice(0, width - 1) + '…' : s.padEnd(width);
+  let used = 0;
+  let out = '';
+  const chars = [...s];
+  const total = chars.reduce((n, ch) => n + columns(ch), 0);
+  if (total <= width) return s + ' '.repeat(width - total);
+  for (const ch of chars) {
+    const w = columns(ch);
+    if (used + w > width - 1) break;
+    out += ch;
+    used += w;
+  }
+  return out + '…' + ' '.repeat(width - 1 - used);
 }
 
 function size(n: number | undefined): string {

@@ -60,7 +60,12 @@ test('a folder of .eml files: summary, JSON lines, nothing counted twice, inbox 
   assert.equal(inbox.code, 0, inbox.stderr);
   const lines = inbox.stdout.trim().split('\n');
   assert.equal(lines.length, 6);
-  assert.match(lines[0], /^\* 2010-10-01 10:15 {2}mailer-daemon@e1\.example\.org {2}Mail delivery failed: .* {2}soft 5\.7\.0 kijitora@example\.ed\.jp {2}\(lhost-exim-01\.eml\)$/);
+  // Dates as the machine's clock shows them (TZ).
+  const at = new Date(Date.parse('2010-10-01T10:15:00Z'));
+  const p2 = (n: number) => String(n).padStart(2, '0');
+  const local = `${at.getFullYear()}-${p2(at.getMonth() + 1)}-${p2(at.getDate())} ${p2(at.getHours())}:${p2(at.getMinutes())}`;
+  assert.ok(lines[0].startsWith(`* ${local}  `), lines[0]);
+  assert.match(lines[0], /^\* \d{4}-\d\d-\d\d \d\d:\d\d {2}mailer-daemon@e1\.example\.org {2}Mail delivery failed: .* {2}soft 5\.7\.0 kijitora@example\.ed\.jp {2}\(lhost-exim-01\.eml\)$/);
   assert.match(lines[2], /^\* .* {2}hello@othershop\.example +Our Black Friday deals are here +\d+B {2}unknown {2}\(ordinary-02-newsletter\.eml\)$/);
   assert.match(lines[5], /5 messages .*\* = processed/);
   const json = await runCli(['inbox', 'mailbox.yaml', '--json', '--limit', '2'], { cwd: dir });
@@ -165,4 +170,21 @@ test('a broken mailbox file is a usage error naming the place; nothing is read',
   const folder = await runCli(['bounces', 'gone.yaml'], { cwd: dir });
   assert.equal(folder.code, 2);
   assert.match(folder.stderr, /^gone\.yaml:2:6: url: no such folder: .*returned$/m);
+});
+
+test('inbox: columns line up with wide (CJK, emoji) subjects and senders, and dates on the machine\'s clock', async () => {
+  const dir = project({
+    'mailbox.yaml': 'url: dir:box\n',
+    'box/a.eml': 'From: a@example.com\nSubject: plain subject\nDate: Tue, 24 Nov 2026 10:00:00 +0000\nMessage-ID: <a@x>\n\nhi\n',
+    'box/b.eml': `From: =?UTF-8?B?${Buffer.from('张伟').toString('base64')}?= <zw@example.com>\nSubject: =?UTF-8?B?${Buffer.from('你好世界'.repeat(6) + ' 🎉').toString('base64')}?=\nDate: Tue, 24 Nov 2026 10:00:00 +0000\nMessage-ID: <b@x>\n\nhi\n`,
+    'box/c.eml': 'From: c@example.com\nSubject: no date here\nMessage-ID: <c@x>\n\nhi\n',
+  });
+  const r = await runCli(['inbox', 'mailbox.yaml'], { cwd: dir });
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trimEnd().split('\n').slice(0, 3);
+  const width = (t: string) => [...t].reduce((n, ch) => n + (/[\u4e00-\u9fff\u{1f300}-\u{1faff}]/u.test(ch) ? 2 : 1), 0);
+  // The size column ends at the same terminal column on every line.
+  const ends = lines.map((l) => width(l.slice(0, l.search(/\d+B {2}/) + l.match(/\d+B {2}/)![0].length)));
+  assert.equal(new Set(ends).size, 1, lines.join('\n'));
+  assert.match(lines[1], /…/, 'the long subject is cut');
 });
