@@ -62,6 +62,7 @@ the same occurrence twice. SIGTERM/SIGINT: messages in flight finish, then it st
       const paths = args.map((a) => path.resolve(io.cwd, a));
       const stateOverride = f.state ? path.resolve(io.cwd, f.state) : undefined;
       if (f.list) return list(io, paths, f, stateOverride, setExit);
+      if (f.count !== undefined || f.json) throw new MailcampError('USAGE', `${f.count !== undefined ? '--count' : '--json'} goes with --list`);
       setExit(await serve(io, paths, f, stateOverride));
     });
 }
@@ -75,7 +76,13 @@ function list(io: Io, paths: string[], f: ScheduleFlags, stateOverride: string |
     load: (file) => loadCampaign(file, { env: io.env, cwd: io.cwd, missingEnvIsEmpty: true }),
     dirOf: (c, at) => occurrenceDirOf(c, at, stateOverride),
   });
-  if (rows.length === 0) throw new MailcampError('USAGE', `no scheduled campaigns in ${paths.map((p) => displayPath(p, io.cwd)).join(', ')}`);
+  if (rows.length === 0) {
+    // Folders with nothing scheduled yet list nothing (`schedule` would watch them); campaign
+    // files named one by one must have a schedule: key.
+    if (!paths.every((p) => fs.statSync(p).isDirectory())) throw new MailcampError('USAGE', `no scheduled campaigns in ${paths.map((p) => displayPath(p, io.cwd)).join(', ')}`);
+    out(io, f.json ? '[]' : `no scheduled campaigns in ${paths.map((p) => displayPath(p, io.cwd)).join(', ')} yet`);
+    return;
+  }
   let failed = false;
   if (f.json) {
     const json = rows.map((r) => {

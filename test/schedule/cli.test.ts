@@ -202,6 +202,23 @@ describe('schedule', () => {
     assert.equal(row.last.totals.sent, 2);
   });
 
+  test('--list of a folder with nothing scheduled yet lists nothing (exit 0; [] with --json); a file without schedule: is an error; --count and --json need --list', async () => {
+    const dir = project(tmpDir(), { 'c.yaml': '' });
+    fs.mkdirSync(path.join(dir, 'empty'));
+    const json = await runCli(['schedule', 'empty', '--list', '--json'], { cwd: dir });
+    assert.deepEqual([json.code, json.stdout], [0, '[]\n']);
+    const text = await runCli(['schedule', 'empty', '--list'], { cwd: dir });
+    assert.deepEqual([text.code, text.stdout], [0, 'no scheduled campaigns in empty yet\n']);
+    const file = await runCli(['schedule', 'c.yaml', '--list'], { cwd: dir });
+    assert.equal(file.code, 2);
+    assert.match(file.stderr, /^c\.yaml: no schedule: key/);
+    for (const flag of [['--count', '2'], ['--json']]) {
+      const r = await runCli(['schedule', 'empty', ...flag], { cwd: dir });
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(r.stderr, `${flag[0]} goes with --list\n`);
+    }
+  });
+
   test('refuses to start for an SMTP campaign without --yes (exit 2, nothing sent)', async () => {
     const dir = project(tmpDir(), { 'c.yaml': 'transport: smtp://127.0.0.1:9\nschedule: { cron: "* * * * *", timezone: UTC }\n' });
     const r = await runCli(['schedule', 'c.yaml'], { cwd: dir });
