@@ -158,6 +158,7 @@ async function serve(io: Io, paths: string[], f: ScheduleFlags, stateOverride: s
         occurrence: new Date(req.at),
         yes: f.yes,
         signal: req.signal,
+        lockedAs: `schedule (pid ${process.pid}) sending ${displayPath(req.file, io.cwd)} --occurrence ${new Date(req.at).toISOString()}`,
         logger: { info: (m) => log(`${req.campaign.name}: ${m}`), warn: (m) => log(`${req.campaign.name}: warning: ${m}`), debug: () => {} },
         onProgress: (p) => {
           if (p.event && (p.event.outcome === 'failed' || p.event.outcome === 'unknown')) {

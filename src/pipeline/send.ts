@@ -71,6 +71,8 @@ export interface SendOptions {
   runId?: string;
   /** After a signal: how long messages in flight may take before their connections are dropped (default 5 s). */
   graceMs?: number;
+  /** What the lock says this process is doing (default `send <file> …`); the scheduler names itself. */
+  lockedAs?: string;
   /**
    * Sends one occurrence of a scheduled campaign (schedule, send --occurrence): its own journal
    * and lock in `.mailcamp/<name>/occurrences/<stamp>/`, run id and report name <stamp>, and
@@ -210,7 +212,7 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
     else {
       journalDir = campaignStateDir(ensureStateDir(stateDir), c.name);
       if (o.occurrence) journalDir = occurrenceDir(journalDir, o.occurrence.getTime());
-      lock = acquireLock(journalDir, `send ${c.displayFile}${o.occurrence ? ` --occurrence ${o.occurrence.toISOString()}` : ''}`);
+      lock = acquireLock(journalDir, o.lockedAs ?? `send ${c.displayFile}${o.occurrence ? ` --occurrence ${o.occurrence.toISOString()}` : ''}`);
     }
     const journal = openJournal(journalDir, { clock });
     try {
