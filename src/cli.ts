@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `mailcamp` executable: wires the process (argv, streams, signals) to main().
 // SIGINT/SIGTERM abort the run gracefully: no new messages, those in flight finish (for at most
-// the transport's timeout, then their connections are dropped), the journal is consistent,
+// the dispatcher's grace period, then their connections are dropped), the journal is consistent,
 // the report is written, exit 130. A second signal exits at once: the journal's and the lock's
 // exit hooks still run, and what was committed is a consistent prefix (the next send resumes).
 
@@ -17,7 +17,7 @@ const onSignal = (sig: NodeJS.Signals) => {
     process.exit(130);
   }
   const again = sig === 'SIGINT' ? 'press Ctrl-C again' : `send ${sig} again`;
-  process.stderr.write(`\n${sig}: finishing messages in flight (each within the server timeout), then stopping; ${again} to stop at once\n`);
+  process.stderr.write(`\n${sig}: finishing messages in flight (a few seconds at most), then stopping; ${again} to stop at once\n`);
   ac.abort(new Error(sig));
 };
 process.on('SIGINT', onSignal);

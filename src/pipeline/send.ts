@@ -305,9 +305,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
     clock,
     signal,
     budget: c.errorBudget && !o.to ? new ErrorBudget(c.errorBudget) : undefined,
-    // A stop lets messages in flight finish: a slow server's reply to the final dot is awaited as
-    // long as any reply is (the transport's timeout), so a stop does not make them unknown.
-    graceMs: o.graceMs ?? (x.spec.kind === 'smtp' ? x.spec.timeoutMs : undefined),
+    graceMs: o.graceMs,
     onEvent: (event) => {
       if (event.outcome !== 'deferred') done++;
       o.onProgress?.({ done, total: x.total, event });
