@@ -76,11 +76,13 @@ const MAX_EARLIER = 1000;
  * and did not finish (and is not being sent by another process right now).
  */
 function unfinishedBefore(tt: Timetable, spec: ScheduleSpec, x: DecideInput, latest: number): number | undefined {
-  const from = Math.max(x.handledThrough, x.now - spec.catchUpMs - 1);
-  for (const at of tt.after(from, MAX_EARLIER)) {
-    if (at >= latest) return undefined;
+  let t = Math.max(x.handledThrough, x.now - spec.catchUpMs - 1);
+  for (let i = 0; i < MAX_EARLIER; i++) {
+    const at = tt.after(t, 1)[0];
+    if (at === undefined || at >= latest) return undefined;
     const state = x.stateOf(at);
     if (state === 'unfinished' || state === 'interrupted') return at;
+    t = at;
   }
   return undefined;
 }
