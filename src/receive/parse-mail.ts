@@ -11,6 +11,7 @@
 
 import { PassThrough, type Readable } from 'node:stream';
 import { type AddressObject, simpleParser } from 'mailparser';
+import { printable } from '../shared/printable.js';
 
 export interface IncomingMail {
   messageId?: string;
@@ -81,8 +82,8 @@ export async function parseMail(input: Buffer | Readable, depth = 0): Promise<In
   const ct = m.headers.get('content-type') as { value?: string; params?: Record<string, string> } | undefined;
   const out: IncomingMail = {
     messageId: m.messageId,
-    // Shown in a terminal and stored in suppression reasons: control characters (a decoded
-    // subject can hold ESC sequences, CR/LF, tabs) become spaces.
+    // Shown in a terminal and stored in suppression reasons (a decoded subject can hold ESC
+    // sequences, CR/LF, tabs).
     subject: printable(m.subject ?? ''),
     date: m.date,
     from: addressesOf(m.from),
@@ -149,10 +150,4 @@ function addressesOf(a: AddressObject | AddressObject[] | undefined): string[] {
 
 function nameOf(a: AddressObject | AddressObject[] | undefined): string {
   return list(a)[0]?.value[0]?.name ?? '';
-}
-
-/** C0 and C1 control characters (and DEL) as spaces, so text from a message stays one plain line. */
-export function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
 }

@@ -22,6 +22,7 @@ import { domainToASCII } from 'node:url';
 import type { Clock } from '../shared/clock.js';
 import { systemClock } from '../shared/clock.js';
 import { MailcampError } from '../shared/errors.js';
+import { printable } from '../shared/printable.js';
 import { SUPPRESSION_FILE } from './folder.js';
 import { openDatabase, type Db } from './sqlite.js';
 
@@ -161,10 +162,8 @@ export function openSuppression(stateDir: string, opts: SuppressionOptions = {})
     if (!address) throw new MailcampError('INPUT', 'an empty address cannot be suppressed', { file });
     const kind = e.kind ?? 'manual';
     if (!KINDS.has(kind)) throw new MailcampError('INPUT', `unknown suppression kind '${kind}'`, { file });
-    // One line per address in `suppress list` (tab-separated): no control characters in the text.
-    // eslint-disable-next-line no-control-regex
-    const line = (t: string) => t.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
-    st.upsert.run(address, line(e.reason), e.source == null ? null : line(e.source), kind, e.at ?? clock.now());
+    // One line per address in `suppress list` (tab-separated).
+    st.upsert.run(address, printable(e.reason), e.source == null ? null : printable(e.source), kind, e.at ?? clock.now());
   };
   const addMany = db.transaction((entries: Iterable<SuppressionInput>) => {
     let n = 0;
