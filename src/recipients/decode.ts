@@ -106,6 +106,9 @@ class ByteCheck extends Transform {
   private tail: Buffer = Buffer.alloc(0); // an incomplete UTF-8 sequence cut by the chunk boundary
   private lines = new LineCounter();
   private validating: boolean;
+  /** Legacy encodings: looking for the first non-ASCII bytes (sniffUtf8), and those gathered so far. */
+  private sniffing: boolean;
+  private sample: Buffer | undefined;
 
   constructor(
     private readonly enc: ResolvedEncoding,
@@ -114,6 +117,38 @@ class ByteCheck extends Transform {
   ) {
     super();
     this.validating = enc.kind === 'utf8';
+    this.sniffing = enc.kind === 'legacy';
+  }
+
+  /**
+   * A legacy encoding declared (gbk, latin1, …) for a file that is really UTF-8 decodes without
+   * a single invalid byte (UTF-8 Chinese is mostly valid GBK) and would mail everyone
+   * mojibake. The first non-ASCII bytes decide (up to 256 of them, gathered across chunks):
+   * real GBK or Latin-1 text is almost never well-formed UTF-8, a re-exported UTF-8 file always is.
+   */
+  private sniffUtf8(chunk: Buffer, end: boolean): void {
+    if (!this.sample) {
+      let i = 0;
+      while (i < chunk.length && chunk[i] < 0x80) i++;
+      this.lines.bytes(chunk, 0, i);
+      if (i === chunk.length) {
+        if (end) this.sniffing = false;
+        return;
+      }
+      this.sample = Buffer.from(chunk.subarray(i, i + SNIFF_BYTES));
+    } else {
+      this.sample = Buffer.concat([this.sample, chunk.subarray(0, SNIFF_BYTES - this.sample.length)]);
+    }
+    if (this.sample.length < SNIFF_BYTES && !end) return;
+    this.sniffing = false;
+    const whole = this.sample.subarray(0, end && this.sample.length < SNIFF_BYTES ? this.sample.length : incompleteTailStart(this.sample));
+    if (whole.length >= 2 && isUtf8(whole)) {
+      this.diag.error(
+        `this line is UTF-8 text, but the recipients encoding is ${this.enc.name}: remove \`encoding\` from the recipients mapping ` +
+          '(UTF-8 is the default), or export the file again in the declared encoding',
+        { file: this.file, line: this.lines.line },
+      );
+    }
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -180,6 +215,7 @@ class ByteCheck extends Transform {
   }
 
   private pass(chunk: Buffer, end: boolean): void {
+    if (this.sniffing) this.sniffUtf8(chunk, end);
     if (!this.validating) {
       if (chunk.length) this.push(chunk);
       return;
@@ -205,6 +241,9 @@ class ByteCheck extends Transform {
     if (buf.length) this.push(buf);
   }
 }
+
+/** How many bytes from the first non-ASCII one decide whether a legacy-declared file is UTF-8. */
+const SNIFF_BYTES = 256;
 
 /** Index where a UTF-8 sequence that is cut off at the end of `buf` starts (buf.length if none). */
 function incompleteTailStart(buf: Uint8Array): number {

@@ -42,6 +42,19 @@ describe('decode stages', () => {
     test(`GBK in ${size}-byte chunks`, async () => {
       const r = await decode(iconv.encode(sample, 'gbk'), 'gbk', size);
       assert.equal(r.text, sample.replace('𠀀', '?').replace('Æ', '?').replace('ø', '?'));
+      assert.deepEqual(r.errors.filter((e) => /UTF-8 text/.test(e)), []);
+    });
+
+    test(`a UTF-8 file declared gbk or latin1 is an error at its first non-ASCII line (${size}-byte chunks), not mojibake for everyone`, async () => {
+      for (const enc of ['gbk', 'latin1']) {
+        const r = await decode(Buffer.from(sample), enc, size);
+        assert.deepEqual(r.errors, [
+          `f.csv:2: this line is UTF-8 text, but the recipients encoding is ${enc}: remove \`encoding\` from the recipients mapping (UTF-8 is the default), or export the file again in the declared encoding`,
+        ]);
+      }
+      const latin1 = await decode(Buffer.from('email,name\r\na@example.com,Jos\xe9 M\xfcller\r\n', 'latin1'), 'latin1', size);
+      assert.deepEqual(latin1.errors, []);
+      assert.match(latin1.text, /José Müller/);
     });
   }
 
