@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import YAML, { isAlias, isMap, isScalar, isSeq, LineCounter, type Node as YNode } from 'yaml';
 import type { Diagnostics } from '../shared/diagnostics.js';
 import { MailcampError } from '../shared/errors.js';
+import { readTextFile } from '../shared/text-file.js';
 
 export const MAX_YAML_BYTES = 1024 * 1024;
 const MAX_ALIASES = 100;
@@ -38,7 +39,7 @@ export function readYamlFile(file: string, displayFile: string, diag: Diagnostic
         file: displayFile,
       });
     }
-    text = fs.readFileSync(file, 'utf8');
+    text = readTextFile(file, displayFile);
   } catch (e) {
     if (e instanceof MailcampError) throw e;
     throw new MailcampError('INPUT', `cannot read file: ${(e as NodeJS.ErrnoException).code ?? e}`, {

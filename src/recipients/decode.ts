@@ -18,6 +18,7 @@ import { isUtf8 } from 'node:buffer';
 import { Transform, type TransformCallback } from 'node:stream';
 import iconv from 'iconv-lite';
 import { MailcampError } from '../shared/errors.js';
+import { firstInvalidUtf8 } from '../shared/text-file.js';
 import type { Diagnostics } from '../shared/diagnostics.js';
 
 export interface ResolvedEncoding {
@@ -256,37 +257,7 @@ function incompleteTailStart(buf: Uint8Array): number {
   return buf.length;
 }
 
-/** Index of the first byte that does not start a well-formed UTF-8 sequence (Unicode §3.9, table 3-7). */
-export function firstInvalidUtf8(buf: Uint8Array): number {
-  let i = 0;
-  const n = buf.length;
-  while (i < n) {
-    const b = buf[i];
-    if (b < 0x80) {
-      i++;
-      continue;
-    }
-    let len: number;
-    let lo = 0x80;
-    let hi = 0xbf;
-    if (b >= 0xc2 && b <= 0xdf) len = 2;
-    else if (b >= 0xe0 && b <= 0xef) {
-      len = 3;
-      if (b === 0xe0) lo = 0xa0;
-      if (b === 0xed) hi = 0x9f; // no UTF-16 surrogates
-    } else if (b >= 0xf0 && b <= 0xf4) {
-      len = 4;
-      if (b === 0xf0) lo = 0x90;
-      if (b === 0xf4) hi = 0x8f; // nothing above U+10FFFF
-    } else return i;
-    if (i + len > n) return i;
-    const b1 = buf[i + 1];
-    if (b1 < lo || b1 > hi) return i;
-    for (let j = 2; j < len; j++) if ((buf[i + j] & 0xc0) !== 0x80) return i;
-    i += len;
-  }
-  return n;
-}
+export { firstInvalidUtf8 };
 
 class TextCheck extends Transform {
   private lines = new LineCounter();

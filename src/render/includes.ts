@@ -1,11 +1,11 @@
 // Static checks of the files an MJML template pulls in with mj-include, at their own lines:
 // once MJML has spliced them in, their problems would be named at a line of the compiled HTML.
 
-import fs from 'node:fs';
 import Handlebars from 'handlebars';
 import { displayPath } from '../campaign/load.js';
 import type { Diagnostics } from '../shared/diagnostics.js';
 import { MailcampError } from '../shared/errors.js';
+import { readTextFile } from '../shared/text-file.js';
 import { checkSyntax, type HB } from './handlebars.js';
 import { mjIncludes } from './mjml.js';
 import { nodes, type PartialSources, reportUnknownVariables, type Scope } from './variables.js';
@@ -38,8 +38,8 @@ export function checkIncluded(
   for (const inc of incs) {
     if (seen.has(inc.file)) continue;
     seen.add(inc.file);
-    const src = fs.readFileSync(inc.file, 'utf8');
     const shown = displayPath(inc.file, cwd);
+    const src = readTextFile(inc.file, shown);
     try {
       checkSyntax(hb, src, shown);
     } catch (e) {

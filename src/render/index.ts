@@ -2,7 +2,6 @@
 // derived text part, subject/header/attachment-name templates), then renders one recipient
 // (or group) with plain template calls. Recipient data never reaches MJML.
 
-import fs from 'node:fs';
 import path from 'node:path';
 import type { Campaign } from '../campaign/types.js';
 import type { Pos } from '../campaign/yaml.js';
@@ -10,6 +9,7 @@ import { displayPath } from '../campaign/load.js';
 import { checkAddress } from '../recipients/address.js';
 import { Diagnostics, ValidationError } from '../shared/diagnostics.js';
 import { MailcampError } from '../shared/errors.js';
+import { readTextFile } from '../shared/text-file.js';
 import { checkSyntax, compileTemplate, createEnvironment, type HB, registerPartials, renderError, type Tpl } from './handlebars.js';
 import { type InlineImage, inlineImages } from './inline-images.js';
 import { checkIncluded } from './includes.js';
@@ -69,7 +69,7 @@ export async function compileCampaign(
   const partialFiles = registerPartials(hb, tplDir);
   const partials: PartialSources = (name) => {
     const f = partialFiles.get(name);
-    return f ? { source: fs.readFileSync(f, 'utf8'), file: displayPath(f, cwd) } : undefined;
+    return f ? { source: readTextFile(f, displayPath(f, cwd)), file: displayPath(f, cwd) } : undefined;
   };
   const domain = c.from.address.split('@')[1];
 
@@ -88,14 +88,14 @@ export async function compileCampaign(
     ? `a group message sees: ${[c.groupBy, 'group', 'members', ...dataKeys].join(', ')}; member columns inside {{#each members}}`
     : `CSV columns: ${columns.join(', ')}` + (dataKeys.length ? `; data: ${dataKeys.join(', ')}` : '');
 
-  const source = fs.readFileSync(c.template.path, 'utf8');
+  const source = readTextFile(c.template.path, tplDisplay);
   reportUnknownVariables(source, tplDisplay, scope, diag, describe, partials);
   const subjectPlace = { file: c.displayFile, line: c.pos.subject?.line ?? 1 };
   reportUnknownVariablesAt(c.subject, c.displayFile, c.pos.subject, scope, diag, describe);
   // A used partial's syntax error at its own line (compiled where it is used, it was named at
   // the line of the template, or of the text derived from it, that the partial was spliced into).
   let partialsParse = true;
-  for (const p of partialsUsed([source, c.subject, ...(c.text ? [fs.readFileSync(c.text, 'utf8')] : [])], partials)) {
+  for (const p of partialsUsed([source, c.subject, ...(c.text ? [readTextFile(c.text, displayPath(c.text, cwd))] : [])], partials)) {
     try {
       checkSyntax(hb, p.source, p.file);
     } catch (e) {
@@ -143,7 +143,7 @@ export async function compileCampaign(
   let textSource: string;
   let textDisplay: string;
   if (c.text) {
-    textSource = fs.readFileSync(c.text, 'utf8');
+    textSource = readTextFile(c.text, displayPath(c.text, cwd));
     textDisplay = displayPath(c.text, cwd);
     reportUnknownVariables(textSource, textDisplay, scope, diag, describe, partials);
   } else {

@@ -7,6 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
+import iconv from 'iconv-lite';
+import { simpleParser } from 'mailparser';
 import { runCli } from '../helpers/cli.js';
 import { copyExample } from '../helpers/examples.js';
 import { startSmtpServer } from '../helpers/smtp-server.js';
@@ -134,6 +136,42 @@ describe('validate', () => {
     const r = await runCli(['validate', campaign], { cwd: dir });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /ok: newsletter: 5 messages would be sent/);
+  });
+});
+
+describe('files that are not UTF-8', () => {
+  const yaml = 'name: y\nfrom: "财务部 <finance@example.cn>"\nsubject: "{{name}}，您好"\ntemplate: t.hbs\nrecipients: r.csv\n';
+  test('a campaign file or template saved as GBK is an error at the line of its first such byte, not U+FFFD in every message', async () => {
+    const gbk = (t: string) => iconv.encode(t, 'gbk');
+    for (const [files, expected] of [
+      [{ 'c.yaml': gbk(yaml), 't.hbs': '<p>{{name}}</p>\n' }, 'c.yaml:2: invalid UTF-8 bytes on this line: save the file as UTF-8 (it looks like another encoding, such as GBK)'],
+      [{ 'c.yaml': yaml, 't.hbs': gbk('<p>\n尊敬的{{name}}</p>\n') }, 't.hbs:2: invalid UTF-8 bytes on this line: save the file as UTF-8 (it looks like another encoding, such as GBK)'],
+    ] as const) {
+      const dir = tmpDir();
+      writeFiles(dir, { 'r.csv': 'email,name\na@example.com,张伟\n' });
+      for (const [name, body] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), body);
+      for (const cmd of ['validate', 'send']) {
+        const r = await runCli([cmd, 'c.yaml'], { cwd: dir });
+        assert.equal(r.code, 2, r.stdout);
+        assert.equal(r.stderr.split('\n')[0], expected);
+      }
+      assert.ok(!fs.existsSync(path.join(dir, 'outbox')));
+    }
+  });
+
+  test('a template with a UTF-8 byte order mark: no BOM in the message, error columns as an editor shows them', async () => {
+    const dir = tmpDir();
+    writeFiles(dir, { 'c.yaml': yaml, 'r.csv': 'email,name\na@example.com,张伟\n' });
+    fs.writeFileSync(path.join(dir, 't.hbs'), '\ufeff<p>{{nme}}</p>\n');
+    const bad = await runCli(['validate', 'c.yaml'], { cwd: dir });
+    assert.match(bad.stderr, /^t\.hbs:1:6: unknown variable 'nme'/);
+    fs.writeFileSync(path.join(dir, 't.hbs'), '\ufeff<p>{{name}}</p>\n');
+    const r = await runCli(['send', 'c.yaml'], { cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    const [eml] = fs.readdirSync(path.join(dir, 'outbox', 'y'));
+    const parsed = await simpleParser(fs.readFileSync(path.join(dir, 'outbox', 'y', eml)));
+    assert.equal(parsed.html, '<p>张伟</p>\n');
+    assert.ok(!(parsed.text ?? '').includes('\ufeff'));
   });
 });
 

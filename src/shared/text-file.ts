@@ -1,0 +1,54 @@
+// Text files the user writes (the campaign YAML, templates, partials, mj-include files) are
+// UTF-8. One saved as GBK ("ANSI" in Notepad on Chinese Windows) or Latin-1 used to be read
+// with U+FFFD in place of every non-ASCII character, and went out like that without a word: it
+// is an error at the line of its first invalid byte. A leading UTF-8 byte order mark is
+// dropped, so it reaches neither the message nor the column numbers of errors.
+
+import { isUtf8 } from 'node:buffer';
+import fs from 'node:fs';
+import { MailcampError } from './errors.js';
+
+/** Reads `file` as UTF-8 (without a BOM); `display` names it in the error. */
+export function readTextFile(file: string, display: string): string {
+  const buf = fs.readFileSync(file);
+  const body = buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf ? buf.subarray(3) : buf;
+  if (!isUtf8(body)) {
+    const bad = firstInvalidUtf8(body);
+    let line = 1;
+    for (let i = body.indexOf(10); i >= 0 && i < bad; i = body.indexOf(10, i + 1)) line++;
+    throw new MailcampError('INPUT', 'invalid UTF-8 bytes on this line: save the file as UTF-8 (it looks like another encoding, such as GBK)', { file: display, line });
+  }
+  return body.toString('utf8');
+}
+
+/** Index of the first byte that does not start a well-formed UTF-8 sequence (Unicode §3.9, table 3-7). */
+export function firstInvalidUtf8(buf: Uint8Array): number {
+  let i = 0;
+  const n = buf.length;
+  while (i < n) {
+    const b = buf[i];
+    if (b < 0x80) {
+      i++;
+      continue;
+    }
+    let len: number;
+    let lo = 0x80;
+    let hi = 0xbf;
+    if (b >= 0xc2 && b <= 0xdf) len = 2;
+    else if (b >= 0xe0 && b <= 0xef) {
+      len = 3;
+      if (b === 0xe0) lo = 0xa0;
+      if (b === 0xed) hi = 0x9f; // no UTF-16 surrogates
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      len = 4;
+      if (b === 0xf0) lo = 0x90;
+      if (b === 0xf4) hi = 0x8f; // nothing above U+10FFFF
+    } else return i;
+    if (i + len > n) return i;
+    const b1 = buf[i + 1];
+    if (b1 < lo || b1 > hi) return i;
+    for (let j = 2; j < len; j++) if ((buf[i + j] & 0xc0) !== 0x80) return i;
+    i += len;
+  }
+  return n;
+}
