@@ -52,6 +52,14 @@ export function readAddress(r: SchemaReader, n: PNode | undefined, key: string):
     r.error(`${key}: line break or NUL in an address`, n.pos);
     return undefined;
   }
+  // Brackets typed with a Chinese or Japanese input method: `财务部 ＜finance@example.cn＞` parses
+  // as the address plus a name that shows the empty brackets. (In the name itself, 《读者》 or
+  // «Amis» are fine.)
+  const wide = /([＜《〈«‹])\s*[^\s<>]*[@＠][^\s<>]*\s*[＞》〉»›]/.exec(raw);
+  if (wide) {
+    r.error(`${key}: '${wide[1]}' around the address: write "Name <you@example.com>" with ASCII < >`, n.pos);
+    return undefined;
+  }
   const parsed = addressparser(raw, { flatten: true }) as { name: string; address: string }[];
   if (parsed.length !== 1 || !parsed[0].address) {
     r.error(`${key} must be one address like "Name <you@example.com>"; got '${raw}'`, n.pos);

@@ -139,6 +139,17 @@ describe('loadCampaign', () => {
     assert.deepEqual(c.from, { name: 'Acme (News)', address: 'news@acme.example' });
   });
 
+  test('full-width brackets around the address (a Chinese input method) are an error; in the name they are fine', () => {
+    for (const from of ['财务部 ＜finance@example.cn＞', '财务部 《finance@example.cn》']) {
+      assert.deepEqual(problems(project(MIN.replace('from: a@example.com', `from: ${from}`))), [
+        `c.yaml:2:7: from: '${[...from][4]}' around the address: write "Name <you@example.com>" with ASCII < >`,
+      ]);
+    }
+    assert.deepEqual(problems(project(MIN + 'reply_to: 客服 ＜help@example.cn＞\n')).map((l) => l.slice(0, 20)), ['c.yaml:6:11: reply_t']);
+    const c = loadCampaign(project(MIN.replace('from: a@example.com', 'from: "《读者》杂志 <news@acme.example>"')), { env: {} });
+    assert.deepEqual(c.from, { name: '《读者》杂志', address: 'news@acme.example' });
+  });
+
   test('a ${VAR} password in the transport URL may hold @ / # ? %: it is percent-encoded there', () => {
     const pw = 'p@ss/w#rd?x%zz';
     const c = loadCampaign(project(MIN + 'transport: smtp://u%40acme.example:${PW}@smtp.example.com:587\n'), { env: { PW: pw } });
