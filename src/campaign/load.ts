@@ -13,6 +13,7 @@ import { interpolateData, isFile, readAddress, readAttachments, readErrorBudget,
 import { isNull, SchemaReader } from './schema.js';
 import type { Campaign } from './types.js';
 import { type PNode, type Pos, readYamlFile } from './yaml.js';
+import { pathHint } from '../shared/printable.js';
 
 export const CAMPAIGN_KEYS = [
   'name',
@@ -126,14 +127,14 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
     if (!['.mjml', '.hbs', '.html', '.htm', '.handlebars'].includes(ext)) {
       diag.error(`template must be a .mjml, .hbs or .html file; got '${tplPath}'`, tplNode.pos);
     } else if (!isFile(p)) {
-      diag.error(`template not found: ${show(p)}`, tplNode.pos);
+      diag.error(`template not found: ${show(p)}${pathHint(p)}`, tplNode.pos);
     } else template = { path: p, kind: ext === '.mjml' ? 'mjml' : 'handlebars' };
   }
   let text: string | undefined;
   const textNode = get('text');
   const textPath = r.str(textNode, 'text');
   if (textPath !== undefined && textNode) {
-    if (!isFile(rel(textPath))) diag.error(`text template not found: ${show(rel(textPath))}`, textNode.pos);
+    if (!isFile(rel(textPath))) diag.error(`text template not found: ${show(rel(textPath))}${pathHint(textPath)}`, textNode.pos);
     else text = rel(textPath);
   }
 
@@ -251,7 +252,7 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
     const keyNode = dk.entries.get('private_key')?.node;
     const keyPath = r.str(keyNode, 'dkim.private_key');
     if (!domain || !selector || !keyPath) diag.error('dkim needs domain, selector and private_key', dk.pos);
-    else if (!isFile(rel(keyPath))) diag.error(`dkim.private_key not found: ${show(rel(keyPath))}`, keyNode!.pos);
+    else if (!isFile(rel(keyPath))) diag.error(`dkim.private_key not found: ${show(rel(keyPath))}${pathHint(keyPath)}`, keyNode!.pos);
     else if (!DNS_NAME.test(domain)) diag.error(`dkim.domain must be a domain name like acme.example; got '${domain}'`, dk.entries.get('domain')!.node.pos);
     // The selector is DNS labels too (RFC 6376 §3.1): it is looked up as <selector>._domainkey.<domain>.
     else if (!DNS_NAME.test(selector) && !/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(selector)) {
@@ -266,7 +267,7 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
     for (const it of items) {
       const p = r.str(it, 'suppress');
       if (p === undefined) continue;
-      if (!isFile(rel(p))) diag.error(`suppression list not found: ${show(rel(p))}`, it.pos);
+      if (!isFile(rel(p))) diag.error(`suppression list not found: ${show(rel(p))}${pathHint(p)}`, it.pos);
       else suppress.push(rel(p));
     }
   }

@@ -15,6 +15,7 @@ import { suggest } from './suggest.js';
 import { dataMap } from './yaml.js';
 import type { AttachmentSpec, Campaign, MailAddress, ScheduleSpec } from './types.js';
 import type { PNode, Pos } from './yaml.js';
+import { pathHint } from '../shared/printable.js';
 
 export const RECIPIENT_KEYS = ['file', 'encoding', 'delimiter', 'email_column', 'name_column'];
 export const ERROR_BUDGET_KEYS = ['failures', 'window'];
@@ -98,7 +99,7 @@ export function readRecipientsKey(
   if (file === undefined) return undefined;
   const abs = rel(file);
   if (!isFile(abs)) {
-    r.error(`recipient list not found: ${show(abs)}`, fileNode!.pos);
+    r.error(`recipient list not found: ${show(abs)}${pathHint(abs)}`, fileNode!.pos);
     return undefined;
   }
   const e = (k: string) => m?.entries.get(k)?.node;
@@ -180,7 +181,7 @@ export function readAttachments(
       out.push({ kind: 'templated', pathTemplate: p, baseDir: realOr(baseDir), filename, pos, filenamePos });
     } else {
       const abs = rel(p);
-      if (!isFile(abs)) r.error(`attachment not found: ${show(abs)}`, pos);
+      if (!isFile(abs)) r.error(`attachment not found: ${show(abs)}${pathHint(abs)}`, pos);
       else out.push({ kind: 'shared', path: abs, filename, pos, filenamePos });
     }
   });

@@ -3,6 +3,7 @@
 // count grows, so a million bad rows do not fill memory.
 
 import { type ErrorPlace, formatPlace, MailcampError } from './errors.js';
+import { oneLineMessage } from './printable.js';
 
 export type Severity = 'error' | 'warning';
 
@@ -19,7 +20,7 @@ export interface Diagnostic extends ErrorPlace {
 const PER_ROW = /^(.*) \(CSV line (\d+)\)$/s;
 
 export function formatDiagnostic(d: Diagnostic): string {
-  return formatPlace(d) + (d.severity === 'warning' ? 'warning: ' : '') + d.message;
+  return formatPlace(d) + (d.severity === 'warning' ? 'warning: ' : '') + oneLineMessage(d.message);
 }
 
 export class Diagnostics {

@@ -2,6 +2,8 @@
 // The CLI maps codes to exit codes (design.md) and prints `where: message` without a stack;
 // anything that is not a MailcampError is an internal bug and is printed with its stack.
 
+import { oneLineMessage } from './printable.js';
+
 export type ErrorCode =
   | 'USAGE' // bad command-line usage
   | 'INPUT' // invalid campaign, CSV, template, attachment ... (exit 2)
@@ -36,7 +38,7 @@ export class MailcampError extends Error {
 
   /** `file:line:col: column 'x': message` — the one-line form every user error prints in. */
   override toString(): string {
-    return formatPlace(this.place) + this.message;
+    return formatPlace(this.place) + oneLineMessage(this.message);
   }
 }
 

@@ -6,3 +6,21 @@ export function printable(text: string): string {
   // eslint-disable-next-line no-control-regex
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
 }
+
+/**
+ * An error message kept on one line (design.md: every error is one line): control characters
+ * that came in with a value (`"files\newsletter.pdf"` in YAML is a newline) are shown escaped.
+ */
+export function oneLineMessage(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f]/g, (ch) => JSON.stringify(ch).slice(1, -1));
+}
+
+/**
+ * For "not found" errors about a path: one written Windows-style (`files\x.pdf`) is not found
+ * on Linux or macOS, and in double quotes YAML reads `\n` in it as a line break.
+ */
+export function pathHint(p: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /[\\\u0000-\u001f]/.test(p) ? " (write paths with '/', not '\\')" : '';
+}

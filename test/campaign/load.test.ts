@@ -139,6 +139,15 @@ describe('loadCampaign', () => {
     assert.deepEqual(c.from, { name: 'Acme (News)', address: 'news@acme.example' });
   });
 
+  test('a Windows path: the error stays one line (YAML reads \\n in double quotes as a line break) and says to write /', () => {
+    const got = problems(project(MIN + 'attachments:\n  - "files\\newsletter.pdf"\n  - files\\terms.pdf\n'));
+    assert.deepEqual(got, [
+      "c.yaml:7:5: attachment not found: files\\newsletter.pdf (write paths with '/', not '\\')",
+      "c.yaml:8:5: attachment not found: files\\terms.pdf (write paths with '/', not '\\')",
+    ]);
+    for (const line of got) assert.ok(!line.includes('\n'));
+  });
+
   test('full-width brackets around the address (a Chinese input method) are an error; in the name they are fine', () => {
     for (const from of ['财务部 ＜finance@example.cn＞', '财务部 《finance@example.cn》']) {
       assert.deepEqual(problems(project(MIN.replace('from: a@example.com', `from: ${from}`))), [
