@@ -1,17 +1,17 @@
 // "did you mean …?" for unknown keys: the nearest known key by edit distance.
 
+/** Edit distance where swapping two neighbours (`nmae` → `name`) counts as one edit (optimal string alignment). */
 export function editDistance(a: string, b: string): number {
-  const prev = new Array(b.length + 1).fill(0).map((_, i) => i);
+  const rows = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
   for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0];
-    prev[0] = i;
     for (let j = 1; j <= b.length; j++) {
-      const tmp = prev[j];
-      prev[j] = Math.min(prev[j] + 1, prev[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = tmp;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, rows[i - 2][j - 2] + 1);
+      rows[i][j] = d;
     }
   }
-  return prev[b.length];
+  return rows[a.length][b.length];
 }
 
 export function suggest(word: string, known: readonly string[]): string | undefined {
@@ -24,7 +24,10 @@ export function suggest(word: string, known: readonly string[]): string | undefi
       best = k;
     }
   }
-  return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+  // Short words (two-character Chinese names) are within 2 of anything of their length: a
+  // suggestion must keep more than it changes.
+  const limit = Math.min(Math.max(2, Math.floor(word.length / 3)), Math.ceil(word.length / 2) - 1 || 1);
+  return best !== undefined && bestD <= limit && bestD < Math.max(word.length, best.length) ? best : undefined;
 }
 
 export function unknownKeyMessage(where: string, key: string, known: readonly string[]): string {

@@ -47,6 +47,16 @@ describe('loadCampaign', () => {
     assert.equal(c.transport, undefined);
   });
 
+  test('suggestions: a swap of two letters is one edit; short (two-character Chinese) names get none that keeps nothing', async () => {
+    const { suggest } = await import('../../src/campaign/suggest.js');
+    assert.equal(suggest('nmae', ['name', 'email']), 'name');
+    assert.equal(suggest('subjet', ['subject', 'from']), 'subject');
+    assert.equal(suggest('concurency', ['concurrency']), 'concurrency');
+    assert.equal(suggest('名字', ['编号', '姓名', '邮箱']), undefined);
+    assert.equal(suggest('姓名', ['E-mail', 'Name', '团队']), undefined);
+    assert.equal(suggest('客户名', ['客户名称', '邮箱']), '客户名称');
+  });
+
   test('unknown key: error at its line:col with a suggestion', () => {
     const p = problems(project(MIN + 'subjet: x\n'));
     assert.deepEqual(p, ["c.yaml:6:1: unknown key 'subjet'; did you mean 'subject'?"]);
