@@ -246,8 +246,10 @@ class Reader implements CsvReader {
         let row = this.readNow();
         if (row === PENDING) row = await this.next();
         if (!row) break;
+        // A record of empty cells (`,,,`: Excel writes them for rows that were formatted but
+        // never filled) is a blank line to a person too.
+        if (row.values[0].trim() === '' && row.values.every((v) => v.trim() === '')) continue;
         if (row.values.length !== this.width) {
-          if (isBlankLine(row.values)) continue;
           const n = row.values.length;
           const hint = n > this.width ? ` (a value that contains ${delimiterName(this.src.delimiter)} must be quoted)` : '';
           this.diag.error(`expected ${this.width} fields, got ${n}${hint}`, {

@@ -152,6 +152,14 @@ describe('row numbers', () => {
     assert.deepEqual(rowsOf(r), [2, 4]);
   });
 
+  test('records of empty cells (Excel writes ,,, for formatted empty rows) are blank lines; a row with any value is not', async () => {
+    const r = await readAll(sourceFor('email,name,city\r\na@example.com,A,X\r\n,,\r\n , ,\r\n,,,,\r\nb@example.com,B,Y\r\n,,\r\n,,\r\n'));
+    assert.deepEqual([...r.errors, ...r.warnings], []);
+    assert.deepEqual(rowsOf(r), [2, 6]);
+    const half = await readAll(sourceFor('email,name\n,Ann\n'));
+    assert.deepEqual(rowsOf(half), [2], 'a row with a name but no address still reaches the address check');
+  });
+
   test('blank lines before the header', async () => {
     const r = await readAll(sourceFor('\n\nemail\na@example.com\n'));
     assert.equal(r.headerLine, 3);
