@@ -110,7 +110,8 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
   if (name === undefined && !get('name')) name = path.basename(abs).replace(/\.ya?ml$/i, '').toLowerCase();
   if (name !== undefined && (!NAME_RE.test(name) || /^(\.{1,2}|suppression.*)$/.test(name))) {
     const n = get('name');
-    diag.error(`name must match [a-z0-9._-]+ and not be '.', '..' or 'suppression' (it names the journal folder); got '${name}'`, n?.pos ?? rootPos);
+    const fromFile = n ? '' : ` (taken from the file name: add a \`name:\` key, e.g. name: ${path.basename(abs).replace(/\.ya?ml$/i, '').toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '') || 'my-campaign'})`;
+    diag.error(`name must match [a-z0-9._-]+ and not be '.', '..' or 'suppression' (it names the journal folder); got '${name}'${fromFile}`, n?.pos ?? rootPos);
   }
 
   const from = readAddress(r, required('from'), 'from');

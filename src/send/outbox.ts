@@ -9,7 +9,9 @@ import { writableFolder } from '../shared/folders.js';
 import type { Gate, SendResult, Transport } from './transport.js';
 
 export function emlName(row: number, key: string): string {
-  const safe = key.replace(/^group:/, 'group-').replace(/[^A-Za-z0-9@._+-]/g, '_').slice(0, 80);
+  // Letters and digits of any script stay (two teams 研发部 and 市场部 must not both be
+  // `group-___.eml`); what a file system or a shell treats specially does not.
+  const safe = [...key.replace(/^group:/, 'group-').normalize('NFC').replace(/[^\p{L}\p{N}\p{M}@._+-]/gu, '_')].slice(0, 80).join('');
   return `${String(row).padStart(6, '0')}-${safe}.eml`;
 }
 

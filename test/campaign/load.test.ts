@@ -158,6 +158,14 @@ describe('loadCampaign', () => {
     for (const line of got) assert.ok(!line.includes('\n'));
   });
 
+  test('a campaign name taken from a file name that is not one says where it came from and what to add', () => {
+    const dir = tmpDir();
+    writeFiles(dir, { ...BASE, '十一月通知.yaml': MIN.replace('name: t\n', '') });
+    assert.deepEqual(problems(path.join(dir, '十一月通知.yaml')), [
+      "十一月通知.yaml:1:1: name must match [a-z0-9._-]+ and not be '.', '..' or 'suppression' (it names the journal folder); got '十一月通知' (taken from the file name: add a `name:` key, e.g. name: my-campaign)",
+    ]);
+  });
+
   test('full-width brackets around the address (a Chinese input method) are an error; in the name they are fine', () => {
     for (const from of ['财务部 ＜finance@example.cn＞', '财务部 《finance@example.cn》']) {
       assert.deepEqual(problems(project(MIN.replace('from: a@example.com', `from: ${from}`))), [
