@@ -121,7 +121,7 @@ export async function compileCampaign(
   }
   let images: InlineImage[] = [];
   try {
-    ({ html, images } = inlineImages(html, tplDir, tplDisplay, domain));
+    ({ html, images } = inlineImages(html, tplDir, tplDisplay, domain, source));
   } catch (e) {
     diag.capture(e);
   }

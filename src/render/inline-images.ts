@@ -35,12 +35,24 @@ function isRelative(src: string): boolean {
   return !!src && !/^([a-z][a-z0-9+.-]*:|\/\/|#|\{\{)/i.test(src) && !src.includes('{{');
 }
 
+/** Line and column of the first `src="<src>"` value in `text` (1-based), if it is there. */
+function placeOf(text: string, src: string): { line?: number; col?: number } {
+  const m = new RegExp(`\\bsrc\\s*=\\s*(["'])${src.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\1`, 'i').exec(text);
+  if (!m) return {};
+  const at = m.index + m[0].indexOf(src);
+  const before = text.slice(0, at);
+  const line = before.split('\n').length;
+  return { line, col: at - before.lastIndexOf('\n') };
+}
+
 /** Rewrites relative image sources to `cid:` and returns the images to attach. */
 export function inlineImages(
   html: string,
   baseDir: string,
   displayTemplate: string,
   domain: string,
+  /** The template as written (MJML compiles to other lines): where a missing image is named. */
+  source?: string,
 ): { html: string; images: InlineImage[] } {
   const images = new Map<string, InlineImage>();
   const out = html.replace(IMG_SRC, (whole, pre: string, q: string, src: string) => {
@@ -52,7 +64,7 @@ export function inlineImages(
       try {
         content = fs.readFileSync(file);
       } catch {
-        throw new MailcampError('INPUT', `image not found: ${src} (looked in ${baseDir})`, { file: displayTemplate });
+        throw new MailcampError('INPUT', `image not found: ${src} (looked in ${baseDir})`, { file: displayTemplate, ...placeOf(source ?? html, src) });
       }
       const hash = crypto.createHash('sha256').update(content).digest('hex').slice(0, 16);
       img = {

@@ -139,6 +139,23 @@ describe('validate', () => {
   });
 });
 
+describe('inline images', () => {
+  test('a missing image is named at the line:col of its src, in an .hbs and in an .mjml template', async () => {
+    const dir = tmpDir();
+    writeFiles(dir, {
+      'r.csv': 'email,name\na@example.com,A\n',
+      't.hbs': '<p>hi</p>\n<p>\n  <img src="missing.png"></p>\n',
+      't.mjml': '<mjml><mj-body><mj-section><mj-column>\n<mj-text>hi</mj-text>\n<mj-image src="nope.png" />\n</mj-column></mj-section></mj-body></mjml>\n',
+      'c.yaml': 'name: im\nfrom: a@example.com\nsubject: x\ntemplate: t.hbs\nrecipients: r.csv\n',
+      'c2.yaml': 'name: im\nfrom: a@example.com\nsubject: x\ntemplate: t.mjml\nrecipients: r.csv\n',
+    });
+    const hbs = await runCli(['validate', 'c.yaml'], { cwd: dir });
+    assert.match(hbs.stderr, /^t\.hbs:3:13: image not found: missing\.png \(looked in /);
+    const mjml = await runCli(['validate', 'c2.yaml'], { cwd: dir });
+    assert.match(mjml.stderr, /^t\.mjml:3:16: image not found: nope\.png \(looked in /);
+  });
+});
+
 describe('files that are not UTF-8', () => {
   const yaml = 'name: y\nfrom: "财务部 <finance@example.cn>"\nsubject: "{{name}}，您好"\ntemplate: t.hbs\nrecipients: r.csv\n';
   test('a campaign file or template saved as GBK is an error at the line of its first such byte, not U+FFFD in every message', async () => {
