@@ -43,6 +43,23 @@ function cached<F>(cache: Map<string, F>, key: string, make: () => F): F {
   return f;
 }
 
+/** A helper that fails on its input (a CSV value that is not a number), with where it is called. */
+export class HelperError extends Error {
+  constructor(
+    message: string,
+    readonly loc?: { line: number; col: number },
+  ) {
+    super(message);
+  }
+}
+
+type HelperOptions = { hash: Record<string, string | number>; loc?: { start: { line: number; column: number } } };
+
+function helperError(opts: HelperOptions, message: string): HelperError {
+  const at = opts.loc?.start;
+  return new HelperError(message, at ? { line: at.line, col: at.column + 1 } : undefined);
+}
+
 export function createEnvironment(): HB {
   const hb = Handlebars.create();
   // Only what we register is callable; these built-ins would otherwise leak internals.
@@ -54,20 +71,24 @@ export function createEnvironment(): HB {
   });
 
   hb.registerHelper('formatDate', (value: unknown, ...rest: unknown[]) => {
-    const opts = rest.pop() as { hash: Record<string, string> };
-    const style = (rest[0] as string | undefined) ?? opts.hash.style ?? 'medium';
+    const opts = rest.pop() as HelperOptions;
+    const style = (rest[0] as string | undefined) ?? (opts.hash.style as string | undefined) ?? 'medium';
     const d = toDate(value);
-    if (!d) throw new Error(`formatDate: not a date: ${JSON.stringify(value)}`);
-    const { locale, timeZone } = opts.hash;
-    if (!(DATE_STYLES as readonly string[]).includes(style)) throw new Error(`formatDate: style must be one of ${DATE_STYLES.join(', ')}`);
+    if (!d) throw helperError(opts, `formatDate: not a date: ${JSON.stringify(value)}`);
+    const { locale, timeZone } = opts.hash as Record<string, string>;
+    if (!(DATE_STYLES as readonly string[]).includes(style)) throw helperError(opts, `formatDate: style must be one of ${DATE_STYLES.join(', ')}`);
     const fmt = cached(dateFormats, JSON.stringify([locale, style, timeZone]), () =>
       new Intl.DateTimeFormat(locale || 'en', { dateStyle: style as 'long', timeZone }),
     );
     return fmt.format(d);
   });
-  hb.registerHelper('formatNumber', (value: unknown, opts: { hash: Record<string, string | number> }) => {
+  hb.registerHelper('formatNumber', (value: unknown, opts: HelperOptions) => {
     const n = typeof value === 'number' ? value : Number(String(value).trim());
-    if (value === '' || !Number.isFinite(n)) throw new Error(`formatNumber: not a number: ${JSON.stringify(value)}`);
+    if (value === '' || !Number.isFinite(n)) {
+      // Excel writes a number cell formatted with thousands separators as "1,234.50".
+      const grouped = typeof value === 'string' && /^\s*-?\d{1,3}([,\s'’]\d{3})+([.,]\d+)?\s*$/.test(value);
+      throw helperError(opts, `formatNumber: not a number: ${JSON.stringify(value)}${grouped ? ' (thousands separators: save the column as a plain number, like 1234.50)' : ''}`);
+    }
     const { locale, currency, style, decimals } = opts.hash;
     const o: Intl.NumberFormatOptions = {};
     if (currency) Object.assign(o, { style: 'currency', currency: String(currency) });
@@ -184,8 +205,12 @@ export function compileTemplate(hb: HB, source: string, opts: CompileOptions): T
 type RuntimeOptions = Handlebars.RuntimeOptions;
 
 /** Turns a Handlebars runtime error into a placed MailcampError. */
-export function renderError(e: unknown, file: string, row?: number): MailcampError {
+/** `positioned`: line:col in the compiled template are lines of `file` (not of MJML's output). */
+export function renderError(e: unknown, file: string, row?: number, positioned = false): MailcampError {
   if (e instanceof MailcampError) return e;
+  if (e instanceof HelperError) {
+    return new MailcampError('INPUT', e.message + (row !== undefined ? ` (CSV line ${row})` : ''), { file, ...(positioned && e.loc ? { line: e.loc.line, col: e.loc.col } : {}) });
+  }
   const msg = (e as Error).message ?? String(e);
   const m = /^"([^"]+)" not defined in .* - (\d+):(\d+)$/.exec(msg) ?? /^"([^"]+)" not defined/.exec(msg);
   if (m) {

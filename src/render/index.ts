@@ -199,7 +199,9 @@ export async function compileCampaign(
       try {
         return t(ctx);
       } catch (e) {
-        const err = renderError(explained(e, () => t(withPrototypes(ctx))), file, input.row);
+        // Positions are the template's own for a Handlebars template and an explicit text one.
+        const positioned = (file === tplDisplay && c.template.kind === 'handlebars') || (file === textDisplay && !!c.text);
+        const err = renderError(explained(e, () => t(withPrototypes(ctx))), file, input.row, positioned);
         // A value of the campaign file: its place there, not a line inside the value.
         if (at) Object.assign(err.place, { file: c.displayFile, line: at.line, col: at.col });
         // The derived text part fails where the HTML it came from did: one report is enough.

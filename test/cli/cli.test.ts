@@ -42,7 +42,23 @@ describe('validate', () => {
       "c.yaml:14:15: unknown variable 'ff' (CSV line 2)",
       "c.yaml:3:10: unknown variable 'zz' (CSV line 2)",
       "c.yaml:8:8: unknown variable 'zz' (CSV line 2)",
-      't.hbs: formatNumber: not a number: "X" (CSV line 2)',
+      't.hbs:1:13: formatNumber: not a number: "X" (CSV line 2)',
+    ]);
+  });
+
+  test('a helper failing on a CSV value is named at its call in the template; a number with thousands separators says so', async () => {
+    const dir = tmpDir();
+    writeFiles(dir, {
+      'c.yaml': 'name: x\nfrom: a@example.com\nsubject: hi\ntemplate: t.hbs\nrecipients: r.csv\n',
+      't.hbs': '<p>hi</p>\n<p>{{formatNumber amount}} {{formatDate since}}</p>\n',
+      'r.csv': 'email,amount,since\na@example.com,"1,234.50",2026-01-02\nb@example.com,12,someday\n',
+    });
+    const r = await runCli(['validate', 'c.yaml'], { cwd: dir });
+    assert.equal(r.code, 2);
+    assert.deepEqual(r.stderr.trim().split('\n'), [
+      't.hbs:2:4: formatNumber: not a number: "1,234.50" (thousands separators: save the column as a plain number, like 1234.50) (CSV line 2)',
+      't.hbs:2:28: formatDate: not a date: "someday" (CSV line 3)',
+      '2 errors, 0 warnings; nothing was sent',
     ]);
   });
 
