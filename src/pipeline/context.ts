@@ -47,15 +47,19 @@ async function readColumns(c: Campaign, diag: Diagnostics): Promise<string[] | u
   // Header problems are errors here; its warnings are reported by the full pass later.
   const local = new Diagnostics();
   let cols: string[] | undefined;
+  let garbled = false;
   try {
     const reader = readCsv(c.recipients, local);
     cols = await reader.header;
+    garbled = reader.garbled;
     reader.close();
   } catch (e) {
     diag.capture(e);
   }
   for (const d of local.errors) diag.error(d.message, d);
-  if (!cols) return undefined;
+  // A file read in the wrong encoding has garbled headers: every "no column" and "unknown
+  // variable" after that would only bury the one line that names the cause.
+  if (!cols || garbled) return undefined;
   const place = { file: c.recipients.displayFile, line: 1 };
   if (c.groupBy && !cols.includes(c.groupBy)) {
     diag.error(`group_by: no column '${c.groupBy}' (columns: ${cols.join(', ')})`, { file: c.displayFile, line: c.pos.group_by?.line, col: c.pos.group_by?.col });

@@ -45,6 +45,11 @@ export interface CsvReader {
   readonly records: AsyncIterable<CsvRecord>;
   /** Stops reading and closes the file; safe to call more than once. */
   close(): void;
+  /**
+   * The header line is not in the declared encoding (said in `diag`): its names are garbled, so
+   * problems that follow from them (duplicate or missing columns) are not reported as well.
+   */
+  readonly garbled: boolean;
 }
 
 /**
@@ -100,6 +105,8 @@ class Reader implements CsvReader {
   private prevEnd = 0; // the line the last record read ended on
   private finished = false;
   private failed = false;
+  /** The line of the first encoding error the decode stages reported. */
+  private garbledAt: number | undefined;
   private readonly maxRecordBytes: number;
 
   constructor(
@@ -137,6 +144,14 @@ class Reader implements CsvReader {
     },
   };
 
+  get garbled(): boolean {
+    return this.line0 > 0 && this.garbledBy(this.line0);
+  }
+
+  private garbledBy(headerLine: number): boolean {
+    return this.garbledAt !== undefined && this.garbledAt <= headerLine;
+  }
+
   close(): void {
     this.finished = true;
     this.parser?.destroy();
@@ -151,7 +166,7 @@ class Reader implements CsvReader {
       max_record_size: this.maxRecordBytes,
     });
     const file = createReadStream(this.src.file);
-    pipeline([file, ...decodeStages(this.encoding, this.src.displayFile, this.diag), parser], () => {
+    pipeline([file, ...decodeStages(this.encoding, this.src.displayFile, this.diag, (line) => (this.garbledAt ??= line)), parser], () => {
       // Errors reach us through the parser's 'error' event below.
     });
     // Records are taken with read() while the parser has them buffered, and only awaited when it
@@ -226,7 +241,7 @@ class Reader implements CsvReader {
       if (name === '') {
         this.diag.warning(`column ${i + 1} has no header name; its values are ignored`, place);
       } else if (seen.has(name)) {
-        this.diag.error(`duplicate header '${name}' (columns ${seen.get(name)! + 1} and ${i + 1})`, place);
+        if (!this.garbledBy(row.line)) this.diag.error(`duplicate header '${name}' (columns ${seen.get(name)! + 1} and ${i + 1})`, place);
       } else {
         seen.set(name, i);
         this.columns.push([i, name]);

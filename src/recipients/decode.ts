@@ -50,11 +50,11 @@ export function resolveEncoding(name: string | undefined, file: string): Resolve
 }
 
 /** The transforms that turn the file's bytes into checked text. */
-export function decodeStages(enc: ResolvedEncoding, file: string, diag: Diagnostics): NodeJS.ReadWriteStream[] {
-  const stages: NodeJS.ReadWriteStream[] = [new ByteCheck(enc, file, diag)];
+export function decodeStages(enc: ResolvedEncoding, file: string, diag: Diagnostics, onGarbled: (line: number) => void = () => {}): NodeJS.ReadWriteStream[] {
+  const stages: NodeJS.ReadWriteStream[] = [new ByteCheck(enc, file, diag, onGarbled)];
   // The UTF-8 BOM is removed by ByteCheck; let iconv remove the UTF-16 ones it understands.
   stages.push(iconv.decodeStream(enc.kind === 'utf8' ? 'utf8' : enc.name, { stripBOM: enc.kind !== 'utf8' }));
-  if (enc.kind !== 'utf8') stages.push(new TextCheck(enc, file, diag));
+  if (enc.kind !== 'utf8') stages.push(new TextCheck(enc, file, diag, onGarbled));
   return stages;
 }
 
@@ -115,6 +115,7 @@ class ByteCheck extends Transform {
     private readonly enc: ResolvedEncoding,
     private readonly file: string,
     private readonly diag: Diagnostics,
+    private readonly onGarbled: (line: number) => void,
   ) {
     super();
     this.validating = enc.kind === 'utf8';
@@ -144,6 +145,7 @@ class ByteCheck extends Transform {
     this.sniffing = false;
     const whole = this.sample.subarray(0, end && this.sample.length < SNIFF_BYTES ? this.sample.length : incompleteTailStart(this.sample));
     if (whole.length >= 2 && isUtf8(whole)) {
+      this.onGarbled(this.lines.line);
       this.diag.error(
         `this line is UTF-8 text, but the recipients encoding is ${this.enc.name}: remove \`encoding\` from the recipients mapping ` +
           '(UTF-8 is the default), or export the file again in the declared encoding',
@@ -228,6 +230,7 @@ class ByteCheck extends Transform {
     if (!isUtf8(buf)) {
       const bad = firstInvalidUtf8(buf);
       this.lines.bytes(buf, 0, bad);
+      this.onGarbled(this.lines.line);
       this.diag.error(
         'invalid UTF-8 bytes on this line: the file is probably in another encoding; ' +
           'set it in the recipients mapping, e.g. `encoding: gbk` (or gb18030, big5, shift_jis, latin1)',
@@ -267,6 +270,7 @@ class TextCheck extends Transform {
     private readonly enc: ResolvedEncoding,
     private readonly file: string,
     private readonly diag: Diagnostics,
+    private readonly onGarbled: (line: number) => void,
   ) {
     super({ decodeStrings: false });
   }
@@ -279,6 +283,7 @@ class TextCheck extends Transform {
         this.lines.text(s, 0, s.length);
       } else {
         this.lines.text(s, 0, bad);
+        this.onGarbled(this.lines.line);
         this.diag.error(
           `bytes on this line are not valid ${this.enc.name}: check the encoding in the recipients mapping ` +
             '(if the file is UTF-8, remove `encoding`)',

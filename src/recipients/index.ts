@@ -56,6 +56,7 @@ export async function* readRecipients(
     const headerLine = reader.headerLine;
     const emailColumn = src.emailColumn || 'email';
     if (!columns.includes(emailColumn)) {
+      if (reader.garbled) return; // the encoding error is the one to fix
       diag.error(`no column '${emailColumn}' (columns: ${columns.join(', ')}); set recipients.email_column`, {
         file,
         line: headerLine,
@@ -63,7 +64,7 @@ export async function* readRecipients(
       return;
     }
     let nameColumn = src.nameColumn;
-    if (nameColumn !== undefined && !columns.includes(nameColumn)) {
+    if (nameColumn !== undefined && !columns.includes(nameColumn) && !reader.garbled) {
       diag.error(`no column '${nameColumn}' (columns: ${columns.join(', ')}); set recipients.name_column`, {
         file,
         line: headerLine,

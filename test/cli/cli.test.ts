@@ -192,6 +192,21 @@ describe('files that are not UTF-8', () => {
     }
   });
 
+  test('a GBK list with Chinese headers read as UTF-8: one line naming the encoding, not a "no column" or "unknown variable" for each garbled header', async () => {
+    const dir = tmpDir();
+    writeFiles(dir, {
+      'c.yaml': 'name: y\nfrom: a@example.com\nsubject: "{{姓名}}"\ntemplate: t.hbs\nrecipients: { file: r.csv, email_column: 邮箱, name_column: 姓名 }\n',
+      't.hbs': '<p>{{姓名}} {{城市}}</p>\n',
+    });
+    fs.writeFileSync(path.join(dir, 'r.csv'), iconv.encode('编号,姓名,邮箱,城市\r\n1,张伟,zhang@example.com,北京\r\n', 'gbk'));
+    const r = await runCli(['validate', 'c.yaml'], { cwd: dir });
+    assert.equal(r.code, 2);
+    assert.deepEqual(r.stderr.trim().split('\n'), [
+      'r.csv:1: invalid UTF-8 bytes on this line: the file is probably in another encoding; set it in the recipients mapping, e.g. `encoding: gbk` (or gb18030, big5, shift_jis, latin1)',
+      '1 error, 0 warnings; nothing was sent',
+    ]);
+  });
+
   test('a template with a UTF-8 byte order mark: no BOM in the message, error columns as an editor shows them', async () => {
     const dir = tmpDir();
     writeFiles(dir, { 'c.yaml': yaml, 'r.csv': 'email,name\na@example.com,张伟\n' });
