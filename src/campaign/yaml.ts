@@ -57,13 +57,21 @@ export function parseYaml(text: string, displayFile: string, diag: Diagnostics):
     const p = lc.linePos(offset);
     return { file: displayFile, line: p.line, col: p.col };
   };
-  for (const e of doc.errors) {
+  // A key followed by a full-width colon (typed with a Chinese or Japanese input method) is not
+  // a key to YAML; the parser's own complaint ("Implicit keys need to be on a single line", at
+  // another line) would not say so.
+  // (Also when it parses: `attempts：3` is then a string where a mapping was expected.)
+  const wide = text.includes('：') ? [...text.matchAll(/^([ \t]*(?:- )?)([A-Za-z_][\w.-]*)[ \t]*：/gm)] : [];
+  for (const m of wide) {
+    diag.error(`full-width '：' after '${m[2]}': write an ASCII ':'`, posOf(m.index + m[1].length + m[2].length + (m[0].length - m[1].length - m[2].length - 1)));
+  }
+  for (const e of wide.length ? [] : doc.errors) {
     const p = posOf(e.pos[0]);
     const msg = e.code === 'DUPLICATE_KEY' ? 'duplicate key' : firstLine(e.message);
     diag.error(msg, p);
   }
   for (const w of doc.warnings) diag.warning(firstLine(w.message), posOf(w.pos[0]));
-  if (doc.errors.length) return { root: undefined, text };
+  if (doc.errors.length || wide.length) return { root: undefined, text };
 
   let aliases = 0;
   const convert = (node: unknown, depth: number): PNode => {

@@ -166,6 +166,11 @@ describe('loadCampaign', () => {
     ]);
   });
 
+  test("a full-width '：' after a key is named at its place instead of the parser's complaint about another line", () => {
+    assert.deepEqual(problems(project(MIN.replace('subject: hi', 'subject："你好"'))), ["c.yaml:3:8: full-width '：' after 'subject': write an ASCII ':'"]);
+    assert.deepEqual(problems(project(MIN + 'retry:\n  attempts：3\n')), ["c.yaml:7:11: full-width '：' after 'attempts': write an ASCII ':'"]);
+  });
+
   test('full-width brackets around the address (a Chinese input method) are an error; in the name they are fine', () => {
     for (const from of ['财务部 ＜finance@example.cn＞', '财务部 《finance@example.cn》']) {
       assert.deepEqual(problems(project(MIN.replace('from: a@example.com', `from: ${from}`))), [
