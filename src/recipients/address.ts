@@ -50,6 +50,9 @@ export function checkAddressSlowPath(s: string): AddressCheck {
   if (/[\r\n\0]/.test(s)) return fail('line break or NUL in address');
   if (/[\x00-\x1f\x7f]/.test(s)) return fail('control character in address');
   if (/^mailto:/i.test(s)) return fail("remove the 'mailto:' prefix");
+  // Typed with a Chinese or Japanese input method: say which character, not "missing '@'".
+  const wide = /[＠，；．＜＞　]/.exec(s);
+  if (wide) return fail(`full-width '${wide[0] === '　' ? 'space' : wide[0]}' in the address: write it in ASCII`);
   if (s.includes('<') || s.includes('>')) {
     return fail("display-name form ('Name <address>'): put only the address here and the name in the name column");
   }

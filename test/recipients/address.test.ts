@@ -118,3 +118,9 @@ describe('hasMixedScripts', () => {
     assert.equal(hasMixedScripts('пример例'), true); // Cyrillic + Han
   });
 });
+
+test('full-width characters typed with a Chinese input method are named, not "missing @"', () => {
+  for (const [a, ch] of [['zhang＠example.com', '＠'], ['a@example，com', '，'], ['a@example．com', '．'], ['a@example.com\u3000', 'space']]) {
+    assert.deepEqual(checkAddress(a), { ok: false, reason: `full-width '${ch}' in the address: write it in ASCII` });
+  }
+});
