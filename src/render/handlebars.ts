@@ -154,15 +154,31 @@ const RUNTIME = {
 
 /** Compiles eagerly (syntax errors now, with line:col) and returns a strict render function. */
 /** A Handlebars parse error as a MailcampError at file:line:col; undefined for anything else. */
-function syntaxError(e: unknown, file: string): MailcampError | undefined {
+function syntaxError(e: unknown, file: string, source?: string): MailcampError | undefined {
   const err = e as Error & { lineNumber?: number; column?: number };
   if (!/Parse error|Expecting|doesn't match|Invalid path/.test(err?.message ?? '')) return undefined;
   const m = /on line (\d+)/.exec(err.message);
-  return new MailcampError('INPUT', `template syntax: ${err.message.split('\n').pop()}`, {
-    file,
-    line: err.lineNumber ?? (m ? Number(m[1]) : undefined),
-    col: err.column !== undefined ? err.column + 1 : undefined,
-  });
+  const line = err.lineNumber ?? (m ? Number(m[1]) : undefined);
+  const col = err.column !== undefined ? err.column + 1 : caretColumn(err.message, source, line);
+  // `{{金额(元)}}`, `{{联系 电话}}`: a column name that is not a plain identifier.
+  const rest = line && col && source ? (source.split(/\r?\n/)[line - 1] ?? '').slice(col - 1) : '';
+  const oddName = /Expecting 'ID', 'STRING'.*got 'INVALID'/.test(err.message) && /^[^{}<>\n]+\}\}/.test(rest);
+  const hint = oddName ? '; a column name with spaces, brackets or other signs is written {{[金额(元)]}}' : '';
+  return new MailcampError('INPUT', `template syntax: ${err.message.split('\n').pop()}${hint}`, { file, line, col });
+}
+
+/**
+ * The column of a parse error (the parser says only the line): its message shows the ~20
+ * characters before the error, line breaks removed, and a caret; the longest end of them that
+ * starts the error's line gives the column.
+ */
+function caretColumn(message: string, source: string | undefined, line: number | undefined): number | undefined {
+  const [, context, caret] = message.split('\n');
+  if (!source || !line || !context || !caret?.endsWith('^')) return undefined;
+  const past = context.slice(0, caret.length - 1);
+  const text = source.split(/\r?\n/)[line - 1] ?? '';
+  for (let k = Math.min(past.length, text.length); k > 0; k--) if (text.startsWith(past.slice(past.length - k))) return k + 1;
+  return undefined;
 }
 
 /**
@@ -174,7 +190,7 @@ export function checkSyntax(hb: HB, source: string, file: string): void {
   try {
     hb.parse(source);
   } catch (e) {
-    throw syntaxError(e, file) ?? e;
+    throw syntaxError(e, file, source) ?? e;
   }
 }
 
@@ -194,7 +210,7 @@ export function compileTemplate(hb: HB, source: string, opts: CompileOptions): T
     // Precompile now rather than on first use so that every error shows up in validate.
     fn({}, { ...RUNTIME, helpers: {} } as RuntimeOptions & object);
   } catch (e) {
-    const syntax = syntaxError(e, opts.file);
+    const syntax = syntaxError(e, opts.file, source);
     if (syntax) throw syntax;
     // A missing variable on the empty context: expected; the real check is per recipient.
   }

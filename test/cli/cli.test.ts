@@ -46,6 +46,22 @@ describe('validate', () => {
     ]);
   });
 
+  test('a syntax error is named at its column; a column name that needs [ ] says how to write it', async () => {
+    const dir = tmpDir();
+    writeFiles(dir, {
+      'c.yaml': 'name: x\nfrom: a@example.com\nsubject: hi\ntemplate: t.hbs\nrecipients: r.csv\n',
+      't.hbs': '<p>hi</p>\n<p>{{金额(元)}}</p>\n',
+      'r.csv': 'email,金额(元)\na@example.com,12\n',
+    });
+    const r = await runCli(['validate', 'c.yaml'], { cwd: dir });
+    assert.equal(r.stderr.split('\n')[0], "t.hbs:2:6: template syntax: Expecting 'ID', 'STRING', 'NUMBER', 'BOOLEAN', 'UNDEFINED', 'NULL', 'DATA', got 'INVALID'; a column name with spaces, brackets or other signs is written {{[金额(元)]}}");
+    fs.writeFileSync(path.join(dir, 't.hbs'), '<p>hi</p>\n<p>{{[金额(元)]}}</p>\n');
+    assert.equal((await runCli(['validate', 'c.yaml'], { cwd: dir })).code, 0);
+    fs.writeFileSync(path.join(dir, 't.hbs'), '<p>hi</p>\n  <p>{{name}</p>\n');
+    const unclosed = await runCli(['validate', 'c.yaml'], { cwd: dir });
+    assert.match(unclosed.stderr, /^t\.hbs:2:12: template syntax: Expecting .*got 'INVALID'\n/);
+  });
+
   test('a helper failing on a CSV value is named at its call in the template; a number with thousands separators says so', async () => {
     const dir = tmpDir();
     writeFiles(dir, {
