@@ -5,7 +5,7 @@
 
 import path from 'node:path';
 import { wrap as b64wrap } from 'nodemailer/lib/base64';
-import { buildHeaderParam, encodeWords, foldLines } from 'nodemailer/lib/mime-funcs';
+import { buildHeaderParam, encodeWord, encodeWords, foldLines } from 'nodemailer/lib/mime-funcs';
 import { encode as qpEncode, wrap as qpWrap } from 'nodemailer/lib/qp';
 
 export function crlf(s: string): string {
@@ -52,11 +52,19 @@ export function filenameParams(filename: string): string {
   return params.map((p) => `${p.key}=${p.key.endsWith('*') ? p.value : tokenOrQuoted(p.value)}`).join(';\r\n ');
 }
 
-/** Content-Type `name=` for old clients that ignore Content-Disposition (RFC 2047 words). */
+/**
+ * Content-Type `name=` for old clients that ignore Content-Disposition (RFC 2047 words). A long
+ * ASCII name is encoded words too: quoted as it is, a name without spaces cannot be folded and
+ * the line would pass RFC 5322's 998 octets.
+ */
 function nameParam(filename: string): string {
   const plain = filename.replace(/[\x00-\x1f\x7f]/g, ' ');
+  if (plain.length > MAX_PLAIN_NAME) return `name=${quoted(encodeWord(plain, 'B', 52))}`; // every part, in words
   return `name=${quoted(/^[\x20-\x7e]*$/.test(plain) ? plain : encodeWords(plain, 'B', 52, true))}`;
 }
+
+/** Longest ASCII `name=` written as it is (the header line stays far below 998 octets). */
+const MAX_PLAIN_NAME = 200;
 
 /**
  * A parameter value as a token (RFC 2045 §5.1) when it is one, else as a quoted-string. `*`, `'`

@@ -70,6 +70,15 @@ test('long ASCII attachment names with spaces, ; and quotes: RFC 2231 sections q
   assert.deepEqual(m.attachments.map((a) => a.filename), names);
 });
 
+test('an attachment name of 1,000+ characters, ASCII or not: every part header line ≤ 998, the name read back exactly', async () => {
+  const names = [`${'a'.repeat(1000)}.pdf`, `发票${'b'.repeat(1200)}.pdf`];
+  const yaml = `attachments:\n${names.map((n) => `  - { path: a.txt, filename: ${JSON.stringify(n)} }\n`).join('')}`;
+  const { raw } = await build(yaml, { 'a.txt': 'x\n' }, { email: 'a@example.com', name: 'Ann' });
+  assert.deepEqual(raw.split('\r\n').filter((l) => l.length > 998).map((l) => l.slice(0, 40)), []);
+  const m = await simpleParser(raw);
+  assert.deepEqual(m.attachments.map((a) => a.filename), names);
+});
+
 test('a subject, name or custom header that is one token of 1,000+ characters: encoded words, every line ≤ 998 (RFC 5322 §2.1.1), read back exactly', async () => {
   const long = (c: string) => c.repeat(1100);
   const { raw } = await build('headers: { X-Ref: "{{ref}}" }\n', {}, { email: 'a@example.com', name: long('N'), ref: long('R') });
