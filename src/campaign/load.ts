@@ -14,6 +14,7 @@ import { isNull, SchemaReader } from './schema.js';
 import type { Campaign } from './types.js';
 import { type PNode, type Pos, readYamlFile } from './yaml.js';
 import { pathHint } from '../shared/printable.js';
+import { leavesFolder } from '../shared/paths.js';
 
 export const CAMPAIGN_KEYS = [
   'name',
@@ -318,7 +319,7 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
 
 export function displayPath(abs: string, cwd: string): string {
   const r = path.relative(cwd, abs);
-  return r && !r.startsWith('..') && !path.isAbsolute(r) ? r : abs;
+  return r && !leavesFolder(r) ? r : abs;
 }
 
 

@@ -9,6 +9,7 @@ import type { AttachmentSpec, Campaign } from '../campaign/types.js';
 import { MailcampError } from '../shared/errors.js';
 import { contentTypeOf } from '../render/inline-images.js';
 import { binaryPart } from './parts.js';
+import { leavesFolder } from '../shared/paths.js';
 
 export interface PreparedAttachment {
   filename: string;
@@ -77,7 +78,7 @@ export function resolveRecipientPath(
     throw new MailcampError('INPUT', `attachment not found: ${rendered}`, where);
   }
   const rel = path.relative(spec.baseDir, real);
-  if (!rel || rel.startsWith('..') || path.isAbsolute(rel)) {
+  if (!rel || leavesFolder(rel)) {
     throw new MailcampError('INPUT', `attachment path '${rendered}' leaves its folder ${shownDir(c, spec.baseDir)}`, where);
   }
   const st = fs.statSync(real);
@@ -100,5 +101,5 @@ export function preparePerRecipient(file: string, filename: string | undefined):
 function shownDir(c: Campaign, dir: string): string {
   const rel = path.relative(fs.realpathSync(c.dir), dir);
   if (rel === '') return '.' + path.sep;
-  return (!rel.startsWith('..') && !path.isAbsolute(rel) ? rel : dir) + path.sep;
+  return (!leavesFolder(rel) ? rel : dir) + path.sep;
 }

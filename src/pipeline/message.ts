@@ -83,6 +83,17 @@ export function renderUnit(p: PreparedCampaign, u: Unit, o: BuildOptions): Rende
     }
     throw e;
   }
+  // A `filename:` that renders empty (its column empty in this row) would send a nameless file.
+  const sharedSpecs = c.attachments.filter((a) => a.kind === 'shared');
+  const names: [string | undefined, string | undefined][] = [
+    ...rendered.sharedAttachmentNames.map((n, i): [string | undefined, string | undefined] => [n, sharedSpecs[i]?.filename]),
+    ...rendered.attachmentPaths.map((a): [string | undefined, string | undefined] => [a.filename, c.attachments[a.spec].filename]),
+  ];
+  for (const [name, template] of names) {
+    if (name === undefined || name.trim() !== '') continue;
+    const column = columnsIn(template ?? '').find((k) => k in u.members[0].fields);
+    throw new MailcampError('INPUT', `attachment filename ${JSON.stringify(template)} is empty for this row`, { file: csv, line: u.row, column });
+  }
   const files = rendered.attachmentPaths.map((a) => {
     const spec = c.attachments[a.spec];
     if (spec.kind !== 'templated') throw new Error('bug: templated attachment expected');

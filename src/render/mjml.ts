@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { MailcampError } from '../shared/errors.js';
+import { leavesFolder } from '../shared/paths.js';
 
 interface MjmlError {
   line: number;
@@ -171,7 +172,7 @@ function checkIncludes(source: string, file: string, displayFile: string): void 
     const target = realOr(path.resolve(root, m[2]));
     const rel = path.relative(root, target);
     const line = source.slice(0, m.index).split('\n').length;
-    if (!rel || rel.startsWith('..') || path.isAbsolute(rel) || m[2].includes('\0')) {
+    if (!rel || leavesFolder(rel) || m[2].includes('\0')) {
       throw new MailcampError('INPUT', `mj-include '${m[2]}' is outside the template folder; only files below it can be included`, {
         file: displayFile,
         line,
@@ -194,7 +195,7 @@ export function mjIncludes(source: string, file: string, root: string): { file: 
   for (const m of live.matchAll(/<mj-include\b[^>]*?\bpath\s*=\s*(["'])([^"']*)\1/gi)) {
     const target = realOr(path.resolve(path.dirname(file), m[2]));
     const rel = path.relative(top, target);
-    if (!rel || rel.startsWith('..') || path.isAbsolute(rel) || !fs.existsSync(target) || !fs.statSync(target).isFile()) continue;
+    if (!rel || leavesFolder(rel) || !fs.existsSync(target) || !fs.statSync(target).isFile()) continue;
     const before = source.slice(0, m.index);
     out.push({ file: target, line: before.split('\n').length, col: m.index! - before.lastIndexOf('\n') });
   }

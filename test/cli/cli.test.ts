@@ -188,6 +188,26 @@ describe('inline images', () => {
   });
 });
 
+describe('per-recipient attachments', () => {
+  test("a file whose name starts with '..' is inside its folder; a filename: that renders empty is an error at the row and column", async () => {
+    const dir = tmpDir();
+    writeFiles(dir, {
+      'files/invoices/A1.pdf': 'pdf\n',
+      'files/invoices/..INV-7.pdf': 'pdf\n',
+      't.hbs': '<p>x</p>\n',
+      'r.csv': 'email,invoice,label\na@example.com,A1,Invoice A1\nb@example.com,..INV-7,Invoice 7\n',
+      'c.yaml': 'name: inv\nfrom: a@example.com\nsubject: x\ntemplate: t.hbs\nrecipients: r.csv\nattachments:\n  - path: "files/invoices/{{invoice}}.pdf"\n    filename: "{{label}}.pdf"\n',
+    });
+    const ok = await runCli(['validate', 'c.yaml'], { cwd: dir });
+    assert.equal(ok.code, 0, ok.stderr);
+    fs.writeFileSync(path.join(dir, 'r.csv'), 'email,invoice,label\na@example.com,A1,Invoice A1\nb@example.com,A1,\n');
+    fs.writeFileSync(path.join(dir, 'c.yaml'), fs.readFileSync(path.join(dir, 'c.yaml'), 'utf8').replace('"{{label}}.pdf"', '"{{label}}"'));
+    const empty = await runCli(['validate', 'c.yaml'], { cwd: dir });
+    assert.equal(empty.code, 2);
+    assert.equal(empty.stderr.split('\n')[0], 'r.csv:3: column \'label\': attachment filename "{{label}}" is empty for this row');
+  });
+});
+
 describe('files that are not UTF-8', () => {
   const yaml = 'name: y\nfrom: "财务部 <finance@example.cn>"\nsubject: "{{name}}，您好"\ntemplate: t.hbs\nrecipients: r.csv\n';
   test('a campaign file or template saved as GBK is an error at the line of its first such byte, not U+FFFD in every message', async () => {
