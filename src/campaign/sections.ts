@@ -53,6 +53,11 @@ export function readAddress(r: SchemaReader, n: PNode | undefined, key: string):
     r.error(`${key}: line break or NUL in an address`, n.pos);
     return undefined;
   }
+  // Not a template: `{{team}}-lead@acme.example` would go out as written, a valid address nobody owns.
+  if (raw.includes('{{')) {
+    r.error(`${key} is not a template: '${raw}' would be sent as written; use one fixed address`, n.pos);
+    return undefined;
+  }
   // Brackets typed with a Chinese or Japanese input method: `财务部 ＜finance@example.cn＞` parses
   // as the address plus a name that shows the empty brackets. (In the name itself, 《读者》 or
   // «Amis» are fine.)

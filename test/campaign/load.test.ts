@@ -171,6 +171,12 @@ describe('loadCampaign', () => {
     assert.deepEqual(problems(project(MIN + 'retry:\n  attempts：3\n')), ["c.yaml:7:11: full-width '：' after 'attempts': write an ASCII ':'"]);
   });
 
+  test('{{…}} in from: or reply_to: is an error (they are not templates; it would go out as written)', () => {
+    assert.deepEqual(problems(project(MIN + 'reply_to: "{{team}}-lead@acme.example"\n')), [
+      "c.yaml:6:11: reply_to is not a template: '{{team}}-lead@acme.example' would be sent as written; use one fixed address",
+    ]);
+  });
+
   test('full-width brackets around the address (a Chinese input method) are an error; in the name they are fine', () => {
     for (const from of ['财务部 ＜finance@example.cn＞', '财务部 《finance@example.cn》']) {
       assert.deepEqual(problems(project(MIN.replace('from: a@example.com', `from: ${from}`))), [
