@@ -41,5 +41,9 @@ const code = await main(process.argv.slice(2), {
   signal: ac.signal,
 });
 process.exitCode = code;
-// Let stdout drain, then leave even if a socket or timer is still around.
-setImmediate(() => process.exit(code));
+// Leave even if a socket or timer is still around, but only once stdout and stderr are flushed:
+// writes to a pipe are asynchronous, and process.exit() drops what is still queued (a
+// `status --json | jq` was cut at 64 KiB). A write's callback runs when it has been handed to
+// the kernel, after every earlier write on that stream.
+const flushed = (s: NodeJS.WriteStream) => new Promise<void>((resolve) => (s.writableEnded || s.destroyed ? resolve() : s.write('', () => resolve())));
+void Promise.all([flushed(process.stdout), flushed(process.stderr)]).then(() => process.exit(code));

@@ -10,6 +10,7 @@ import { describe, test } from 'node:test';
 import iconv from 'iconv-lite';
 import { simpleParser } from 'mailparser';
 import { runCli } from '../helpers/cli.js';
+import { CLI, ensureBuilt } from '../pipeline/delivery-fixture.js';
 import { copyExample } from '../helpers/examples.js';
 import { startSmtpServer } from '../helpers/smtp-server.js';
 import { tmpDir, writeFiles } from '../helpers/tmp.js';
@@ -267,6 +268,23 @@ describe('usage errors', () => {
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
       assert.match(r.stderr, /^error: unknown (command 'sned'|option '--dryrun'); did you mean (send|--dry-run)\?$/m);
     }
+  });
+});
+
+describe('output to a pipe', () => {
+  test('a real process writing 250+ KiB to a pipe exits only after all of it is out (status --all --json | jq)', () => {
+    ensureBuilt();
+    const dir = tmpDir();
+    writeFiles(dir, {
+      'c.yaml': 'name: big\nfrom: a@example.com\nsubject: x\ntemplate: t.hbs\nrecipients: r.csv\n',
+      't.hbs': '<p>{{name}}</p>\n',
+      'r.csv': 'email,name\n' + Array.from({ length: 3000 }, (_, i) => `user${i}@example.com,Name ${i}\n`).join(''),
+    });
+    // Through a shell pipe: an OS pipe, as with `| jq` (Node's own child stdio is a socket pair).
+    const r = spawnSync('sh', ['-c', '"$0" "$1" status c.yaml --all --json | cat', process.execPath, CLI], { cwd: dir, encoding: 'utf8', maxBuffer: 64 << 20 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(r.stdout.length > 200_000, `${r.stdout.length} bytes`);
+    assert.equal((JSON.parse(r.stdout) as { recipients: unknown[] }).recipients.length, 3000);
   });
 });
 
