@@ -109,8 +109,13 @@ export function journalFile(dir: string): string {
 }
 
 /** True when a journal has been written in `dir` (nothing sent yet otherwise). */
+/** A journal file with something in it (a 0-byte one, left by a full disk, holds no run). */
 export function journalExists(dir: string): boolean {
-  return fs.existsSync(journalFile(dir));
+  try {
+    return fs.statSync(journalFile(dir)).size > 0;
+  } catch {
+    return false;
+  }
 }
 
 export function openJournal(dir: string, opts: JournalOptions = {}): SqliteJournal {
@@ -163,8 +168,14 @@ export class SqliteJournal implements Journal {
     if (this.readonly && !fs.existsSync(this.file)) {
       throw new MailcampError('STATE', 'no journal yet: nothing has been sent for this campaign', { file: this.file });
     }
-    this.db = openDatabase(this.file, { readonly: this.readonly, version: SCHEMA_VERSION, migrate, synchronous: 'NORMAL' });
-    this.st = prepareStatements(this.db, this.readonly);
+    this.db = openDatabase(this.file, { readonly: this.readonly, version: SCHEMA_VERSION, migrate, synchronous: 'NORMAL', kind: { table: 'runs', what: 'journal' } });
+    try {
+      this.st = prepareStatements(this.db, this.readonly);
+    } catch (e) {
+      // A journal damaged by hand (a table or column gone): one line, not a stack trace.
+      this.db.close();
+      throw new MailcampError('STATE', `cannot use: ${(e as Error).message}`, { file: this.file });
+    }
     const st = this.st;
     this.commitOps = this.db.transaction((ops: Op[]) => {
       for (const op of ops) {

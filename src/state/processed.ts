@@ -59,6 +59,7 @@ export function openProcessed(stateDir: string): ProcessedStore {
   const file = processedFile(stateDir);
   const db = openDatabase(file, {
     version: SCHEMA_VERSION,
+    kind: { table: 'processed', what: 'record of processed mail' },
     migrate: (d) =>
       d.exec(`
         CREATE TABLE IF NOT EXISTS processed (

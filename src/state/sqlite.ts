@@ -30,6 +30,11 @@ export interface OpenOptions {
   migrate: (db: Db) => void;
   /** NORMAL only for a caller that fsyncs the WAL itself before relying on a commit (the journal). */
   synchronous?: 'FULL' | 'NORMAL';
+  /**
+   * A table every written file of this kind has, and what the file is: another SQLite file in
+   * its place (the suppression list copied over a journal) is refused, not migrated into one.
+   */
+  kind: { table: string; what: string };
 }
 
 export function openDatabase(file: string, opts: OpenOptions): Db {
@@ -53,6 +58,15 @@ export function openDatabase(file: string, opts: OpenOptions): Db {
         { file },
         'upgrade mailcamp',
       );
+    }
+    const hasTable = () => !!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(opts.kind.table);
+    const anyTable = () => !!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' LIMIT 1").get();
+    if ((found > 0 || anyTable()) && !hasTable()) {
+      throw new MailcampError('STATE', `not a mailcamp ${opts.kind.what} (it has no '${opts.kind.table}' table); move it away`, { file });
+    }
+    if (opts.readonly && found === 0) {
+      // Created but never written (the disk filled up as it was made): nothing recorded in it.
+      throw new MailcampError('STATE', `an empty ${opts.kind.what}: nothing was recorded in it (a full disk when it was made?); move it away`, { file });
     }
     if (!opts.readonly && found < opts.version) {
       db.transaction(() => {

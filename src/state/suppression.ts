@@ -125,7 +125,7 @@ function migrate(db: Db): void {
 export function openSuppression(stateDir: string, opts: SuppressionOptions = {}): SuppressionList {
   const file = suppressionFile(stateDir);
   const clock = opts.clock ?? systemClock;
-  const db = openDatabase(file, { version: SCHEMA_VERSION, migrate });
+  const db = openDatabase(file, { version: SCHEMA_VERSION, migrate, kind: { table: 'suppressed', what: 'suppression list' } });
 
   const st = {
     upsert: db.prepare(

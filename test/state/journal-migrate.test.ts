@@ -51,3 +51,40 @@ describe('journal schema upgrade', () => {
     db.close();
   });
 });
+
+describe('a file in the journal\'s place that is not one', () => {
+  test('another SQLite file (the suppression list copied over it, or anything with tables) is refused read-only and read-write, not migrated into a journal', async () => {
+    const { openSuppression } = await import('../../src/state/suppression.js');
+    const state = tmpDir();
+    const list = openSuppression(state);
+    list.add({ address: 'z@example.com', reason: 'manual' });
+    list.close();
+    const other = tmpDir();
+    const db = new Database(path.join(other, JOURNAL_FILE));
+    db.exec('CREATE TABLE foo (a)');
+    db.close();
+    for (const dir of [other]) {
+      for (const readonly of [true, false]) {
+        assert.throws(() => openJournal(dir, { readonly }), /not a mailcamp journal \(it has no 'runs' table\); move it away/);
+      }
+    }
+    const copied = tmpDir();
+    const fs = await import('node:fs');
+    fs.copyFileSync(path.join(state, 'suppression'), path.join(copied, JOURNAL_FILE));
+    for (const readonly of [true, false]) assert.throws(() => openJournal(copied, { readonly }), /not a mailcamp journal/);
+    const check = new Database(path.join(copied, JOURNAL_FILE), { readonly: true });
+    assert.equal(check.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'runs'").get()!.n as number, 0, 'not migrated');
+    check.close();
+  });
+
+  test('a 0-byte journal (a full disk as it was made) is no journal: status lists the CSV instead of crashing', async () => {
+    const { journalExists } = await import('../../src/state/journal.js');
+    const fs = await import('node:fs');
+    const dir = tmpDir();
+    fs.writeFileSync(path.join(dir, JOURNAL_FILE), '');
+    assert.equal(journalExists(dir), false);
+    const empty = tmpDir();
+    new Database(path.join(empty, JOURNAL_FILE)).exec('PRAGMA user_version = 0; VACUUM');
+    if (fs.statSync(path.join(empty, JOURNAL_FILE)).size > 0) assert.throws(() => openJournal(empty, { readonly: true }), /an empty journal: nothing was recorded in it/);
+  });
+});
