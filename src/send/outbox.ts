@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { Composed } from '../compose/index.js';
 import { writableFolder } from '../shared/folders.js';
 import type { Gate, SendResult, Transport } from './transport.js';
+import { MailcampError } from '../shared/errors.js';
 
 export function emlName(row: number, key: string): string {
   // Letters and digits of any script stay (two teams 研发部 and 市场部 must not both be
@@ -14,6 +15,16 @@ export function emlName(row: number, key: string): string {
   const safe = [...key.replace(/^group:/, 'group-').normalize('NFC').replace(/[^\p{L}\p{N}\p{M}@._+-]/gu, '_')].slice(0, 80).join('');
   return `${String(row).padStart(6, '0')}-${safe}.eml`;
 }
+
+const WRITE_ERRORS: Record<string, string> = {
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EROFS: 'read-only file system',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ENOENT: 'the folder is gone',
+  EIO: 'input/output error',
+};
 
 export class OutboxTransport implements Transport {
   readonly description: string;
@@ -42,8 +53,22 @@ export class OutboxTransport implements Transport {
     }
     const file = path.join(this.dir, this.nameFor(msg));
     const tmp = `${file}.tmp-${process.pid}`;
-    await fs.promises.writeFile(tmp, msg.raw);
-    await fs.promises.rename(tmp, file);
+    try {
+      await fs.promises.writeFile(tmp, msg.raw);
+      await fs.promises.rename(tmp, file);
+    } catch (e) {
+      // The disk filled up, the folder went away: the file is not there, so the message was not
+      // delivered (it is tried again on resume), and writing more is pointless (exit 3).
+      await fs.promises.rm(tmp, { force: true }).catch(() => {});
+      const err = e as NodeJS.ErrnoException;
+      const why = WRITE_ERRORS[err.code ?? ''] ?? err.message;
+      return {
+        status: 'deferred',
+        response: `not written: ${why}`,
+        notTried: true,
+        fatal: new MailcampError('TRANSPORT', `cannot write to the outbox: ${why}${err.code ? ` (${err.code})` : ''}`, { file: this.dir }),
+      };
+    }
     return { status: 'sent', response: `written ${path.basename(file)}` };
   }
 

@@ -13,3 +13,21 @@ test('outbox file names keep letters of any script and lose what a file system o
   assert.equal(emlName(5, 'group:../../etc/passwd'), '000005-group-.._.._etc_passwd.eml');
   assert.equal(emlName(6, 'group:a b\u202e\nc'), '000006-group-a_b__c.eml');
 });
+
+test('a write that fails (the disk full, the folder gone) is not delivered and stops the run: deferred, not tried, fatal; no temp file left', async () => {
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  const { OutboxTransport } = await import('../../src/send/outbox.js');
+  const { tmpDir } = await import('../helpers/tmp.js');
+  const dir = path.join(tmpDir(), 'outbox');
+  const t = new OutboxTransport(dir, () => 'x.eml');
+  await t.open();
+  fs.rmSync(dir, { recursive: true });
+  const gate = { ready: async () => {}, open: async () => {}, handOver: () => {} };
+  const r = await t.send({ raw: Buffer.from('Subject: x\r\n\r\nx\r\n') } as never, gate);
+  assert.equal(r.status, 'deferred');
+  assert.equal(r.notTried, true);
+  assert.match(r.response, /^not written: the folder is gone$/);
+  assert.match(String(r.fatal), /cannot write to the outbox: the folder is gone \(ENOENT\)/);
+  assert.equal(r.fatal?.code, 'TRANSPORT');
+});
