@@ -53,7 +53,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
       'after',
       `
 Exit codes: 0 all delivered (or rendered), 1 some failed/deferred/unknown, 2 invalid input or usage
-(nothing sent), 3 fatal transport error, 130 interrupted (resumable), 70 a bug in mailcamp.
+(nothing sent), 3 fatal transport error (or a full disk mid-run), 130 interrupted (resumable), 70 a bug in mailcamp.
 Examples:
   mailcamp validate campaigns/welcome.yaml
   mailcamp send campaigns/welcome.yaml --dry-run

@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'VALIDATION' // several input problems, collected (exit 2)
   | 'TRANSPORT' // fatal transport error: connection, TLS, authentication (exit 3)
   | 'STATE' // journal/lock refuses the operation (finished run, locked) (exit 2)
+  | 'FATAL' // the journal cannot be written any more (disk full), messages may have gone out (exit 3)
   | 'INTERRUPTED'; // SIGINT/SIGTERM (exit 130)
 
 export interface ErrorPlace {
@@ -71,6 +72,7 @@ export const EXIT = {
 export function exitCodeFor(e: MailcampError): number {
   switch (e.code) {
     case 'TRANSPORT':
+    case 'FATAL':
       return EXIT.TRANSPORT;
     case 'INTERRUPTED':
       return EXIT.INTERRUPTED;

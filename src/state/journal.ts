@@ -574,7 +574,9 @@ export class SqliteJournal implements Journal {
 
   /** A failed commit or fsync: the journal refuses every later call (see the top of the file). */
   private fail(waiters: Waiter[], message: string): void {
-    this.broken ??= new MailcampError('STATE', message, { file: this.file });
+    // Exit 3, not 2 ("nothing sent"): messages may have gone out before it; the journal holds
+    // every commit before the failure, so a send after freeing space resumes.
+    this.broken ??= new MailcampError('FATAL', `${message}; what was sent before is recorded: free space and run send again to resume`, { file: this.file });
     // Writes waiting for a later fsync will not get one either.
     for (const w of [...waiters, ...this.unsynced.splice(0), ...this.waiters.splice(0)]) w.reject(this.broken);
   }

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { ManualClock } from '../../src/shared/clock.js';
-import { MailcampError } from '../../src/shared/errors.js';
+import { exitCodeFor, MailcampError } from '../../src/shared/errors.js';
 import { bootId } from '../../src/state/boot.js';
 import {
   INTERRUPTED_RESPONSE,
@@ -168,6 +168,8 @@ describe('journal', () => {
     await assert.rejects(j.markResults([{ key: 'user1@example.com', status: 'sent' }]), /journal write failed/);
     assert.throws(() => j.get('user1@example.com'), /journal write failed/);
     await assert.rejects(j.markSending(['user1@example.com']), /journal write failed/);
+    // Exit 3 (fatal, resumable), not 2 ("invalid input, nothing sent"): messages may have gone out.
+    await assert.rejects(j.markSending(['user1@example.com']), (e: unknown) => e instanceof MailcampError && exitCodeFor(e) === 3 && /run send again to resume/.test(e.message));
     (j as unknown as { walFd: undefined }).walFd = undefined;
   });
 
