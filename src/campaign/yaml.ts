@@ -34,6 +34,8 @@ export function readYamlFile(file: string, displayFile: string, diag: Diagnostic
   let text: string;
   try {
     const st = fs.statSync(file);
+    // A device or FIFO (`validate /dev/urandom`) would be read forever.
+    if (!st.isFile()) throw new MailcampError('INPUT', st.isDirectory() ? 'is a folder, not a YAML file' : 'is not a regular file', { file: displayFile });
     if (st.size > MAX_YAML_BYTES) {
       throw new MailcampError('INPUT', `file is ${st.size} bytes; the limit is ${MAX_YAML_BYTES}`, {
         file: displayFile,

@@ -22,7 +22,7 @@ export function register(program: Command, io: Io, setExit: (n: number) => void)
     .option('--skip-invalid', 'treat invalid addresses as skipped rows (warnings) instead of errors')
     .option('--state <dir>', 'state folder (default: nearest .mailcamp/ above the campaign)')
     .action(async (file: string, opts: { skipInvalid?: boolean; state?: string }) => {
-      const r = await runValidate({ file, cwd: io.cwd, env: io.env, skipInvalid: opts.skipInvalid, state: opts.state });
+      const r = await runValidate({ file, cwd: io.cwd, env: io.env, skipInvalid: opts.skipInvalid, state: opts.state, signal: io.signal });
       const d = r.diagnostics;
       printDiagnostics(io, d);
       if (!d.ok) {

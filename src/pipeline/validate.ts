@@ -14,6 +14,7 @@ import { loadAsFarAsPossible } from './context.js';
 import { renderUnit } from './message.js';
 import { suppressedBy } from './suppression-lookup.js';
 import { unitsOf } from './units.js';
+import { MailcampError } from '../shared/errors.js';
 
 export interface ValidateOptions {
   file: string;
@@ -22,6 +23,8 @@ export interface ValidateOptions {
   state?: string;
   skipInvalid?: boolean;
   now?: Date;
+  /** Ctrl-C: stop reading the list (exit 130). */
+  signal?: AbortSignal;
 }
 
 export interface ValidateResult {
@@ -100,6 +103,7 @@ export async function runValidate(o: ValidateOptions): Promise<ValidateResult> {
     });
     const prepared = loaded.prepared;
     for await (const u of units) {
+      if (o.signal?.aborted) throw new MailcampError('INTERRUPTED', 'interrupted while checking the recipients');
       try {
         if (prepared) renderUnit(prepared, u, { runId: 'validate', now, occurrence });
       } catch (e) {

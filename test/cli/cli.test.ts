@@ -63,6 +63,26 @@ describe('validate', () => {
     assert.match(unclosed.stderr, /^t\.hbs:2:12: template syntax: Expecting .*got 'INVALID'\n/);
   });
 
+  test('Ctrl-C stops validate (exit 130); a campaign path that is a device or folder is refused, not read forever', async () => {
+    const dir = tmpDir();
+    writeFiles(dir, {
+      'c.yaml': 'name: x\nfrom: a@example.com\nsubject: hi\ntemplate: t.hbs\nrecipients: r.csv\n',
+      't.hbs': '<p>{{name}}</p>\n',
+      'r.csv': 'email,name\n' + Array.from({ length: 100_000 }, (_, i) => `u${i}@example.com,N${i}\n`).join(''),
+    });
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(new Error('SIGINT')), 150);
+    const r = await runCli(['validate', 'c.yaml'], { cwd: dir, signal: ac.signal });
+    assert.equal(r.code, 130, r.stdout + r.stderr);
+    assert.match(r.stderr, /interrupted while checking the recipients/);
+    const dev = await runCli(['validate', '/dev/zero'], { cwd: dir });
+    assert.equal(dev.code, 2);
+    assert.match(dev.stderr, /^\/dev\/zero: is not a regular file$/m);
+    const folder = await runCli(['validate', '.'], { cwd: dir });
+    assert.equal(folder.code, 2);
+    assert.match(folder.stderr, /is a folder, not a YAML file/);
+  });
+
   test('a helper failing on a CSV value is named at its call in the template; a number with thousands separators says so', async () => {
     const dir = tmpDir();
     writeFiles(dir, {
