@@ -11,17 +11,84 @@
 // `pending` and sent; recipients the list no longer yields (row removed, suppressed since) are
 // `skipped` once the rest is done (settleVanished).
 
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Campaign } from '../campaign/types.js';
 import { messageIdFor } from '../compose/headers.js';
 import { Diagnostics, formatDiagnostic } from '../shared/diagnostics.js';
 import { MailcampError } from '../shared/errors.js';
-import type { SqliteJournal } from '../state/journal.js';
+import { journalExists, openJournal, type SqliteJournal } from '../state/journal.js';
 import type { JournalEntry, RunInfo } from '../state/types.js';
 import { unitsOf } from './units.js';
 
 export interface RunChoice {
   restart?: boolean;
   resendUnknown?: boolean;
+}
+
+/** The campaign file's real path: what a run records as its own (symlinks resolved). */
+export function campaignFileOf(c: Campaign): string {
+  try {
+    return fs.realpathSync(c.file);
+  } catch {
+    return c.file;
+  }
+}
+
+/**
+ * A journal is named by the campaign's `name:` (by default its file name), so two campaign files
+ * of the same name under one state folder would share it: one would resume the other's run and
+ * mark its recipients skipped as "no longer in the list". A run records its campaign file; a
+ * send of another file that still exists is refused. (A file moved or renamed has no old path
+ * left: that is the same campaign.)
+ */
+export function refuseOtherCampaign(current: RunInfo | undefined, c: Campaign): void {
+  const theirs = current?.campaignFile;
+  if (!theirs || theirs === campaignFileOf(c) || !fs.existsSync(theirs)) return;
+  throw new MailcampError(
+    'STATE',
+    `campaign name '${c.name}' is taken: its journal holds a run of ${theirs}; give one of the two files its own \`name:\``,
+    { file: c.displayFile },
+  );
+}
+
+/**
+ * A campaign whose `name:` was changed while a run of it was unfinished would start a new,
+ * empty journal under the new name and mail everyone again. Looked for only when this name has
+ * no journal yet: another journal in the state folder whose unfinished run is of this file.
+ */
+export function refuseRenamedMidRun(stateDir: string, c: Campaign, o: RunChoice): void {
+  if (o.restart) return;
+  const mine = campaignFileOf(c);
+  let names: string[];
+  try {
+    names = fs.readdirSync(stateDir, { withFileTypes: true }).filter((d) => d.isDirectory() && d.name !== c.name).map((d) => d.name);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const dir = path.join(stateDir, name);
+    if (!journalExists(dir)) continue;
+    let run: RunInfo | undefined;
+    try {
+      const j = openJournal(dir, { readonly: true });
+      try {
+        run = j.currentRun();
+      } finally {
+        j.close();
+      }
+    } catch {
+      continue; // not readable: not ours to judge
+    }
+    if (run?.campaignFile === mine && run.state !== 'finished') {
+      throw new MailcampError(
+        'STATE',
+        `this campaign file has an unfinished run under its earlier name '${name}' (run ${run.runId}): put back \`name: ${name}\` ` +
+          `to resume it, or pass --restart to begin a new run as '${c.name}' (everyone is sent to again)`,
+        { file: c.displayFile },
+      );
+    }
+  }
 }
 
 /** Throws when the campaign's last run finished and nothing asks to send again. */
@@ -43,7 +110,7 @@ export function refuseFinishedRun(journal: SqliteJournal, name: string, o: RunCh
 export function beginRun(
   journal: SqliteJournal,
   current: RunInfo | undefined,
-  o: RunChoice & { newRunId: () => string; transport: string },
+  o: RunChoice & { newRunId: () => string; transport: string; campaignFile?: string },
 ): { run: RunInfo; notes: string[]; abandoned?: string } {
   if (!current || o.restart) {
     // --restart of a run that never finished: say what is left behind, since its recipients
@@ -57,7 +124,7 @@ export function beginRun(
           `were sent${t.unknown + t.sending ? ` and ${t.unknown + t.sending} maybe` : ''}, and get the message again in this new run (\`send\` without --restart resumes instead)`;
       }
     }
-    return { run: journal.startRun(o.newRunId(), o.transport), notes: [], abandoned };
+    return { run: journal.startRun(o.newRunId(), o.transport, o.campaignFile), notes: [], abandoned };
   }
   const notes: string[] = [];
   const stale = journal.settleStaleSending(); // at most `concurrency` per crash

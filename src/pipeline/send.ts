@@ -37,7 +37,7 @@ import { acquireLock, type Lock } from '../state/lock.js';
 import { openSuppression, suppressionFile } from '../state/suppression.js';
 import type { JournalEntry, Totals } from '../state/types.js';
 import { loadAsFarAsPossible, type Loaded } from './context.js';
-import { beginRun, iso, listEntries, refuseFinishedRun, registerRecipients, settleVanished, stopReason } from './resume.js';
+import { beginRun, campaignFileOf, iso, listEntries, refuseFinishedRun, refuseOtherCampaign, refuseRenamedMidRun, registerRecipients, settleVanished, stopReason } from './resume.js';
 import { buildMessage, renderUnit, signed } from './message.js';
 import { suppressedBy } from './suppression-lookup.js';
 import { unitsOf } from './units.js';
@@ -213,6 +213,14 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
       journalDir = campaignStateDir(ensureStateDir(stateDir), c.name);
       if (o.occurrence) journalDir = occurrenceDir(journalDir, o.occurrence.getTime());
       lock = acquireLock(journalDir, o.lockedAs ?? `send ${c.displayFile}${o.occurrence ? ` --occurrence ${o.occurrence.toISOString()}` : ''}`);
+      if (!o.occurrence && !journalExists(journalDir)) {
+        try {
+          refuseRenamedMidRun(stateDir, c, o);
+        } catch (e) {
+          lock.release();
+          throw e;
+        }
+      }
     }
     const journal = openJournal(journalDir, { clock });
     try {
@@ -267,7 +275,9 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   const notes: string[] = [...x.notes];
   const shownTransport = x.spec.kind === 'outbox' ? `outbox:${x.outDir}` : withoutCredentials(x.transportUrl);
 
-  // A finished run is refused (unless --restart, or --resend-unknown with unknowns left).
+  // A journal of another campaign file of the same name is refused; a finished run too (unless
+  // --restart, or --resend-unknown with unknowns left).
+  if (!o.dryRun && !o.to) refuseOtherCampaign(journal.currentRun(), c);
   const current = refuseFinishedRun(journal, c.name, o);
 
   // Connect before touching the run: a refused certificate or password changes nothing.
@@ -284,6 +294,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   const begun = beginRun(journal, current, {
     ...o,
     transport: shownTransport,
+    campaignFile: o.dryRun || o.to ? undefined : campaignFileOf(c),
     // An occurrence's first run is named by its stamp; a --restart of it is a new run in the same
     // journal, so it gets a suffix (run ids are unique; its report does not replace the first).
     newRunId: () =>

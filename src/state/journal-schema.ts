@@ -12,7 +12,7 @@ import type { DeliveryStatus, JournalEntry, RunInfo, RunState } from './types.js
  *    the machine the run's process ran on): see SqliteJournal.settleStaleSending.
  * 4: the status index holds only pending and deferred entries (entries_due).
  */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 export interface EntryRow {
   key: string;
@@ -38,6 +38,7 @@ export interface RunRow {
   transport: string;
   reason?: string | null;
   boot?: string | null;
+  campaign_file?: string | null;
 }
 
 export function migrate(db: Db): void {
@@ -78,6 +79,8 @@ export function migrate(db: Db): void {
   addColumn(db, 'entries', 'delivered', 'TEXT');
   addColumn(db, 'runs', 'boot', 'TEXT');
   addColumn(db, 'entries', 'content_at', 'INTEGER');
+  // Version 5: the campaign file a run belongs to (two files of the same name share a journal).
+  addColumn(db, 'runs', 'campaign_file', 'TEXT');
 }
 
 function addColumn(db: Db, table: string, column: string, type: string): void {
@@ -113,7 +116,7 @@ export function prepareStatements(db: Db, readonly: boolean): Statements {
     nextDeferred: db.prepare(`SELECT MIN(next_attempt_at) FROM entries WHERE status = 'deferred'`).pluck(),
     totals: db.prepare('SELECT status, COUNT(*) AS n FROM entries GROUP BY status'),
     insertRun: write(() =>
-      db.prepare('INSERT INTO runs (run_id, started_at, finished_at, state, transport, boot) VALUES (?, ?, NULL, ?, ?, ?)'),
+      db.prepare('INSERT INTO runs (run_id, started_at, finished_at, state, transport, boot, campaign_file) VALUES (?, ?, NULL, ?, ?, ?, ?)'),
     ),
     setRunState: write(() => db.prepare('UPDATE runs SET state = ?, finished_at = ?, reason = ? WHERE run_id = ?')),
     setRunBoot: write(() => db.prepare('UPDATE runs SET boot = ? WHERE run_id = ?')),
@@ -167,5 +170,6 @@ export function toRun(r: RunRow): RunInfo {
   const run: RunInfo = { runId: r.run_id, startedAt: r.started_at, state: r.state, transport: r.transport };
   if (r.finished_at !== null) run.finishedAt = r.finished_at;
   if (r.reason) run.reason = r.reason;
+  if (r.campaign_file) run.campaignFile = r.campaign_file;
   return run;
 }

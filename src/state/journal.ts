@@ -205,17 +205,17 @@ export class SqliteJournal implements Journal {
     return r && toRun(r);
   }
 
-  startRun(runId: string, transport: string): RunInfo {
+  startRun(runId: string, transport: string, campaignFile?: string): RunInfo {
     this.writable();
     this.flushNow();
     const startedAt = this.clock.now();
     this.db
       .transaction(() => {
         this.st.deleteEntries!.run();
-        this.st.insertRun!.run(runId, startedAt, 'running', transport, bootId() ?? null);
+        this.st.insertRun!.run(runId, startedAt, 'running', transport, bootId() ?? null, campaignFile ?? null);
       })
       .immediate();
-    return { runId, startedAt, state: 'running', transport };
+    return { runId, startedAt, state: 'running', transport, ...(campaignFile ? { campaignFile } : {}) };
   }
 
   endRun(state: 'finished' | 'interrupted', reason?: string): void {

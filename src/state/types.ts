@@ -35,6 +35,8 @@ export interface RunInfo {
   transport: string;
   /** Why an interrupted run stopped (signal, fatal transport error, error budget). */
   reason?: string;
+  /** The campaign file the run belongs to (its real path); absent in journals before version 5. */
+  campaignFile?: string;
 }
 
 export type Totals = Record<DeliveryStatus, number> & { recipients: number };

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { runSend } from '../../src/pipeline/send.js';
 import { runCli } from '../helpers/cli.js';
+import { tmpDir } from '../helpers/tmp.js';
 import { startSmtpServer } from '../helpers/smtp-server.js';
 import { address as A, ensureBuilt, makeCampaign, spawnCli, states, status } from './delivery-fixture.js';
 
@@ -264,6 +265,46 @@ describe('resume, restart and the lock (issue 3)', () => {
       after.recipients.map((r) => [r.row, r.status]),
       before.recipients.map((r) => [r.row, r.status === 'pending' ? 'sent' : r.status]),
     );
+  });
+
+  test('two campaign files of the same name under one state folder: the second is refused, not run in the first one\'s journal', async () => {
+    const top = tmpDir();
+    fs.mkdirSync(path.join(top, '.mailcamp'));
+    const make = (sub: string, n: number) => {
+      const dir = path.join(top, sub);
+      fs.mkdirSync(dir);
+      fs.writeFileSync(path.join(dir, 't.hbs'), '<p>Hi {{name}}</p>\n');
+      fs.writeFileSync(path.join(dir, 'r.csv'), 'email,name\n' + Array.from({ length: n }, (_, i) => `${sub}${i}@example.com,N${i}\n`).join(''));
+      // No name: key: both are called 'campaign', after their file name.
+      fs.writeFileSync(path.join(dir, 'campaign.yaml'), 'from: news@example.com\nsubject: hi\ntemplate: t.hbs\nrecipients: r.csv\n');
+      return path.join(dir, 'campaign.yaml');
+    };
+    const x = make('x', 5);
+    const y = make('y', 2);
+    const first = await runCli(['send', x, '--limit', '2'], { cwd: top });
+    assert.equal(first.code, 0, first.stderr);
+    const other = await runCli(['send', y], { cwd: top });
+    assert.equal(other.code, 2, other.stdout);
+    assert.match(other.stderr, new RegExp(`campaign name 'campaign' is taken: its journal holds a run of ${fs.realpathSync(x).replace(/[.]/g, '\\.')}; give one of the two files its own \`name:\``));
+    assert.ok(!fs.existsSync(path.join(top, 'y', 'outbox')), 'nothing of y sent');
+    const rest = await runCli(['send', x], { cwd: top });
+    assert.equal(rest.code, 0, rest.stderr);
+    assert.equal(fs.readdirSync(path.join(top, 'x', 'outbox', 'campaign')).length, 5);
+  });
+
+  test('a name: changed while a run of the file was unfinished is refused (it would mail everyone again) unless --restart', async () => {
+    const f = makeCampaign({ n: 4, name: 'probe' });
+    const first = await runCli(['send', f.campaign, '--limit', '1'], { cwd: f.dir });
+    assert.equal(first.code, 0, first.stderr);
+    fs.writeFileSync(f.campaign, fs.readFileSync(f.campaign, 'utf8').replace('name: probe', 'name: probe-renamed'));
+    const renamed = await runCli(['send', f.campaign], { cwd: f.dir });
+    assert.equal(renamed.code, 2);
+    assert.match(renamed.stderr, /this campaign file has an unfinished run under its earlier name 'probe' \(run \S+\): put back `name: probe` to resume it, or pass --restart/);
+    assert.equal(fs.readdirSync(path.join(f.dir, 'outbox', 'probe')).length, 1);
+    assert.ok(!fs.existsSync(path.join(f.dir, 'outbox', 'probe-renamed')));
+    const restart = await runCli(['send', f.campaign, '--restart'], { cwd: f.dir });
+    assert.equal(restart.code, 0, restart.stderr);
+    assert.equal(fs.readdirSync(path.join(f.dir, 'outbox', 'probe-renamed')).length, 4);
   });
 
   test('status: counts per state, the unknown and deferred recipients, and what to do next', async () => {

@@ -27,7 +27,7 @@ function writeV1(dir: string): void {
 
 describe('journal schema upgrade', () => {
   test('a version-1 journal reads read-only as it is, and is upgraded in place by a writer', async () => {
-    assert.equal(SCHEMA_VERSION, 4);
+    assert.equal(SCHEMA_VERSION, 5);
     const dir = tmpDir('mailcamp-journal-v1-');
     writeV1(dir);
     const ro = openJournal(dir, { readonly: true });
@@ -45,7 +45,7 @@ describe('journal schema upgrade', () => {
     assert.equal(j.currentRun()!.reason, 'interrupted by SIGTERM');
     j.close();
     const db = new Database(path.join(dir, JOURNAL_FILE), { readonly: true });
-    assert.equal(db.pragma('user_version', { simple: true }), 4);
+    assert.equal(db.pragma('user_version', { simple: true }), 5);
     const indexes = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'entries_%' ORDER BY name`).pluck().all();
     assert.deepEqual(indexes, ['entries_due', 'entries_row']);
     db.close();
