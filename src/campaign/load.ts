@@ -136,7 +136,7 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
   const textNode = get('text');
   const textPath = r.str(textNode, 'text');
   if (textPath !== undefined && textNode) {
-    if (!isFile(rel(textPath))) diag.error(`text template not found: ${show(rel(textPath))}${pathHint(textPath)}`, textNode.pos);
+    if (!isFile(rel(textPath))) diag.error(`text template not found: ${show(rel(textPath))}${pathHint(rel(textPath))}`, textNode.pos);
     else text = rel(textPath);
   }
 
@@ -254,7 +254,7 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
     const keyNode = dk.entries.get('private_key')?.node;
     const keyPath = r.str(keyNode, 'dkim.private_key');
     if (!domain || !selector || !keyPath) diag.error('dkim needs domain, selector and private_key', dk.pos);
-    else if (!isFile(rel(keyPath))) diag.error(`dkim.private_key not found: ${show(rel(keyPath))}${pathHint(keyPath)}`, keyNode!.pos);
+    else if (!isFile(rel(keyPath))) diag.error(`dkim.private_key not found: ${show(rel(keyPath))}${pathHint(rel(keyPath))}`, keyNode!.pos);
     else if (!DNS_NAME.test(domain)) diag.error(`dkim.domain must be a domain name like acme.example; got '${domain}'`, dk.entries.get('domain')!.node.pos);
     // The selector is DNS labels too (RFC 6376 §3.1): it is looked up as <selector>._domainkey.<domain>.
     else if (!DNS_NAME.test(selector) && !/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(selector)) {
@@ -269,7 +269,7 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
     for (const it of items) {
       const p = r.str(it, 'suppress');
       if (p === undefined) continue;
-      if (!isFile(rel(p))) diag.error(`suppression list not found: ${show(rel(p))}${pathHint(p)}`, it.pos);
+      if (!isFile(rel(p))) diag.error(`suppression list not found: ${show(rel(p))}${pathHint(rel(p))}`, it.pos);
       else suppress.push(rel(p));
     }
   }

@@ -239,7 +239,10 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
         total,
         warnings,
         isSuppressed,
-        notes: lock?.tookOverStaleFrom !== undefined ? [`took over the lock of process ${lock.tookOverStaleFrom || '?'}, which is no longer running`] : [],
+        notes:
+          lock?.tookOverStaleFrom === undefined
+            ? []
+            : [lock.tookOverStaleFrom ? `took over the lock of process ${lock.tookOverStaleFrom}, which is no longer running` : 'took over a lock file left unreadable by a crash'],
       });
     } finally {
       journal.close();

@@ -2,6 +2,8 @@
 // terminal or stored as one line: C0 and C1 control characters (and DEL) become spaces, so an
 // ESC sequence, CR/LF or a tab cannot rewrite the screen or split a line a script reads.
 
+import fs from 'node:fs';
+
 export function printable(text: string): string {
   // eslint-disable-next-line no-control-regex
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
@@ -22,5 +24,14 @@ export function oneLineMessage(text: string): string {
  */
 export function pathHint(p: string): string {
   // eslint-disable-next-line no-control-regex
-  return /[\\\u0000-\u001f]/.test(p) ? " (write paths with '/', not '\\')" : '';
+  if (/[\\\u0000-\u001f]/.test(p)) return " (write paths with '/', not '\\')";
+  // It is there, but not as a file: say what it is instead of "not found".
+  try {
+    const st = fs.statSync(p);
+    if (st.isDirectory()) return ' (that is a folder, not a file)';
+    if (!st.isFile()) return ' (that is not a regular file)';
+  } catch {
+    // not there at all
+  }
+  return '';
 }

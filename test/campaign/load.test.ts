@@ -2,6 +2,7 @@
 // ${VAR} from the environment and .env, paths relative to the campaign file.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { loadDotEnv } from '../../src/campaign/env.js';
@@ -156,6 +157,10 @@ describe('loadCampaign', () => {
       "c.yaml:8:5: attachment not found: files\\terms.pdf (write paths with '/', not '\\')",
     ]);
     for (const line of got) assert.ok(!line.includes('\n'));
+    // There, but a folder: said so rather than "not found".
+    const dir = path.dirname(project(MIN.replace('template: t.hbs', 'template: tpl.hbs')));
+    fs.mkdirSync(path.join(dir, 'tpl.hbs'));
+    assert.deepEqual(problems(path.join(dir, 'c.yaml')), ['c.yaml:4:11: template not found: tpl.hbs (that is a folder, not a file)']);
   });
 
   test('a campaign name taken from a file name that is not one says where it came from and what to add', () => {
