@@ -84,3 +84,12 @@ describe('makeCert / makeUntrustedCert', () => {
     assert.match(san, /IP Address:0:0:0:0:0:0:0:1/i);
   });
 });
+
+test('ensureBuilt() does not rebuild a fresh dist/: a rebuild while another test file runs the CLI breaks it mid-import', async () => {
+  const fs = await import('node:fs');
+  const { CLI, ensureBuilt } = await import('../pipeline/delivery-fixture.js');
+  ensureBuilt(); // builds once if dist/ is really older than src/
+  const before = fs.statSync(CLI).mtimeMs;
+  ensureBuilt();
+  assert.equal(fs.statSync(CLI).mtimeMs, before, 'dist/ was rebuilt although it was up to date');
+});

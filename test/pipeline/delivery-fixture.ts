@@ -70,7 +70,9 @@ export function ensureBuilt(): void {
     fs.readdirSync(dir, { withFileTypes: true }).some((d) => {
       const p = path.join(dir, d.name);
       if (d.isDirectory()) return stale(p);
-      if (!d.name.endsWith('.ts')) return false;
+      // A declaration file (src/types/*.d.ts) emits nothing: it must not count as never built, or
+      // every call rebuilt dist/ while another test file was running the CLI from it.
+      if (!d.name.endsWith('.ts') || d.name.endsWith('.d.ts')) return false;
       const out = path.join(REPO, 'dist', path.relative(path.join(REPO, 'src'), p)).replace(/\.ts$/, '.js');
       return !fs.existsSync(out) || fs.statSync(out).mtimeMs < fs.statSync(p).mtimeMs;
     });
