@@ -13,8 +13,7 @@ import { interpolateData, isFile, readAddress, readAttachments, readErrorBudget,
 import { isNull, SchemaReader } from './schema.js';
 import type { Campaign } from './types.js';
 import { type PNode, type Pos, readYamlFile } from './yaml.js';
-import { pathHint } from '../shared/printable.js';
-import { leavesFolder } from '../shared/paths.js';
+import { leavesFolder, pathHint } from '../shared/paths.js';
 
 export const CAMPAIGN_KEYS = [
   'name',

@@ -10,12 +10,12 @@ import { KNOWN_ENCODINGS, resolveEncoding } from '../recipients/decode.js';
 import type { RecipientSource } from '../recipients/types.js';
 import { cronProblem } from '../schedule/timetable.js';
 import { MailcampError } from '../shared/errors.js';
+import { pathHint, realOr } from '../shared/paths.js';
 import { isNull, type MapNode, type SchemaReader } from './schema.js';
 import { suggest } from './suggest.js';
 import { dataMap } from './yaml.js';
 import type { AttachmentSpec, Campaign, MailAddress, ScheduleSpec } from './types.js';
 import type { PNode, Pos } from './yaml.js';
-import { pathHint } from '../shared/printable.js';
 
 export const RECIPIENT_KEYS = ['file', 'encoding', 'delimiter', 'email_column', 'name_column'];
 export const ERROR_BUDGET_KEYS = ['failures', 'window'];
@@ -192,14 +192,6 @@ export function readAttachments(
   });
   void dir;
   return out;
-}
-
-export function realOr(p: string): string {
-  try {
-    return fs.realpathSync(p);
-  } catch {
-    return p;
-  }
 }
 
 export function readSchedule(r: SchemaReader, n: PNode | undefined): ScheduleSpec | undefined {

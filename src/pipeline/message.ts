@@ -84,13 +84,12 @@ export function renderUnit(p: PreparedCampaign, u: Unit, o: BuildOptions): Rende
     throw e;
   }
   // A `filename:` that renders empty (its column empty in this row) would send a nameless file.
-  const sharedSpecs = c.attachments.filter((a) => a.kind === 'shared');
-  const names: [string | undefined, string | undefined][] = [
-    ...rendered.sharedAttachmentNames.map((n, i): [string | undefined, string | undefined] => [n, sharedSpecs[i]?.filename]),
-    ...rendered.attachmentPaths.map((a): [string | undefined, string | undefined] => [a.filename, c.attachments[a.spec].filename]),
-  ];
-  for (const [name, template] of names) {
-    if (name === undefined || name.trim() !== '') continue;
+  // (Per message: nothing is built unless one is empty.)
+  const blank = (n: string | undefined) => n !== undefined && n.trim() === '';
+  const emptyShared = rendered.sharedAttachmentNames.findIndex(blank);
+  const emptyOwn = rendered.attachmentPaths.find((a) => blank(a.filename));
+  if (emptyShared >= 0 || emptyOwn) {
+    const template = emptyOwn ? c.attachments[emptyOwn.spec].filename : c.attachments.filter((a) => a.kind === 'shared')[emptyShared].filename;
     const column = columnsIn(template ?? '').find((k) => k in u.members[0].fields);
     throw new MailcampError('INPUT', `attachment filename ${JSON.stringify(template)} is empty for this row`, { file: csv, line: u.row, column });
   }

@@ -17,6 +17,7 @@ import type { Campaign } from '../campaign/types.js';
 import { messageIdFor } from '../compose/headers.js';
 import { Diagnostics, formatDiagnostic } from '../shared/diagnostics.js';
 import { MailcampError } from '../shared/errors.js';
+import { realOr } from '../shared/paths.js';
 import { journalExists, openJournal, type SqliteJournal } from '../state/journal.js';
 import type { JournalEntry, RunInfo } from '../state/types.js';
 import { unitsOf } from './units.js';
@@ -28,11 +29,7 @@ export interface RunChoice {
 
 /** The campaign file's real path: what a run records as its own (symlinks resolved). */
 export function campaignFileOf(c: Campaign): string {
-  try {
-    return fs.realpathSync(c.file);
-  } catch {
-    return c.file;
-  }
+  return realOr(c.file);
 }
 
 /**

@@ -14,7 +14,7 @@ import type { Campaign } from '../campaign/types.js';
 import { campaignInputs } from '../campaign/inputs.js';
 import { type Env, interpolate, loadDotEnv } from '../campaign/env.js';
 import { checkAddress } from '../recipients/address.js';
-import { checkReportTargets, reportPaths, writeReport } from '../report/write-report.js';
+import { checkReportDestination, reportPaths, writeReportAfterDelivery } from '../report/write-report.js';
 import type { Composed } from '../compose/index.js';
 import { Dispatcher, type DispatchEvent, type Job } from '../send/dispatcher.js';
 import { ErrorBudget } from '../send/error-budget.js';
@@ -28,7 +28,6 @@ import type { Transport } from '../send/transport.js';
 import { type Clock, systemClock } from '../shared/clock.js';
 import { Diagnostics, formatDiagnostic } from '../shared/diagnostics.js';
 import { MailcampError } from '../shared/errors.js';
-import { writableFolder } from '../shared/folders.js';
 import { type Logger, silentLogger } from '../shared/logger.js';
 import { withoutCredentials } from '../shared/secrets.js';
 import { campaignStateDir, ensureStateDir, findStateDir } from '../state/folder.js';
@@ -169,11 +168,7 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
     const warnings = diag.warnings.map(formatDiagnostic);
 
     // The report is written after the messages went out: its folders and files must be usable now.
-    if (o.report) {
-      const targets = reportPaths(path.resolve(cwd, o.report));
-      for (const f of new Set([path.dirname(targets.json), path.dirname(targets.csv)])) writableFolder(f, '--report');
-      checkReportTargets(targets, campaignInputs(c), '--report');
-    } else writableFolder(path.join(c.dir, 'reports', c.name), 'reports');
+    checkReportDestination(o.report ? path.resolve(cwd, o.report) : undefined, path.join(c.dir, 'reports', c.name), campaignInputs(c));
 
     // 2. Transport, and the user's go-ahead for real SMTP.
     if (o.dryRun) spec = { kind: 'outbox', dir: o.out ? path.resolve(cwd, o.out) : undefined };
@@ -409,24 +404,16 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   const defaultReport = path.join(c.dir, 'reports', c.name, `${o.dryRun ? 'dry-run-' : o.to ? 'test-' : ''}${runId}.json`);
   const { json: reportPath, csv: csvPath } = reportPaths(o.report ? path.resolve(x.cwd, o.report) : defaultReport);
   const finalRun = journal.currentRun()!;
-  // The messages went out: a report that cannot be written (checked before sending, but the
-  // disk can fill up since) is said, and does not turn the run into exit 2 ("nothing sent").
-  let reportError: string | undefined;
-  try {
-    await writeReport({
-      jsonPath: reportPath,
-      csvPath,
-      campaign: c.name,
-      run: finalRun,
-      transport: shownTransport,
-      entries: journal.entries(),
-      totals,
-    });
-    logger.debug(`report written to ${reportPath}`);
-  } catch (e) {
-    if (!(e instanceof MailcampError)) throw e;
-    reportError = e.toString();
-  }
+  const reportError = await writeReportAfterDelivery({
+    jsonPath: reportPath,
+    csvPath,
+    campaign: c.name,
+    run: finalRun,
+    transport: shownTransport,
+    entries: journal.entries(),
+    totals,
+  });
+  if (!reportError) logger.debug(`report written to ${reportPath}`);
 
   // A test send (--to) goes to one address, and --limit N sends N: the rows they leave pending
   // were not asked for this time, so they do not make the exit code 1.

@@ -261,9 +261,7 @@ class Reader implements CsvReader {
         let row = this.readNow();
         if (row === PENDING) row = await this.next();
         if (!row) break;
-        // A record of empty cells (`,,,`: Excel writes them for rows that were formatted but
-        // never filled) is a blank line to a person too.
-        if (row.values[0].trim() === '' && row.values.every((v) => v.trim() === '')) continue;
+        if (isEmptyRecord(row.values)) continue;
         if (row.values.length !== this.width) {
           const n = row.values.length;
           const hint = n > this.width ? ` (a value that contains ${delimiterName(this.src.delimiter)} must be quoted)` : '';
@@ -364,6 +362,14 @@ const IO_ERRORS: Record<string, string> = {
   EACCES: 'permission denied reading the file',
   EISDIR: 'is a folder, not a CSV file',
 };
+
+/**
+ * A record of empty cells is a blank line to a person: `,,,` (Excel writes them for rows that
+ * were formatted but never filled), like a line of spaces.
+ */
+function isEmptyRecord(values: string[]): boolean {
+  return values[0].trim() === '' && values.every((v) => v.trim() === '');
+}
 
 /** A line of spaces (or a lone `""`) is a blank line to a person, whatever the parser says. */
 function isBlankLine(values: string[]): boolean {

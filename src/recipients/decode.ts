@@ -260,8 +260,6 @@ function incompleteTailStart(buf: Uint8Array): number {
   return buf.length;
 }
 
-export { firstInvalidUtf8 };
-
 class TextCheck extends Transform {
   private lines = new LineCounter();
   private checking = true;

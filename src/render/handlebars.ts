@@ -159,9 +159,10 @@ function syntaxError(e: unknown, file: string, source?: string): MailcampError |
   if (!/Parse error|Expecting|doesn't match|Invalid path/.test(err?.message ?? '')) return undefined;
   const m = /on line (\d+)/.exec(err.message);
   const line = err.lineNumber ?? (m ? Number(m[1]) : undefined);
-  const col = err.column !== undefined ? err.column + 1 : caretColumn(err.message, source, line);
+  const text = line && source ? (source.split(/\r?\n/)[line - 1] ?? '') : '';
+  const col = err.column !== undefined ? err.column + 1 : caretColumn(err.message, text);
   // `{{金额(元)}}`, `{{联系 电话}}`: a column name that is not a plain identifier.
-  const rest = line && col && source ? (source.split(/\r?\n/)[line - 1] ?? '').slice(col - 1) : '';
+  const rest = col ? text.slice(col - 1) : '';
   const oddName = /Expecting 'ID', 'STRING'.*got 'INVALID'/.test(err.message) && /^[^{}<>\n]+\}\}/.test(rest);
   const hint = oddName ? '; a column name with spaces, brackets or other signs is written {{[金额(元)]}}' : '';
   return new MailcampError('INPUT', `template syntax: ${err.message.split('\n').pop()}${hint}`, { file, line, col });
@@ -172,11 +173,10 @@ function syntaxError(e: unknown, file: string, source?: string): MailcampError |
  * characters before the error, line breaks removed, and a caret; the longest end of them that
  * starts the error's line gives the column.
  */
-function caretColumn(message: string, source: string | undefined, line: number | undefined): number | undefined {
+function caretColumn(message: string, text: string): number | undefined {
   const [, context, caret] = message.split('\n');
-  if (!source || !line || !context || !caret?.endsWith('^')) return undefined;
+  if (!text || !context || !caret?.endsWith('^')) return undefined;
   const past = context.slice(0, caret.length - 1);
-  const text = source.split(/\r?\n/)[line - 1] ?? '';
   for (let k = Math.min(past.length, text.length); k > 0; k--) if (text.startsWith(past.slice(past.length - k))) return k + 1;
   return undefined;
 }

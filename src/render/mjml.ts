@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { MailcampError } from '../shared/errors.js';
-import { leavesFolder } from '../shared/paths.js';
+import { leavesFolder, realOr } from '../shared/paths.js';
 
 interface MjmlError {
   line: number;
@@ -202,13 +202,6 @@ export function mjIncludes(source: string, file: string, root: string): { file: 
   return out;
 }
 
-function realOr(p: string): string {
-  try {
-    return fs.realpathSync(p);
-  } catch {
-    return p;
-  }
-}
 
 function cleanMessage(m: string): string {
   return m === 'include-denied' ? 'an mj-include was refused: its file is missing or outside the template folder' : m;

@@ -15,6 +15,8 @@ import fs from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { MailcampError } from '../shared/errors.js';
+import { WRITE_FAILURES, writableFolder } from '../shared/folders.js';
+import { realOr } from '../shared/paths.js';
 import { redact, withoutCredentials } from '../shared/secrets.js';
 import type { DeliveryStatus, JournalEntry, RunInfo, Totals } from '../state/types.js';
 import { AtomicFile } from './atomic-file.js';
@@ -63,20 +65,24 @@ export function reportPaths(p: string): { json: string; csv: string } {
 const REPORT_HEAD = { json: /^\s*\{\s*"campaign"\s*:/, csv: new RegExp(`^${CSV_COLUMNS.join(',')}\r?\n`) };
 
 /**
- * Checked before anything is sent, since the report is written after the messages went out: a
- * report path that names one of the campaign's own files (`--report list.json` beside
+ * Checked before anything is sent (`--report` or the default folder), since the report is
+ * written after the messages went out: a report path that names one of the campaign's own files (`--report list.json` beside
  * list.csv), a folder, or any existing file that is not an earlier mailcamp report would
  * otherwise be destroyed, or fail after delivery. An existing report (or an empty file) may be
  * replaced. `inputs`: absolute paths of the files the campaign reads.
  */
-export function checkReportTargets(targets: { json: string; csv: string }, inputs: readonly string[], what: string): void {
-  const real = (p: string): string => {
-    try {
-      return fs.realpathSync(p);
-    } catch {
-      return path.resolve(p);
-    }
-  };
+export function checkReportDestination(report: string | undefined, defaultFolder: string, inputs: readonly string[]): void {
+  if (!report) {
+    writableFolder(defaultFolder, 'reports');
+    return;
+  }
+  const targets = reportPaths(report);
+  for (const f of new Set([path.dirname(targets.json), path.dirname(targets.csv)])) writableFolder(f, '--report');
+  checkReportTargets(targets, inputs, '--report');
+}
+
+function checkReportTargets(targets: { json: string; csv: string }, inputs: readonly string[], what: string): void {
+  const real = (p: string) => realOr(path.resolve(p));
   const read = new Set(inputs.map(real));
   for (const kind of ['json', 'csv'] as const) {
     const file = targets[kind];
@@ -179,6 +185,21 @@ export async function writeReport(opts: ReportOptions): Promise<void> {
 }
 
 /**
+ * writeReport once the messages went out: a report that cannot be written (checked before
+ * sending, but the disk can fill up since) is returned as the reason, for the summary and exit
+ * 1, instead of thrown, which would make the run exit 2 ("nothing sent").
+ */
+export async function writeReportAfterDelivery(opts: ReportOptions): Promise<string | undefined> {
+  try {
+    await writeReport(opts);
+    return undefined;
+  } catch (e) {
+    if (!(e instanceof MailcampError)) throw e;
+    return e.toString();
+  }
+}
+
+/**
  * A file-system failure (folder not writable, disk full, a folder where the file should be) is
  * the user's to fix: it becomes a MailcampError naming the report file it concerns. Anything
  * else, such as a journal error from the entries, is passed on unchanged.
@@ -194,11 +215,7 @@ function asUserError(err: unknown, jsonPath: string, csvPath: string, csvTemp?: 
 }
 
 const REASONS: Record<string, string> = {
-  EACCES: 'permission denied',
-  EPERM: 'permission denied',
-  EROFS: 'read-only file system',
-  ENOSPC: 'no space left on the device',
-  EDQUOT: 'disk quota exceeded',
+  ...WRITE_FAILURES,
   EISDIR: 'a folder is in the way',
   // mkdir -p reports a file where a folder should be as EEXIST, open() as ENOTDIR.
   EEXIST: 'a file is in the way of its folder',

@@ -5,9 +5,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Composed } from '../compose/index.js';
-import { writableFolder } from '../shared/folders.js';
-import type { Gate, SendResult, Transport } from './transport.js';
 import { MailcampError } from '../shared/errors.js';
+import { WRITE_FAILURES, writableFolder } from '../shared/folders.js';
+import type { Gate, SendResult, Transport } from './transport.js';
 
 export function emlName(row: number, key: string): string {
   // Letters and digits of any script stay (two teams 研发部 and 市场部 must not both be
@@ -15,16 +15,6 @@ export function emlName(row: number, key: string): string {
   const safe = [...key.replace(/^group:/, 'group-').normalize('NFC').replace(/[^\p{L}\p{N}\p{M}@._+-]/gu, '_')].slice(0, 80).join('');
   return `${String(row).padStart(6, '0')}-${safe}.eml`;
 }
-
-const WRITE_ERRORS: Record<string, string> = {
-  ENOSPC: 'no space left on the device',
-  EDQUOT: 'disk quota exceeded',
-  EROFS: 'read-only file system',
-  EACCES: 'permission denied',
-  EPERM: 'permission denied',
-  ENOENT: 'the folder is gone',
-  EIO: 'input/output error',
-};
 
 export class OutboxTransport implements Transport {
   readonly description: string;
@@ -61,7 +51,7 @@ export class OutboxTransport implements Transport {
       // delivered (it is tried again on resume), and writing more is pointless (exit 3).
       await fs.promises.rm(tmp, { force: true }).catch(() => {});
       const err = e as NodeJS.ErrnoException;
-      const why = WRITE_ERRORS[err.code ?? ''] ?? err.message;
+      const why = err.code === 'ENOENT' ? 'the folder is gone' : (WRITE_FAILURES[err.code ?? ''] ?? err.message);
       return {
         status: 'deferred',
         response: `not written: ${why}`,

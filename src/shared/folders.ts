@@ -12,15 +12,18 @@ export function writableFolder(dir: string, what: string): string {
     fs.accessSync(dir, fs.constants.W_OK);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    const why =
-      err.code === 'ENOTDIR' || err.code === 'EEXIST'
-        ? 'a file is in the way (not a folder)'
-        : err.code === 'EACCES' || err.code === 'EPERM'
-          ? 'permission denied'
-          : err.code === 'EROFS'
-            ? 'read-only file system'
-            : err.message;
+    const why = err.code === 'ENOTDIR' || err.code === 'EEXIST' ? 'a file is in the way (not a folder)' : (WRITE_FAILURES[err.code ?? ''] ?? err.message);
     throw new MailcampError('USAGE', `${what}: cannot write to ${dir}: ${why}`);
   }
   return dir;
 }
+
+/** Why writing a file failed, in words, for the codes a user can do something about. */
+export const WRITE_FAILURES: Readonly<Record<string, string>> = {
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EIO: 'input/output error',
+};

@@ -2,8 +2,6 @@
 // terminal or stored as one line: C0 and C1 control characters (and DEL) become spaces, so an
 // ESC sequence, CR/LF or a tab cannot rewrite the screen or split a line a script reads.
 
-import fs from 'node:fs';
-
 export function printable(text: string): string {
   // eslint-disable-next-line no-control-regex
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
@@ -16,22 +14,4 @@ export function printable(text: string): string {
 export function oneLineMessage(text: string): string {
   // eslint-disable-next-line no-control-regex
   return text.replace(/[\u0000-\u001f\u007f]/g, (ch) => JSON.stringify(ch).slice(1, -1));
-}
-
-/**
- * For "not found" errors about a path: one written Windows-style (`files\x.pdf`) is not found
- * on Linux or macOS, and in double quotes YAML reads `\n` in it as a line break.
- */
-export function pathHint(p: string): string {
-  // eslint-disable-next-line no-control-regex
-  if (/[\\\u0000-\u001f]/.test(p)) return " (write paths with '/', not '\\')";
-  // It is there, but not as a file: say what it is instead of "not found".
-  try {
-    const st = fs.statSync(p);
-    if (st.isDirectory()) return ' (that is a folder, not a file)';
-    if (!st.isFile()) return ' (that is not a regular file)';
-  } catch {
-    // not there at all
-  }
-  return '';
 }

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import iconv from 'iconv-lite';
-import { decodeStages, firstInvalidUtf8, LineCounter, resolveEncoding } from '../../src/recipients/decode.js';
+import { decodeStages, LineCounter, resolveEncoding } from '../../src/recipients/decode.js';
+import { firstInvalidUtf8 } from '../../src/shared/text-file.js';
 import { Diagnostics, formatDiagnostic } from '../../src/shared/diagnostics.js';
 
 /** Runs `bytes` through the decode stages in chunks of `size` bytes; returns the text and the errors. */

@@ -73,7 +73,7 @@ describe('a file in the journal\'s place that is not one', () => {
     fs.copyFileSync(path.join(state, 'suppression'), path.join(copied, JOURNAL_FILE));
     for (const readonly of [true, false]) assert.throws(() => openJournal(copied, { readonly }), /not a mailcamp journal/);
     const check = new Database(path.join(copied, JOURNAL_FILE), { readonly: true });
-    assert.equal(check.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'runs'").get()!.n as number, 0, 'not migrated');
+    assert.equal((check.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'runs'").get() as { n: number }).n, 0, 'not migrated');
     check.close();
   });
 
