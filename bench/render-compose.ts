@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   const cpu0 = process.cpuUsage();
   const diag = new Diagnostics(0);
   const now = new Date();
-  const opts = { runId: '20261122T090000Z-bench0', now };
+  const opts = { runId: '20261122T090000Z-bench0', now, tokenKey: Buffer.alloc(32, 7) };
   const kept: { raw: Buffer; row: Row }[] = [];
   let n = 0;
   let bytes = 0;

@@ -66,7 +66,14 @@ export function readAddress(r: SchemaReader, n: PNode | undefined, key: string):
     r.error(`${key}: '${wide[1]}' around the address: write "Name <you@example.com>" with ASCII < >`, n.pos);
     return undefined;
   }
-  const parsed = addressparser(raw, { flatten: true }) as { name: string; address: string }[];
+  // `Acme: Billing <billing@…>`, `Acme; Billing <…>`, `Acme (News) <…>`: RFC 5322 reads ':' as
+  // the end of a group's name, ';' as its end and '(…)' as a comment, so the name that goes out
+  // would lose words. Whoever wrote one unquoted name before one <address> meant the name as
+  // written; it goes out quoted (or as encoded words).
+  const plain = /^\s*([^<>"@]*?)\s*<([^<>\s]+)>\s*$/.exec(raw);
+  const parsed = plain
+    ? [{ name: plain[1], address: plain[2] }]
+    : (addressparser(raw, { flatten: true }) as { name: string; address: string }[]);
   if (parsed.length !== 1 || !parsed[0].address) {
     r.error(`${key} must be one address like "Name <you@example.com>"; got '${raw}'`, n.pos);
     return undefined;
@@ -76,10 +83,7 @@ export function readAddress(r: SchemaReader, n: PNode | undefined, key: string):
     r.error(`${key}: invalid address "${parsed[0].address}": ${c.reason}`, n.pos);
     return undefined;
   }
-  // `Acme (News) <news@…>`: RFC 5322 reads "(News)" as a comment and drops it; whoever wrote
-  // it meant it as part of the name, which goes out quoted.
-  const written = /^\s*([^<>"]*\([^<>"]*)\s*<[^<>]+>\s*$/.exec(raw)?.[1].trim();
-  return { name: written || parsed[0].name || undefined, address: c.address };
+  return { name: parsed[0].name || undefined, address: c.address };
 }
 
 export function readRecipientsKey(

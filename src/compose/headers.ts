@@ -13,9 +13,11 @@ const encoder = new MimeNode();
 
 /**
  * ASCII text that reads as an RFC 2047 encoded word: a mail client would decode it and show
- * something other than what the CSV holds, so such text is itself sent encoded.
+ * something other than what the CSV holds, so such text is itself sent encoded. Lenient
+ * decoders (libmime, and so mailparser) also read words with spaces inside, even in a quoted
+ * display name: `"=?utf-8?Q?a b?="` shows as `a b`.
  */
-const LOOKS_ENCODED = /=\?[^?\s]*\?[BbQq]\?[^?\s]*\?=/;
+export const LOOKS_ENCODED = /=\?[^?\r\n]*\?[BbQq]\?[^?\r\n]*\?=/;
 
 /**
  * A run without whitespace too long for one line: folding needs whitespace, and RFC 5322
@@ -60,7 +62,15 @@ export function messageIdFor(runId: string, key: string, domain: string): string
   return `<${h}.${runId.slice(0, 8)}@${domain}>`;
 }
 
-/** The opaque X-Mailcamp-Recipient id: not the address, but stable for a campaign. */
-export function recipientToken(campaign: string, key: string): string {
+/**
+ * The opaque X-Mailcamp-Recipient id: not the address, but stable for a campaign and the state
+ * folder's secret (state/token-key.ts), so that it cannot be checked against guessed addresses.
+ */
+export function recipientToken(secret: Buffer, campaign: string, key: string): string {
+  return crypto.createHmac('sha256', secret).update(campaign).update('\0').update(key).digest('base64url').slice(0, 16);
+}
+
+/** The id as versions before the secret made it (a plain hash); still matched by bounces. */
+export function unkeyedRecipientToken(campaign: string, key: string): string {
   return crypto.createHash('sha256').update(campaign).update('\0').update(key).digest('base64url').slice(0, 16);
 }

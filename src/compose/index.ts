@@ -34,6 +34,12 @@ export interface ComposeInput {
   recipientToken: string;
   /** Per-recipient attachments, already resolved and encoded. */
   attachments: PreparedAttachment[];
+  /**
+   * A test send (send --to): rendered for a real row, so its List-Unsubscribe names that
+   * recipient; no RFC 8058 one-click header, which a mail provider's button or a link scanner
+   * would POST without anyone seeing the page.
+   */
+  testSend?: boolean;
 }
 
 export interface Composed {
@@ -130,7 +136,7 @@ export function compose(p: PreparedCampaign, input: ComposeInput): Composed {
   head += headerLine('Subject', r.subject);
   head += `Date: ${rfc5322Date(input.date)}${CRLF}`;
   head += `Message-ID: ${input.messageId}${CRLF}`;
-  head += listUnsubscribe(c, r);
+  head += listUnsubscribe(c, r, !input.testSend);
   head += `X-Mailcamp-Campaign: ${c.name}${CRLF}`;
   head += `X-Mailcamp-Recipient: ${input.recipientToken}${CRLF}`;
   for (const [k, v] of r.headers) head += customHeaderLine(p, k, v);
@@ -235,7 +241,7 @@ function sharedWithNames(p: PreparedCampaign, r: Rendered): PreparedAttachment[]
 }
 
 /** RFC 2369 List-Unsubscribe, and RFC 8058 one-click POST for https URLs. */
-function listUnsubscribe(c: Campaign, r: Rendered): string {
+function listUnsubscribe(c: Campaign, r: Rendered, oneClick: boolean): string {
   if (!c.unsubscribe) return '';
   const items: string[] = [];
   let https = false;
@@ -255,7 +261,7 @@ function listUnsubscribe(c: Campaign, r: Rendered): string {
   // whole, as some unsubscribe handlers do not expect folding.
   const folded = items.map((u) => (u.length > 900 ? u.match(/[^]{1,76}/g)!.join(`${CRLF} `) : u));
   let out = `List-Unsubscribe: ${folded.join(`,${CRLF} `)}${CRLF}`;
-  if (https) out += `List-Unsubscribe-Post: List-Unsubscribe=One-Click${CRLF}`;
+  if (https && oneClick) out += `List-Unsubscribe-Post: List-Unsubscribe=One-Click${CRLF}`;
   return out;
 }
 

@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { wrap as b64wrap } from 'nodemailer/lib/base64';
 import { buildHeaderParam, encodeWord, encodeWords, foldLines } from 'nodemailer/lib/mime-funcs';
+import { LOOKS_ENCODED } from './headers.js';
 import { encode as qpEncode, wrap as qpWrap } from 'nodemailer/lib/qp';
 
 export function crlf(s: string): string {
@@ -60,6 +61,8 @@ export function filenameParams(filename: string): string {
 function nameParam(filename: string): string {
   const plain = filename.replace(/[\x00-\x1f\x7f]/g, ' ');
   if (plain.length > MAX_PLAIN_NAME) return `name=${quoted(encodeWord(plain, 'B', 52))}`; // every part, in words
+  // ASCII that reads as an encoded word is sent as one, or a client would show it decoded.
+  if (LOOKS_ENCODED.test(plain)) return `name=${quoted(encodeWord(plain, 'B', 52))}`;
   return `name=${quoted(/^[\x20-\x7e]*$/.test(plain) ? plain : encodeWords(plain, 'B', 52, true))}`;
 }
 

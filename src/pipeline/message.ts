@@ -45,13 +45,18 @@ export function renderInputFor(u: Unit): RenderInput {
   };
 }
 
-export interface BuildOptions {
+export interface RenderOptions {
   runId: string;
   now: Date;
   /** The scheduled time of this run (schedule, send --occurrence), for templates. */
   occurrence?: Date;
+}
+
+export interface BuildOptions extends RenderOptions {
   /** Deliver to this address instead (send --to). */
   overrideTo?: string;
+  /** The state folder's secret behind X-Mailcamp-Recipient (state/token-key.ts). */
+  tokenKey: Buffer;
 }
 
 export interface RenderedUnit {
@@ -64,7 +69,7 @@ export interface RenderedUnit {
  * Renders one unit and checks everything that depends on its data: header values free of
  * line breaks, per-recipient attachment paths inside their folder. Validate stops here.
  */
-export function renderUnit(p: PreparedCampaign, u: Unit, o: BuildOptions): RenderedUnit {
+export function renderUnit(p: PreparedCampaign, u: Unit, o: RenderOptions): RenderedUnit {
   const c = p.compiled.campaign;
   const csv = c.recipients.displayFile;
   const rendered = p.compiled.render(renderInputFor(u), o.now, o.occurrence);
@@ -79,7 +84,9 @@ export function renderUnit(p: PreparedCampaign, u: Unit, o: BuildOptions): Rende
     if (e instanceof MailcampError) {
       // Header injection: name the column whose value carries the line break.
       const bad = u.members.flatMap((m) => Object.entries(m.fields)).find(([, v]) => /[\r\n\0]/.test(v));
-      throw new MailcampError(e.code, e.message, { file: csv, line: u.row, column: bad?.[0] }, e.hint);
+      // No column of this row has one: it came from the campaign file (a `data:` value).
+      if (!bad) throw new MailcampError(e.code, `${e.message} (it comes from the campaign file, e.g. a data: value, not from the list)`, { file: c.displayFile }, e.hint);
+      throw new MailcampError(e.code, e.message, { file: csv, line: u.row, column: bad[0] }, e.hint);
     }
     throw e;
   }
@@ -130,8 +137,9 @@ export function buildMessage(p: PreparedCampaign, u: Unit, o: BuildOptions): Com
     messageId: messageIdFor(o.runId, u.key, domain),
     date: o.now,
     // A test send's bounce or unsubscribe must not be matched back to the row's recipient.
-    recipientToken: recipientToken(c.name, o.overrideTo ? `test:${o.overrideTo.toLowerCase()}` : u.key),
+    recipientToken: recipientToken(o.tokenKey, c.name, o.overrideTo ? `test:${o.overrideTo.toLowerCase()}` : u.key),
     attachments: atts,
+    testSend: o.overrideTo !== undefined,
   });
 }
 

@@ -1,6 +1,7 @@
 // `mailcamp preview`: one recipient (by CSV line or address; default the first) rendered
 // to an .eml (the exact bytes send would deliver) and an .html for a browser.
 
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Env } from '../campaign/env.js';
@@ -43,7 +44,7 @@ export async function runPreview(o: PreviewOptions): Promise<PreviewResult> {
     if (!match) continue;
     const now = o.now ?? new Date();
     const { rendered } = renderUnit(prepared, u, { runId: 'preview', now });
-    const msg = await signed(prepared, buildMessage(prepared, u, { runId: 'preview', now }));
+    const msg = await signed(prepared, buildMessage(prepared, u, { runId: 'preview', now, tokenKey: randomBytes(32) }));
     const out = writableFolder(path.resolve(cwd, o.out ?? path.join(c.dir, 'preview', c.name)), o.out !== undefined ? '--out' : 'preview');
     const base = `${c.name}-line${u.row}`;
     const eml = path.join(out, `${base}.eml`);

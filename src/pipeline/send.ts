@@ -33,6 +33,7 @@ import { withoutCredentials } from '../shared/secrets.js';
 import { campaignStateDir, ensureStateDir, findStateDir } from '../state/folder.js';
 import { journalExists, openJournal, type SqliteJournal } from '../state/journal.js';
 import { acquireLock, type Lock } from '../state/lock.js';
+import { tokenKey } from '../state/token-key.js';
 import { openSuppression, suppressionFile } from '../state/suppression.js';
 import type { JournalEntry, Totals } from '../state/types.js';
 import { loadAsFarAsPossible, type Loaded } from './context.js';
@@ -220,6 +221,7 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
     const journal = openJournal(journalDir, { clock });
     try {
       return await sendWithJournal({
+        tokenKey: tokenKey(stateDir, { create: !throwaway }),
         o,
         c,
         prepared,
@@ -266,6 +268,8 @@ interface Ctx {
   isSuppressed: (key: string) => string | undefined;
   /** Notes from before the run (a stale lock taken over). */
   notes: string[];
+  /** The secret behind X-Mailcamp-Recipient (state/token-key.ts). */
+  tokenKey: Buffer;
 }
 
 async function sendWithJournal(x: Ctx): Promise<SendSummary> {
@@ -352,7 +356,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
       }
       submitted++;
       const build = async (): Promise<Composed> => {
-        const m = await signed(x.prepared, buildMessage(x.prepared, u, { runId, now: new Date(clock.now()), occurrence: o.occurrence, overrideTo: o.to }));
+        const m = await signed(x.prepared, buildMessage(x.prepared, u, { runId, now: new Date(clock.now()), occurrence: o.occurrence, overrideTo: o.to, tokenKey: x.tokenKey }));
         m.label = (o.to ? 'test-' : '') + emlName(u.row, u.key); // a test copy never replaces a delivered file
         return m;
       };

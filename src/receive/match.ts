@@ -5,16 +5,18 @@
 // journal says which address the token stands for: the address we mailed, which is the one
 // to suppress even when the report names another (a forwarding alias, a rewritten address).
 //
-// Tokens are one-way, so the journal's keys are hashed once per campaign and kept in a map
-// for the run. The campaign name comes from a received message: it is used only if it names
+// Tokens are one-way (an HMAC under the state folder's secret, state/token-key.ts), so the
+// journal's keys are hashed once per campaign and kept in a map for the run; so are the plain
+// hashes that versions before the secret sent. The campaign name comes from a received message: it is used only if it names
 // a journal folder that exists in this state folder.
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { recipientToken } from '../compose/headers.js';
+import { recipientToken, unkeyedRecipientToken } from '../compose/headers.js';
 import { OCCURRENCES_DIR } from '../schedule/occurrence.js';
 import { campaignStateDir } from '../state/folder.js';
 import { journalExists, openJournal } from '../state/journal.js';
+import { existingTokenKey } from '../state/token-key.js';
 
 /** Occurrences of a scheduled campaign whose journals are read (the newest ones). */
 const RECENT_OCCURRENCES = 4;
@@ -51,12 +53,16 @@ export class RecipientMatcher {
     }
     if (!journals.length) return undefined;
     const map = new Map<string, string>();
+    const secret = existingTokenKey(this.stateDir);
     for (const d of journals) {
       const journal = openJournal(d, { readonly: true });
       try {
         for (const e of journal.entries()) {
           // Group messages have one token for several addresses: no single address to name.
-          if (/^[^\s,;@]+@[^\s,;@]+$/.test(e.email.trim())) map.set(recipientToken(campaign, e.key), e.email.trim().toLowerCase());
+          if (!/^[^\s,;@]+@[^\s,;@]+$/.test(e.email.trim())) continue;
+          const address = e.email.trim().toLowerCase();
+          if (secret) map.set(recipientToken(secret, campaign, e.key), address);
+          map.set(unkeyedRecipientToken(campaign, e.key), address);
         }
       } finally {
         journal.close();

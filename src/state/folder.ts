@@ -6,6 +6,7 @@
 // Layout of the folder:
 //   .mailcamp/suppression         the shared suppression list (SQLite, see suppression.ts)
 //   .mailcamp/<campaign-name>/    one campaign's journal and lock (journal.ts, lock.ts)
+//   .mailcamp/recipient-token.key the secret behind X-Mailcamp-Recipient (token-key.ts)
 // Because both live side by side, a campaign may not be named like the suppression file
 // or like a path step (`.`, `..`): those names would escape or collide.
 
@@ -24,6 +25,7 @@ const RESERVED_NAMES = new Set([
   `${SUPPRESSION_FILE}-wal`,
   `${SUPPRESSION_FILE}-shm`,
   `${SUPPRESSION_FILE}-journal`,
+  'recipient-token.key', // state/token-key.ts
 ]);
 
 /**

@@ -150,6 +150,19 @@ describe('loadCampaign', () => {
     assert.deepEqual(c.from, { name: 'Acme (News)', address: 'news@acme.example' });
   });
 
+  test("a from: name with ':' or ';' keeps every word (RFC 5322 would read a group), and goes out quoted", async () => {
+    const { headerLine } = await import('../../src/compose/headers.js');
+    for (const name of ['Acme: Billing', '财务部: 发票', 'Acme; Billing', 'IT: Service Desk (Tier 1)']) {
+      const c = loadCampaign(project(MIN.replace('from: a@example.com', `from: ${JSON.stringify(`${name} <billing@acme.example>`)}`)), { env: {} });
+      assert.deepEqual(c.from, { name, address: 'billing@acme.example' });
+    }
+    assert.equal(headerLine('From', { name: 'Acme: Billing', address: 'b@acme.example' }), 'From: "Acme: Billing" <b@acme.example>\r\n');
+    // Still one address: two are refused, a quoted name is read as RFC 5322 says.
+    assert.match(problems(project(MIN.replace('from: a@example.com', 'from: "x@acme.example, Bob <b@acme.example>"')))[0], /from must be one address/);
+    const q = loadCampaign(project(MIN.replace('from: a@example.com', `from: '"Acme: Billing" <b@acme.example>'`)), { env: {} });
+    assert.deepEqual(q.from, { name: 'Acme: Billing', address: 'b@acme.example' });
+  });
+
   test('a Windows path: the error stays one line (YAML reads \\n in double quotes as a line break) and says to write /', () => {
     const got = problems(project(MIN + 'attachments:\n  - "files\\newsletter.pdf"\n  - files\\terms.pdf\n'));
     assert.deepEqual(got, [

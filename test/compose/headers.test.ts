@@ -66,6 +66,9 @@ test('long ASCII attachment names with spaces, ; and quotes: RFC 2231 sections q
   assert.ok(sections.length >= 4, 'the long names come in sections');
   for (const m of sections) assert.match(m[1], /^(?:"(?:[^"\\]|\\.)*"|[A-Za-z0-9!#$%&'*+.^_`{|}~-]+)$/, m[0]);
   assert.match(raw, /filename="a\*b\.pdf"/, 'a * is quoted: some parsers take it for RFC 2231 syntax');
+  // A name that reads as an encoded word goes into name= as one, or old clients show it decoded.
+  const lookalike = (await build('attachments:\n  - { path: a.txt, filename: "=?utf-8?B?SGVsbG8=?=.pdf" }\n', { 'a.txt': 'x\n' }, { email: 'a@example.com', name: 'Ann' })).raw;
+  assert.match(lookalike, new RegExp(`name="=\\?UTF-8\\?B\\?${Buffer.from('=?utf-8?B?SGVsbG8=?=.pdf').toString('base64').replace(/[+=]/g, (c) => `\\${c}`)}\\?="`));
   const m = await simpleParser(raw);
   assert.deepEqual(m.attachments.map((a) => a.filename), names);
 });
@@ -106,6 +109,10 @@ test('a name or subject that reads as an encoded word is sent encoded and comes 
   const to = (Array.isArray(m.to) ? m.to[0] : m.to)!.value;
   assert.deepEqual(to.map((a) => [a.name, a.address]), [[name, 'a@example.com']]);
   assert.ok(!raw.slice(0, raw.indexOf('\r\n\r\n')).includes('=?UTF-8?B?5byg5Lyf?='), 'the look-alike is not in the headers as it was');
+  // With a space inside: lenient decoders (mailparser) read it even in a quoted name.
+  const spaced = '=?utf-8?Q?a b?=';
+  const two = await simpleParser((await build('', {}, { email: 'a@example.com', name: spaced })).raw);
+  assert.equal((Array.isArray(two.to) ? two.to[0] : two.to)!.value[0].name, spaced);
 });
 
 test('unsubscribe.mailto is rendered per recipient, and an internationalized domain goes out as A-labels', async () => {

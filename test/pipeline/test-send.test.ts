@@ -18,7 +18,7 @@ describe('send --to (test send)', () => {
   before(ensureBuilt);
 
   test('one message to ADDR, exit 0, no journal, and a recipient id of its own', async () => {
-    const f = makeCampaign({ n: 3 });
+    const f = makeCampaign({ n: 3, extra: 'unsubscribe: { url: "https://acme.example/u?e={{email}}" }\n' });
     const server = await startSmtpServer({ starttls: false });
     try {
       const url = `smtp+plain://127.0.0.1:${server.port}`;
@@ -42,6 +42,16 @@ describe('send --to (test send)', () => {
       const first = server.messages.find((m) => m.envelope.to[0] === A(1))!;
       assert.ok(header(first.raw, 'X-Mailcamp-Recipient'));
       assert.notEqual(header(test.raw, 'X-Mailcamp-Recipient'), header(first.raw, 'X-Mailcamp-Recipient'));
+      // The test copy shows the row's List-Unsubscribe, but no one-click POST that a provider's
+      // button or a link scanner could fire at the real recipient's URL.
+      assert.equal(header(test.raw, 'List-Unsubscribe'), `<https://acme.example/u?e=${A(1).replace('@', '%40')}>`);
+      assert.equal(header(test.raw, 'List-Unsubscribe-Post'), undefined);
+      assert.equal(header(first.raw, 'List-Unsubscribe-Post'), 'List-Unsubscribe=One-Click');
+      // The id is an HMAC under the state folder's secret, which the real send made.
+      const { recipientToken, unkeyedRecipientToken } = await import('../../src/compose/headers.js');
+      const secret = fs.readFileSync(path.join(f.dir, '.mailcamp', 'recipient-token.key'));
+      assert.equal(header(first.raw, 'X-Mailcamp-Recipient'), recipientToken(secret, 'faults', A(1)));
+      assert.notEqual(header(first.raw, 'X-Mailcamp-Recipient'), unkeyedRecipientToken('faults', A(1)));
     } finally {
       await server.close();
     }

@@ -13,6 +13,7 @@ import type { Mailbox, MailboxMessage } from '../../src/receive/mailbox.js';
 import { MailcampError } from '../../src/shared/errors.js';
 import { recipientToken } from '../../src/compose/headers.js';
 import { openJournal } from '../../src/state/journal.js';
+import { tokenKey } from '../../src/state/token-key.js';
 import { openProcessed } from '../../src/state/processed.js';
 import { openSuppression } from '../../src/state/suppression.js';
 import { tmpDir, writeFiles } from '../helpers/tmp.js';
@@ -268,7 +269,7 @@ test('a complaint or report that names nobody: mapped through the returned X-Mai
   j.startRun('r1', 'outbox');
   j.addPending({ key: 'zoe@example.com', row: 2, email: 'zoe@example.com', messageId: '<m@acme.example>' });
   j.close();
-  const ours = `From: news@acme.example\nTo: redacted@isp.example\nSubject: hi\nMessage-ID: <z@acme.example>\nX-Mailcamp-Campaign: news\nX-Mailcamp-Recipient: ${recipientToken('news', 'zoe@example.com')}\n\nhello\n`;
+  const ours = `From: news@acme.example\nTo: redacted@isp.example\nSubject: hi\nMessage-ID: <z@acme.example>\nX-Mailcamp-Campaign: news\nX-Mailcamp-Recipient: ${recipientToken(tokenKey(state, { create: true }), 'news', 'zoe@example.com')}\n\nhello\n`;
   const noFinal = bounce('nf', 'x@example.net').replace(/^Final-Recipient:.*\n/im, '').replace(/^Original-Recipient:.*\n/im, '');
   assert.doesNotMatch(noFinal, /Final-Recipient/i);
   const box = new FakeMailbox([
