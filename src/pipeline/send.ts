@@ -357,7 +357,8 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
       submitted++;
       const build = async (): Promise<Composed> => {
         const m = await signed(x.prepared, buildMessage(x.prepared, u, { runId, now: new Date(clock.now()), occurrence: o.occurrence, overrideTo: o.to, tokenKey: x.tokenKey }));
-        m.label = (o.to ? 'test-' : '') + emlName(u.row, u.key); // a test copy never replaces a delivered file
+        // A test copy, or a dry run's render in the outbox's own folder, never replaces a delivered file.
+        m.label = (o.to ? 'test-' : o.dryRun && o.out === undefined ? 'dry-run-' : '') + emlName(u.row, u.key);
         return m;
       };
       const job: Job = { key: u.key, row: u.row, email: o.to ?? u.email, build, attempts: entry.attempts, done: entry.delivered };

@@ -82,4 +82,23 @@ describe('send --to (test send)', () => {
     assert.deepEqual(delivered.map((n) => fs.readFileSync(path.join(f.dir, 'box', n), 'utf8')), before, 'the delivered files are untouched');
     assert.match(fs.readFileSync(path.join(f.dir, 'box', `test-${delivered[0]}`), 'utf8'), /^To: tester@me\.example\r$/m);
   });
+
+  test("a dry run beside the outbox's delivered messages writes dry-run-… files and replaces none of them", async () => {
+    const f = makeCampaign({ n: 3 });
+    const box = path.join(f.dir, 'outbox', 'faults');
+    const one = await runCli(['send', f.campaign, '--limit', '1'], { cwd: f.dir });
+    assert.equal(one.code, 0, one.stderr);
+    const delivered = fs.readdirSync(box);
+    assert.equal(delivered.length, 1);
+    const bytes = fs.readFileSync(path.join(box, delivered[0]));
+    const dry = await runCli(['send', f.campaign, '--dry-run'], { cwd: f.dir });
+    assert.equal(dry.code, 0, dry.stderr);
+    const now = fs.readdirSync(box).sort();
+    assert.deepEqual(now, [...delivered, ...['000002', '000003', '000004'].map((r, i) => `dry-run-${r}-${A(i + 1)}.eml`)].sort());
+    assert.deepEqual(fs.readFileSync(path.join(box, delivered[0])), bytes, 'the delivered message is untouched');
+    // Into a folder of its own (--out), the names are the plain ones.
+    const out = await runCli(['send', f.campaign, '--dry-run', '--out', 'rehearsal'], { cwd: f.dir });
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(fs.readdirSync(path.join(f.dir, 'rehearsal')).filter((n) => /^\d{6}-/.test(n)).length, 3);
+  });
 });
