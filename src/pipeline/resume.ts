@@ -18,7 +18,7 @@ import { messageIdFor } from '../compose/headers.js';
 import { Diagnostics, formatDiagnostic } from '../shared/diagnostics.js';
 import { MailcampError } from '../shared/errors.js';
 import { realOr } from '../shared/paths.js';
-import { journalExists, openJournal, type SqliteJournal } from '../state/journal.js';
+import { journalExists, openJournal, type SqliteJournal, type StaleVerdict } from '../state/journal.js';
 import type { JournalEntry, RunInfo } from '../state/types.js';
 import { unitsOf } from './units.js';
 
@@ -107,7 +107,7 @@ export function refuseFinishedRun(journal: SqliteJournal, name: string, o: RunCh
 export function beginRun(
   journal: SqliteJournal,
   current: RunInfo | undefined,
-  o: RunChoice & { newRunId: () => string; transport: string; campaignFile?: string },
+  o: RunChoice & { newRunId: () => string; transport: string; campaignFile?: string; staleVerdict?: (e: JournalEntry) => StaleVerdict | undefined },
 ): { run: RunInfo; notes: string[]; abandoned?: string } {
   if (!current || o.restart) {
     // --restart of a run that never finished: say what is left behind, since its recipients
@@ -124,12 +124,16 @@ export function beginRun(
     return { run: journal.startRun(o.newRunId(), o.transport, o.campaignFile), notes: [], abandoned };
   }
   const notes: string[] = [];
-  const stale = journal.settleStaleSending(); // at most `concurrency` per crash
+  const stale = journal.settleStaleSending(o.staleVerdict); // at most `concurrency` per crash
   const run = journal.resumeRun();
   notes.push(`resuming run ${run.runId} (started ${iso(run.startedAt)}${current.reason ? `; it stopped: ${current.reason}` : ''})`);
   if (stale.unknown.length) {
     const n = stale.unknown.length;
     notes.push(`${n} recipient(s) were being sent when the last run stopped; delivery unknown, not sent again: ${listEntries(stale.unknown)}`);
+  }
+  if (stale.found.length) {
+    const n = stale.found.length;
+    notes.push(`${n} recipient(s) were being written when the last run stopped; their files are complete, recorded as sent: ${listEntries(stale.found)}`);
   }
   if (stale.requeued.length) {
     const n = stale.requeued.length;

@@ -18,7 +18,7 @@ import { checkReportDestination, reportPaths, writeReportAfterDelivery } from '.
 import type { Composed } from '../compose/index.js';
 import { Dispatcher, type DispatchEvent, type Job } from '../send/dispatcher.js';
 import { ErrorBudget } from '../send/error-budget.js';
-import { emlName, OutboxTransport } from '../send/outbox.js';
+import { emlName, OutboxTransport, outboxVerdicts } from '../send/outbox.js';
 import { RateLimiter } from '../send/rate-limit.js';
 import { RetryPolicy } from '../send/retry.js';
 import { occurrenceDir, occurrenceStamp } from '../schedule/occurrence.js';
@@ -297,6 +297,8 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
     ...o,
     transport: shownTransport,
     campaignFile: o.dryRun || o.to ? undefined : campaignFileOf(c),
+    // The outbox can tell whether a message left `sending` by a crash was written: its file.
+    staleVerdict: x.spec.kind === 'outbox' && !o.dryRun && !o.to && current?.transport === shownTransport ? outboxVerdicts(x.outDir!) : undefined,
     // An occurrence's first run is named by its stamp; a --restart of it is a new run in the same
     // journal, so it gets a suffix (run ids are unique; its report does not replace the first).
     newRunId: () =>
@@ -402,13 +404,17 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   const unfinished = totals.pending + totals.sending + totals.deferred;
   const reason = stopReason({ fatal, paused, signal });
   if (reason) journal.endRun('interrupted', reason);
-  else if (!limited && unfinished === 0 && !o.to) journal.endRun('finished');
+  // A finished run is refused by the next send, so it is marked finished only once its report
+  // is written: a crash while the report is written leaves the run to resume, with nothing
+  // left to send, and that send writes the report.
+  const finishing = !reason && !limited && unfinished === 0 && !o.to;
+  const finishedAt = clock.now();
   if (limited && !o.to) notes.push(`stopped after ${submitted} message(s) (--limit); run send again to continue`);
 
   // Report: built from the journal.
   const defaultReport = path.join(c.dir, 'reports', c.name, `${o.dryRun ? 'dry-run-' : o.to ? 'test-' : ''}${runId}.json`);
   const { json: reportPath, csv: csvPath } = reportPaths(o.report ? path.resolve(x.cwd, o.report) : defaultReport);
-  const finalRun = journal.currentRun()!;
+  const finalRun = finishing ? { ...journal.currentRun()!, state: 'finished' as const, finishedAt } : journal.currentRun()!;
   const reportError = await writeReportAfterDelivery({
     jsonPath: reportPath,
     csvPath,
@@ -419,6 +425,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
     totals,
   });
   if (!reportError) logger.debug(`report written to ${reportPath}`);
+  if (finishing) journal.endRun('finished', undefined, finishedAt);
 
   // A test send (--to) goes to one address, and --limit N sends N: the rows they leave pending
   // were not asked for this time, so they do not make the exit code 1.

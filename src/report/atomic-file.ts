@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { removeDeadTemps } from '../shared/dead-temps.js';
 
 const CHUNK = 64 * 1024;
 
@@ -27,9 +28,14 @@ export class AtomicFile {
     private fh: FileHandle,
   ) {}
 
-  /** Creates the temporary file beside `target` (whose folder must exist). */
+  /**
+   * Creates the temporary file beside `target` (whose folder must exist), after removing those
+   * that a killed process left for the same target.
+   */
   static async create(target: string): Promise<AtomicFile> {
     const dir = path.dirname(target);
+    const prefix = `.${path.basename(target)}.`;
+    removeDeadTemps(dir, (name) => (name.startsWith(prefix) ? pidIn(name.slice(prefix.length)) : undefined));
     const temp = path.join(dir, `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
     // 'wx': never follow or reuse something already at the temporary name.
     const fh = await open(temp, 'wx', 0o644);
@@ -81,6 +87,12 @@ export class AtomicFile {
     await this.fh.close().catch(() => {});
     await rm(this.tempPath, { force: true });
   }
+}
+
+/** `<pid>.<8 hex>.tmp` → pid. */
+function pidIn(rest: string): number | undefined {
+  const m = /^(\d+)\.[0-9a-f]{8}\.tmp$/.exec(rest);
+  return m ? Number(m[1]) : undefined;
 }
 
 function syncDir(dir: string): void {

@@ -6,7 +6,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Composed } from '../compose/index.js';
 import { MailcampError } from '../shared/errors.js';
+import { removeDeadTemps } from '../shared/dead-temps.js';
 import { WRITE_FAILURES, writableFolder } from '../shared/folders.js';
+import type { StaleVerdict } from '../state/journal.js';
+import type { JournalEntry } from '../state/types.js';
 import type { Gate, SendResult, Transport } from './transport.js';
 
 export function emlName(row: number, key: string): string {
@@ -14,6 +17,57 @@ export function emlName(row: number, key: string): string {
   // `group-___.eml`); what a file system or a shell treats specially does not.
   const safe = [...key.replace(/^group:/, 'group-').normalize('NFC').replace(/[^\p{L}\p{N}\p{M}@._+-]/gu, '_')].slice(0, 80).join('');
   return `${String(row).padStart(6, '0')}-${safe}.eml`;
+}
+
+/**
+ * After a crash, what became of the messages that were being written to `dir` (the run's own
+ * outbox): a complete file carrying the entry's Message-ID was delivered; a temporary file
+ * left by the dead process, and no complete one, means it was not. Those temporary files are
+ * removed. Anything else (the file moved away by whatever picks the outbox up, say) stays
+ * `unknown`.
+ */
+export function outboxVerdicts(dir: string): (e: JournalEntry) => StaleVerdict | undefined {
+  const TEMP = /^(\d{6}-.*\.eml)\.tmp-(\d+)$/;
+  const leftBehind = new Set(removeDeadTemps(dir, (name) => {
+    const m = TEMP.exec(name);
+    return m ? Number(m[2]) : undefined;
+  }).map((name) => suffixOf(TEMP.exec(name)![1])));
+  // Delivered files by the part of their name after the row (the row may have moved since).
+  const bySuffix = new Map<string, string[]>();
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    // no folder: nothing was written
+  }
+  for (const name of names) {
+    if (!/^\d{6}-.*\.eml$/.test(name)) continue;
+    const k = suffixOf(name);
+    bySuffix.set(k, [...(bySuffix.get(k) ?? []), name]);
+  }
+  return (e) => {
+    const suffix = suffixOf(emlName(0, e.key));
+    for (const name of bySuffix.get(suffix) ?? []) {
+      if (messageIdIn(path.join(dir, name)) === e.messageId) return { status: 'sent', response: `written ${name}` };
+    }
+    return leftBehind.has(suffix) ? { status: 'pending' } : undefined;
+  };
+}
+
+const suffixOf = (name: string): string => name.slice(7);
+
+function messageIdIn(file: string): string | undefined {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(file, 'r');
+    const head = Buffer.alloc(16 * 1024);
+    const n = fs.readSync(fd, head, 0, head.length, 0);
+    return /^Message-ID:[ \t]*(<[^>\r\n]*>)/im.exec(head.toString('latin1', 0, n))?.[1];
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
 }
 
 export class OutboxTransport implements Transport {

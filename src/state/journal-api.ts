@@ -28,8 +28,8 @@ export interface Journal {
   currentRun(): RunInfo | undefined;
   /** Starts a new run (after --restart or the first time): entries of older runs are dropped. */
   startRun(runId: string, transport: string): RunInfo;
-  /** Marks the current run finished or interrupted, with why it stopped. */
-  endRun(state: 'finished' | 'interrupted', reason?: string): void;
+  /** Marks the current run finished or interrupted, with why it stopped (at `at`, default now). */
+  endRun(state: 'finished' | 'interrupted', reason?: string, at?: number): void;
 
   get(key: string): JournalEntry | undefined;
   /** Adds entries as `pending` when the key is new; returns false for a key already present. */

@@ -100,6 +100,7 @@ type WriteKeys =
   | 'handedOver'
   | 'result'
   | 'staleRequeue'
+  | 'requeueOne'
   | 'staleSending';
 export type Statements = Record<ReadKeys, Stmt> & Record<WriteKeys, Stmt | undefined>;
 
@@ -141,6 +142,11 @@ export function prepareStatements(db: Db, readonly: boolean): Statements {
     staleRequeue: write(() =>
       db.prepare(
         `UPDATE entries SET status = 'pending', attempts = MAX(attempts - 1, 0), updated_at = ? WHERE status = 'sending' AND content_at IS NULL`,
+      ),
+    ),
+    requeueOne: write(() =>
+      db.prepare(
+        `UPDATE entries SET status = 'pending', attempts = MAX(attempts - 1, 0), content_at = NULL, updated_at = ? WHERE key = ? AND status = 'sending'`,
       ),
     ),
     staleSending: write(() =>

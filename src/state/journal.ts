@@ -69,6 +69,9 @@ import { migrate, prepareStatements, SCHEMA_VERSION, toEntry, toRun, type EntryR
 
 export const JOURNAL_FILE = 'journal.sqlite';
 /** The response given to entries found `sending` when a run is resumed. */
+/** What a transport knows of a message left `sending` by a crash (settleStaleSending). */
+export type StaleVerdict = { status: 'sent'; response: string } | { status: 'pending' };
+
 export const INTERRUPTED_RESPONSE = 'interrupted while sending; delivery unknown';
 
 /** Queued rows that force a commit without waiting for the event loop. */
@@ -218,8 +221,8 @@ export class SqliteJournal implements Journal {
     return { runId, startedAt, state: 'running', transport, ...(campaignFile ? { campaignFile } : {}) };
   }
 
-  endRun(state: 'finished' | 'interrupted', reason?: string): void {
-    this.setRunState(state, this.clock.now(), reason ?? null);
+  endRun(state: 'finished' | 'interrupted', reason?: string, at?: number): void {
+    this.setRunState(state, at ?? this.clock.now(), reason ?? null);
   }
 
   /**
@@ -330,23 +333,33 @@ export class SqliteJournal implements Journal {
    * resuming, before resumeRun, while holding the campaign's lock (another live process's
    * `sending` entries are genuinely in flight). Returns the entries in each case.
    */
-  settleStaleSending(): { unknown: JournalEntry[]; requeued: JournalEntry[] } {
+  settleStaleSending(verdict?: (e: JournalEntry) => StaleVerdict | undefined): { unknown: JournalEntry[]; requeued: JournalEntry[]; found: JournalEntry[] } {
     this.writable();
     this.flushNow();
     const stale = [...this.entries(['sending'])]; // at most `concurrency` per crash
-    const out = { unknown: [] as JournalEntry[], requeued: [] as JournalEntry[] };
+    const out = { unknown: [] as JournalEntry[], requeued: [] as JournalEntry[], found: [] as JournalEntry[] };
     if (!stale.length) return out;
     const run = this.st.currentRun.get() as RunRow | undefined;
     const boot = bootId();
     const sameBoot = boot !== undefined && run?.boot === boot;
     const now = this.clock.now();
+    // A transport that can tell what became of a message (the outbox: its file is there or not)
+    // decides first; the rest as above.
+    const decided = new Map(stale.map((e) => [e.key, verdict?.(e)] as const));
     this.db
       .transaction(() => {
+        for (const [key, v] of decided) {
+          if (v?.status === 'sent') this.st.result!.run('sent', v.response, null, null, null, now, key);
+          else if (v?.status === 'pending') this.st.requeueOne!.run(now, key);
+        }
         if (sameBoot) this.st.staleRequeue!.run(now);
         this.st.staleSending!.run(INTERRUPTED_RESPONSE, now);
       })
       .immediate();
-    for (const e of stale) (sameBoot && e.contentAt === undefined ? out.requeued : out.unknown).push(e);
+    for (const e of stale) {
+      const v = decided.get(e.key);
+      (v?.status === 'sent' ? out.found : v?.status === 'pending' || (sameBoot && e.contentAt === undefined) ? out.requeued : out.unknown).push(e);
+    }
     return out;
   }
 

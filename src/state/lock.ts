@@ -24,6 +24,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { isAlive } from '../shared/dead-temps.js';
 import { MailcampError } from '../shared/errors.js';
 import { bootId } from './boot.js';
 
@@ -208,18 +209,6 @@ function parseJson(raw: string): unknown {
     return JSON.parse(raw);
   } catch {
     return undefined;
-  }
-}
-
-/** Whether a process with this pid exists on this host. */
-export function isAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: it exists but belongs to another user.
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -363,7 +363,7 @@ describe('journal', () => {
     }
     assert.equal(again.get('user1@example.com')!.status, 'sent');
     assert.equal(again.get('user3@example.com')!.status, 'pending');
-    assert.deepEqual(again.settleStaleSending(), { unknown: [], requeued: [] });
+    assert.deepEqual(again.settleStaleSending(), { unknown: [], requeued: [], found: [] });
     again.close();
   });
 
