@@ -7,7 +7,7 @@ import readline from 'node:readline/promises';
 import type { Command } from 'commander';
 import { loadCampaign } from '../campaign/load.js';
 import type { Campaign } from '../campaign/types.js';
-import { runSend, type SendSummary } from '../pipeline/send.js';
+import { type ConfirmInfo, runSend, type SendSummary } from '../pipeline/send.js';
 import { resolveOccurrence } from '../schedule/manual.js';
 import { latestOccurrenceWithJournal } from '../schedule/occurrence.js';
 import { Diagnostics } from '../shared/diagnostics.js';
@@ -101,6 +101,8 @@ export function register(program: Command, io: Io, setExit: (n: number) => void)
         yes: f.yes,
         signal: io.signal,
         confirm: io.stdin.isTTY ? (info) => ask(io, info) : undefined,
+        // Warnings and resume notes before the question and before a long run, not after it.
+        onNotice: (line) => err(io, line),
         logger: {
           info: (m) => err(io, m),
           warn: (m) => err(io, `warning: ${m}`),
@@ -141,10 +143,13 @@ function bar(done: number, total: number): string {
   return `[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${done}/${total}`;
 }
 
-async function ask(io: Io, info: { recipients: number; server: string; campaign: string }): Promise<boolean> {
+async function ask(io: Io, info: ConfirmInfo): Promise<boolean> {
   const rl = readline.createInterface({ input: io.stdin, output: io.stderr });
   try {
-    const a = await rl.question(`Send ${plural(info.recipients, 'message')} of '${info.campaign}' through ${info.server}? [y/N] `);
+    const what = info.resume
+      ? `Resume run ${info.resume.runId} of '${info.campaign}' (${info.resume.done} done): send ${plural(info.recipients, 'more message')}`
+      : `Send ${plural(info.recipients, 'message')} of '${info.campaign}'`;
+    const a = await rl.question(`${what} through ${info.server}? [y/N] `);
     return /^y(es)?$/i.test(a.trim());
   } finally {
     rl.close();

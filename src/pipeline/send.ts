@@ -59,7 +59,13 @@ export interface SendOptions {
   state?: string;
   debugSmtp?: boolean;
   /** Asked before anything goes to an SMTP server; false aborts. Undefined: refuse unless `yes`. */
-  confirm?: (info: { recipients: number; server: string; campaign: string }) => Promise<boolean>;
+  confirm?: (info: ConfirmInfo) => Promise<boolean>;
+  /**
+   * Warnings of the validation and notes known before the first message (a resume, a lock
+   * taken over), as they come, so that they are read before the confirmation and before a
+   * long run. Without it they are in the summary's warnings and notes.
+   */
+  onNotice?: (line: string) => void;
   yes?: boolean;
   clock?: Clock;
   logger?: Logger;
@@ -79,6 +85,15 @@ export interface SendOptions {
    * `occurrence` in templates. See src/schedule/occurrence.ts.
    */
   occurrence?: Date;
+}
+
+export interface ConfirmInfo {
+  /** Messages this invocation will send (on a resume: those not sent yet). */
+  recipients: number;
+  server: string;
+  campaign: string;
+  /** Set when an unfinished run is resumed: its id, and how many of its recipients are done. */
+  resume?: { runId: string; done: number };
 }
 
 export interface Progress {
@@ -166,7 +181,9 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
       total++;
     }
     diag.throwIfErrors();
-    const warnings = diag.warnings.map(formatDiagnostic);
+    const warnings: string[] = [];
+    const notice = (line: string, into: string[]) => (o.onNotice ? o.onNotice(line) : into.push(line));
+    for (const w of diag.warnings) notice(formatDiagnostic(w), warnings);
 
     // The report is written after the messages went out: its folders and files must be usable now.
     checkReportDestination(o.report ? path.resolve(cwd, o.report) : undefined, path.join(c.dir, 'reports', c.name), campaignInputs(c));
@@ -175,29 +192,40 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
     if (o.dryRun) spec = { kind: 'outbox', dir: o.out ? path.resolve(cwd, o.out) : undefined };
     const outDir =
       spec.kind === 'outbox' ? (spec.dir ?? (o.out ? path.resolve(cwd, o.out) : path.join(c.dir, 'outbox', c.name, o.occurrence ? occurrenceStamp(o.occurrence.getTime()) : ''))) : undefined;
-    if (spec.kind === 'smtp') {
+    if (spec.kind === 'smtp' && !o.yes) {
       const server = `${spec.host}:${spec.port}`;
-      const count = o.to ? Math.min(o.limit ?? 1, total) : o.limit !== undefined ? Math.min(o.limit, total) : total;
-      if (!o.yes) {
-        if (!o.confirm) {
-          throw new MailcampError('USAGE', `refusing to send ${count} message(s) to ${server} without confirmation: stdin is not a terminal; pass --yes`);
-        }
-        // Not worth asking about a run that will be refused anyway (checked again under the lock).
-        if (!throwaway) {
-          const dir = campaignStateDir(stateDir, c.name);
-          const done = o.occurrence ? occurrenceDir(dir, o.occurrence.getTime()) : dir;
-          if (journalExists(done)) {
-            const peek = openJournal(done, { readonly: true });
-            try {
-              refuseFinishedRun(peek, c.name, o);
-            } finally {
-              peek.close();
+      if (!o.confirm) {
+        const count = o.to ? Math.min(o.limit ?? 1, total) : Math.min(o.limit ?? Infinity, total);
+        throw new MailcampError('USAGE', `refusing to send ${count} message(s) to ${server} without confirmation: stdin is not a terminal; pass --yes`);
+      }
+      // Not worth asking about a run that will be refused anyway (checked again under the lock);
+      // a resume asks about what is left, not the whole list.
+      let resume: ConfirmInfo['resume'];
+      let left = total;
+      if (!throwaway) {
+        const dir = campaignStateDir(stateDir, c.name);
+        const done = o.occurrence ? occurrenceDir(dir, o.occurrence.getTime()) : dir;
+        if (journalExists(done)) {
+          const peek = openJournal(done, { readonly: true });
+          try {
+            const run = refuseFinishedRun(peek, c.name, o);
+            if (run && !o.restart) {
+              const t = peek.totals();
+              if (run.state === 'finished') left = t.unknown; // --resend-unknown
+              else {
+                const doneCount = t.sent + t.failed + (o.resendUnknown ? 0 : t.unknown);
+                resume = { runId: run.runId, done: doneCount };
+                left = Math.max(0, total - doneCount);
+              }
             }
+          } finally {
+            peek.close();
           }
         }
-        if (!(await o.confirm({ recipients: count, server, campaign: c.name }))) {
-          throw new MailcampError('USAGE', 'not sent: confirmation declined');
-        }
+      }
+      const count = o.to ? Math.min(o.limit ?? 1, total) : Math.min(o.limit ?? Infinity, left);
+      if (!(await o.confirm({ recipients: count, server, campaign: c.name, resume }))) {
+        throw new MailcampError('USAGE', 'not sent: confirmation declined');
       }
     }
 
@@ -222,6 +250,7 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
     try {
       return await sendWithJournal({
         tokenKey: tokenKey(stateDir, { create: !throwaway }),
+        notice,
         o,
         c,
         prepared,
@@ -270,11 +299,14 @@ interface Ctx {
   notes: string[];
   /** The secret behind X-Mailcamp-Recipient (state/token-key.ts). */
   tokenKey: Buffer;
+  /** Says a line now (o.onNotice), or keeps it in `into` for the summary. */
+  notice: (line: string, into: string[]) => void;
 }
 
 async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   const { o, c, journal, clock, logger, signal } = x;
-  const notes: string[] = [...x.notes];
+  const notes: string[] = [];
+  for (const n of x.notes) x.notice(n, notes);
   const shownTransport = x.spec.kind === 'outbox' ? `outbox:${x.outDir}` : withoutCredentials(x.transportUrl);
 
   // A journal of another campaign file of the same name is refused; a finished run too (unless
@@ -304,7 +336,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
     newRunId: () =>
       o.runId ?? (o.occurrence ? occurrenceStamp(o.occurrence.getTime()) + (current ? `-${crypto.randomBytes(3).toString('hex')}` : '') : newRunId(clock)),
   });
-  notes.push(...begun.notes);
+  for (const n of begun.notes) x.notice(n, notes);
   if (begun.abandoned) logger.warn(begun.abandoned); // now, before anything goes out
   const runId = begun.run.runId;
   await registerRecipients(journal, c, runId, { isSuppressed: x.isSuppressed, skipInvalid: o.skipInvalid, signal });

@@ -173,3 +173,38 @@ describe('skipping rows', () => {
     assert.match(lines[lines.length - 1], /^3000 errors, 0 warnings; nothing was sent$/);
   });
 });
+
+describe('the confirmation on a terminal', () => {
+  test('a resume asks about what is left, and the warnings come before the question', async () => {
+    const dir = project('email,name\na@example.com,A\nb@example.com,B\nc@example.com,C\nd@example.com,D\nA@example.com,again\n');
+    const server = await startSmtpServer({ starttls: false });
+    try {
+      const url = `smtp+plain://127.0.0.1:${server.port}`;
+      const first = await runCli(['send', 'c.yaml', '--transport', url, '--yes', '--limit', '3'], { cwd: dir });
+      assert.equal(first.code, 0, first.stderr);
+      assert.equal(server.messages.length, 3);
+      const runId = JSON.parse((await runCli(['status', 'c.yaml', '--json'], { cwd: dir })).stdout).run_id;
+
+      const no = await runCli(['send', 'c.yaml', '--transport', url], { cwd: dir, tty: true, input: 'n\n' });
+      assert.equal(no.code, 2, no.stderr);
+      const warning = no.stderr.indexOf('r.csv:6:');
+      const question = no.stderr.indexOf(`Resume run ${runId} of 'safe' (3 done): send 1 more message through 127.0.0.1:${server.port}? [y/N]`);
+      assert.ok(warning >= 0 && question > warning, no.stderr);
+      assert.match(no.stderr, /not sent: confirmation declined/);
+      assert.equal(server.messages.length, 3);
+
+      // A new campaign still asks about the whole list.
+      const fresh = project('email,name\na@example.com,A\nb@example.com,B\n');
+      const ask = await runCli(['send', 'c.yaml', '--transport', url], { cwd: fresh, tty: true, input: 'n\n' });
+      assert.match(ask.stderr, new RegExp(`Send 2 messages of 'safe' through 127\\.0\\.0\\.1:${server.port}\\? \\[y/N\\]`));
+
+      // Answered yes: the notes about the resume come before the summary line too.
+      const yes = await runCli(['send', 'c.yaml', '--transport', url], { cwd: dir, tty: true, input: 'y\n' });
+      assert.equal(yes.code, 0, yes.stderr);
+      assert.equal(server.messages.length, 4);
+      assert.match(yes.stderr, new RegExp(`resuming run ${runId}`));
+    } finally {
+      await server.close();
+    }
+  });
+});

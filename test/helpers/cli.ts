@@ -11,7 +11,7 @@ export interface CliResult {
 
 export async function runCli(
   argv: string[],
-  opts: { cwd: string; env?: Record<string, string | undefined>; signal?: AbortSignal; tty?: boolean },
+  opts: { cwd: string; env?: Record<string, string | undefined>; signal?: AbortSignal; tty?: boolean; input?: string },
 ): Promise<CliResult> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
@@ -20,6 +20,7 @@ export async function runCli(
   let err = '';
   stdout.on('data', (c) => (out += c));
   stderr.on('data', (c) => (err += c));
+  if (opts.input !== undefined) stdin.end(opts.input);
   const code = await main(argv, {
     stdout: Object.assign(stdout, { isTTY: false }),
     stderr: Object.assign(stderr, { isTTY: false }),
