@@ -269,7 +269,7 @@ export class Dispatcher {
       this.fatalError = result.fatal;
       this.halt();
     }
-    if (!result.notTried) job.attempts++;
+    if (!result.notTried && !result.serverFault) job.attempts++;
     const settled = [...(result.delivered ?? []), ...(result.rejected ?? []).map((r) => r.address)].map((a) => a.toLowerCase());
     if (settled.length) job.done = [...(job.done ?? []), ...settled];
 
@@ -277,6 +277,14 @@ export class Dispatcher {
       if (result.fatal || result.notTried) {
         // Not the recipient's fault: due as soon as the run is resumed.
         await this.record(job, 'deferred', result, clock.now());
+        return;
+      }
+      if (result.serverFault) {
+        // Not the recipient's fault either: again at once (the transport waits out its cool-down).
+        const at = clock.now();
+        await this.record(job, 'deferred', result, at);
+        this.o.onEvent?.({ job, outcome: 'deferred', result, retryAt: at });
+        if (!this.stopped) this.later(job, at);
         return;
       }
       if (retry.shouldRetry(job.attempts)) {

@@ -42,7 +42,7 @@ import type { Logger } from '../shared/logger.js';
 import { redact } from '../shared/secrets.js';
 import { useFastDotStuffing } from './dot-stuff.js';
 import { type Outcome, type SendInfo, type SmtpError, SmtpSession, smtpError } from './smtp-session.js';
-import { classifySmtpError } from './retry.js';
+import { classifySmtpError, needsReconnect } from './retry.js';
 import type { TransportSpec } from './transport-url.js';
 import type { Gate, SendResult, Transport } from './transport.js';
 
@@ -101,6 +101,9 @@ export class SmtpTransport implements Transport {
    */
   private connectFailures = 0;
   private round = 0;
+  /** Transactions failed by the server in a row (a 421, a connection lost before the dot), once per cool-down. */
+  private serverFaults = 0;
+  private faultRound = 0;
   /**
    * Connections to keep: lowered when the server refuses one while others are open (its limit),
    * and raised by one again every CAP_PROBE_MS while messages go through (the limit may have
@@ -166,16 +169,7 @@ export class SmtpTransport implements Transport {
           // out, so it costs its recipient no attempt; connect() has set a cool-down, and the
           // message waits for the next connection. A server that stays away stops the run
           // (exit 3) with the message still to be sent: `send` again resumes it.
-          const limit = this.opts.reconnectAttempts ?? 5;
-          if (this.connectFailures >= limit) {
-            const gaveUp = new MailcampError(
-              'TRANSPORT',
-              `connection failed ${limit} times in a row: ${describe(err)}`,
-              { host: this.where, responseCode: err.responseCode },
-              'the run stopped with the rest still to send; run the same command again once the server is back',
-            );
-            return { status: 'deferred', response: `not sent: ${describe(err)}`, delivered, notTried: !delivered.length, fatal: gaveUp };
-          }
+          if (this.gaveUp()) return { status: 'deferred', response: `not sent: ${describe(err)}`, delivered, notTried: !delivered.length, fatal: this.giveUp(err) };
           continue;
         }
         if (this.maxMessageSize && msg.raw.length > this.maxMessageSize) {
@@ -192,6 +186,7 @@ export class SmtpTransport implements Transport {
           }
         }
       }
+      const round = this.faultRound;
       const r = await this.transaction(slot, msg, todo, gate);
       if (!r.ok && r.notSent) {
         // A 421 ended the connection before the server executed any of it: another one takes it.
@@ -216,10 +211,21 @@ export class SmtpTransport implements Transport {
         const result = this.failure(e, r.dotHandedOver, delivered, rejected);
         // Somebody got the message in an earlier transaction, the rest were refused for good.
         if (delivered.length && result.status === 'failed') return { ...result, status: 'sent' };
+        // The server, not the recipient: a 421 (RFC 5321 §3.8: the service is closing), the
+        // connection lost or silent before the final dot. Like a server that cannot be reached,
+        // it costs the recipient no attempt (a passing outage must not turn into `failed`);
+        // it counts towards giving up on the server (once per cool-down), and a server that
+        // keeps doing it stops the run, exit 3, with the message still to send.
+        if (result.status === 'deferred' && !result.fatal && needsReconnect(e)) {
+          this.serverFaulted(e, round);
+          if (this.gaveUp()) return { ...result, serverFault: true, fatal: this.giveUp(e) };
+          return { ...result, serverFault: true };
+        }
         return result;
       }
       this.closings = 0;
       this.connectFailures = 0; // the server is there (a limit on connections may refuse one more)
+      this.serverFaults = 0;
       if (this.poolCap < this.opts.poolSize && this.clock.now() - this.capChangedAt >= CAP_PROBE_MS) {
         this.poolCap++;
         this.capChangedAt = this.clock.now();
@@ -367,6 +373,33 @@ export class SmtpTransport implements Transport {
       );
     }
     return new MailcampError('TRANSPORT', `${what}: ${describe(e)}`, { host: this.where, responseCode: e.responseCode });
+  }
+
+  /**
+   * A transaction failed because of the server (needsReconnect): counted once per cool-down,
+   * like a failed connection attempt, but apart from those (the connections themselves succeed
+   * against a server that answers every MAIL with 421); a delivered message resets it.
+   */
+  private serverFaulted(e: SmtpError, round: number): void {
+    if (round !== this.faultRound) return; // the same cool-down: counted already
+    this.faultRound++;
+    this.serverFaults++;
+    if (e.responseCode !== 421) this.coolDown(); // failure() cooled down for a 421
+  }
+
+  /** Whether the server failed `retry.attempts` times in a row: time to stop the run. */
+  private gaveUp(): boolean {
+    const limit = this.opts.reconnectAttempts ?? 5;
+    return this.connectFailures >= limit || this.serverFaults >= limit;
+  }
+
+  private giveUp(err: SmtpError): MailcampError {
+    return new MailcampError(
+      'TRANSPORT',
+      `connection failed ${this.opts.reconnectAttempts ?? 5} times in a row: ${describe(err)}`,
+      { host: this.where, responseCode: err.responseCode },
+      'the run stopped with the rest still to send; run the same command again once the server is back',
+    );
   }
 
   private coolDown(): void {

@@ -30,6 +30,11 @@ export interface SendResult {
   fatal?: MailcampError;
   /** The message never left: the run stopped before it could be tried (not an attempt). */
   notTried?: boolean;
+  /**
+   * Deferred because of the server, not the recipient (a 421, the connection lost before the
+   * final dot): not an attempt; tried again as soon as the transport has a connection.
+   */
+  serverFault?: boolean;
 }
 
 /**
