@@ -48,6 +48,7 @@ const UNSUB_KEYS = ['url', 'mailto'];
 const GROUP_KEYS = ['column', 'bcc'];
 /** A host name of LDH labels with at least one dot (RFC 1035 §2.3.1). */
 const DNS_NAME = /^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+const MAX_NAME = 128;
 const NAME_RE = /^[a-z0-9._-]+$/;
 const DEFAULT_MAX_ATTACHMENTS = 25 * 1024 * 1024;
 
@@ -107,11 +108,16 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
 
   // name
   let name = r.str(get('name'), 'name');
-  if (name === undefined && !get('name')) name = path.basename(abs).replace(/\.ya?ml$/i, '').toLowerCase();
+  // `name:` with no value counts as no `name:` (the file's name), not as a campaign without one.
+  const nameNode = get('name');
+  if (name === undefined && (!nameNode || isNull(nameNode))) name = path.basename(abs).replace(/\.ya?ml$/i, '').toLowerCase();
   if (name !== undefined && (!NAME_RE.test(name) || /^(\.{1,2}|suppression.*)$/.test(name))) {
     const n = get('name');
     const fromFile = n ? '' : ` (taken from the file name: add a \`name:\` key, e.g. name: ${path.basename(abs).replace(/\.ya?ml$/i, '').toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '') || 'my-campaign'})`;
     diag.error(`name must match [a-z0-9._-]+ and not be '.', '..' or 'suppression' (it names the journal folder); got '${name}'${fromFile}`, n?.pos ?? rootPos);
+  } else if (name !== undefined && name.length > MAX_NAME) {
+    // It names folders (.mailcamp/<name>/, outbox/<name>/, reports/<name>/): a file system takes 255 bytes.
+    diag.error(`name is too long: ${name.length} characters, at most ${MAX_NAME} (it names the journal, outbox and report folders)`, get('name')?.pos ?? rootPos);
   }
 
   const from = readAddress(r, required('from'), 'from');

@@ -83,12 +83,24 @@ export function resolveRecipientPath(
   }
   const st = fs.statSync(real);
   if (!st.isFile()) throw new MailcampError('INPUT', `attachment is not a file: ${rendered}`, where);
+  // Found by validate, not by the send of this message halfway through the list.
+  try {
+    fs.accessSync(real, fs.constants.R_OK);
+  } catch {
+    throw new MailcampError('INPUT', `cannot read attachment ${rendered}: permission denied`, where);
+  }
   return { file: real, size: st.size };
 }
 
 /** Reads and encodes a per-recipient attachment (its size was checked when it was resolved). */
 export function preparePerRecipient(file: string, filename: string | undefined): PreparedAttachment {
-  const content = fs.readFileSync(file);
+  let content: Buffer;
+  try {
+    content = fs.readFileSync(file);
+  } catch (e) {
+    // Readable when the list was checked, not now: this message fails, the run goes on.
+    throw new MailcampError('INPUT', `cannot read attachment ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
   const name = filename ?? path.basename(file);
   return {
     filename: name,

@@ -100,6 +100,21 @@ export function renderUnit(p: PreparedCampaign, u: Unit, o: RenderOptions): Rend
     const column = columnsIn(template ?? '').find((k) => k in u.members[0].fields);
     throw new MailcampError('INPUT', `attachment filename ${JSON.stringify(template)} is empty for this row`, { file: csv, line: u.row, column });
   }
+  // A name from the list is a file name, as a literal one must be (RFC 2183 §2.3: no path).
+  const pathy = (n: string | undefined) => n !== undefined && /[/\\]/.test(n);
+  const ownPath = rendered.attachmentPaths.find((a) => pathy(a.filename));
+  const sharedPath = rendered.sharedAttachmentNames.findIndex(pathy);
+  if (ownPath || sharedPath >= 0) {
+    const template = ownPath ? c.attachments[ownPath.spec].filename : c.attachments.filter((a) => a.kind === 'shared')[sharedPath].filename;
+    const column = columnsIn(template ?? '').find((k) => k in u.members[0].fields);
+    const name = ownPath ? ownPath.filename : rendered.sharedAttachmentNames[sharedPath];
+    throw new MailcampError('INPUT', `attachment filename ${JSON.stringify(name)} must be a plain file name, without '/' or '\\'`, { file: csv, line: u.row, column });
+  }
+  // An unsubscribe URL that the row's data breaks is found here, not when its message is built.
+  if (rendered.unsubscribeUrl !== undefined && !URL.canParse(rendered.unsubscribeUrl)) {
+    const column = columnsIn(c.unsubscribe?.url ?? '').find((k) => k in u.members[0].fields);
+    throw new MailcampError('INPUT', `unsubscribe.url renders to an invalid URL: ${rendered.unsubscribeUrl}`, { file: csv, line: u.row, column });
+  }
   const files = rendered.attachmentPaths.map((a) => {
     const spec = c.attachments[a.spec];
     if (spec.kind !== 'templated') throw new Error('bug: templated attachment expected');

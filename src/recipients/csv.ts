@@ -24,6 +24,7 @@ import { pipeline } from 'node:stream';
 import { Parser } from 'csv-parse';
 import { MailcampError } from '../shared/errors.js';
 import type { Diagnostics } from '../shared/diagnostics.js';
+import { READ_FAILURES } from '../shared/text-file.js';
 import { decodeStages, resolveEncoding, type ResolvedEncoding } from './decode.js';
 import type { CsvRecord, RecipientSource } from './types.js';
 
@@ -357,11 +358,7 @@ class Reader implements CsvReader {
   }
 }
 
-const IO_ERRORS: Record<string, string> = {
-  ENOENT: 'file not found',
-  EACCES: 'permission denied reading the file',
-  EISDIR: 'is a folder, not a CSV file',
-};
+const IO_ERRORS: Record<string, string> = { ...READ_FAILURES, EISDIR: 'is a folder, not a CSV file' };
 
 /**
  * A record of empty cells is a blank line to a person: `,,,` (Excel writes them for rows that

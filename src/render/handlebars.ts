@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Handlebars from 'handlebars';
 import { MailcampError } from '../shared/errors.js';
+import { readTextFile } from '../shared/text-file.js';
 import { valueToText } from './text.js';
 
 export type HB = typeof Handlebars;
@@ -122,7 +123,7 @@ export function createEnvironment(): HB {
 }
 
 /** Registers every file of `<templateDir>/partials/` by its base name; returns name → file. */
-export function registerPartials(hb: HB, templateDir: string): Map<string, string> {
+export function registerPartials(hb: HB, templateDir: string, show: (file: string) => string = (f) => f): Map<string, string> {
   const dir = path.join(templateDir, 'partials');
   const registered = new Map<string, string>();
   let names: string[] = [];
@@ -133,7 +134,7 @@ export function registerPartials(hb: HB, templateDir: string): Map<string, strin
   }
   for (const f of names) {
     const name = f.replace(/\.[^.]+$/, '');
-    hb.registerPartial(name, fs.readFileSync(path.join(dir, f), 'utf8'));
+    hb.registerPartial(name, readTextFile(path.join(dir, f), show(path.join(dir, f))));
     registered.set(name, path.join(dir, f));
   }
   return registered;

@@ -66,7 +66,7 @@ export async function compileCampaign(
   const hb = createEnvironment();
   const tplDisplay = displayPath(c.template.path, cwd);
   const tplDir = path.dirname(c.template.path);
-  const partialFiles = registerPartials(hb, tplDir);
+  const partialFiles = registerPartials(hb, tplDir, (f) => displayPath(f, cwd));
   const partials: PartialSources = (name) => {
     const f = partialFiles.get(name);
     return f ? { source: readTextFile(f, displayPath(f, cwd)), file: displayPath(f, cwd) } : undefined;

@@ -10,7 +10,13 @@ import { MailcampError } from './errors.js';
 
 /** Reads `file` as UTF-8 (without a BOM); `display` names it in the error. */
 export function readTextFile(file: string, display: string): string {
-  const buf = fs.readFileSync(file);
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? '';
+    throw new MailcampError('INPUT', READ_FAILURES[code] ?? `cannot read the file: ${(e as Error).message}`, { file: display });
+  }
   const body = buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf ? buf.subarray(3) : buf;
   if (!isUtf8(body)) {
     const bad = firstInvalidUtf8(body);
@@ -20,6 +26,14 @@ export function readTextFile(file: string, display: string): string {
   }
   return body.toString('utf8');
 }
+
+/** Why a file could not be read, in words (an error names the file). */
+export const READ_FAILURES: Record<string, string> = {
+  ENOENT: 'file not found',
+  EACCES: 'permission denied reading the file',
+  EPERM: 'permission denied reading the file',
+  EISDIR: 'is a folder, not a file',
+};
 
 /** Index of the first byte that does not start a well-formed UTF-8 sequence (Unicode §3.9, table 3-7). */
 export function firstInvalidUtf8(buf: Uint8Array): number {

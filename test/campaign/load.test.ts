@@ -150,6 +150,13 @@ describe('loadCampaign', () => {
     assert.deepEqual(c.from, { name: 'Acme (News)', address: 'news@acme.example' });
   });
 
+  test('name: with no value counts as no name: (the file name), not as a campaign called undefined', () => {
+    for (const v of ['', ' ~', ' null']) {
+      const c = loadCampaign(project(MIN.replace('name: t\n', `name:${v}\n`)), { env: {} });
+      assert.equal(c.name, 'c', JSON.stringify(v));
+    }
+  });
+
   test("a from: name with ':' or ';' keeps every word (RFC 5322 would read a group), and goes out quoted", async () => {
     const { headerLine } = await import('../../src/compose/headers.js');
     for (const name of ['Acme: Billing', '财务部: 发票', 'Acme; Billing', 'IT: Service Desk (Tier 1)']) {
