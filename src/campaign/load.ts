@@ -58,6 +58,11 @@ export interface LoadOptions {
   cwd?: string;
   /** Commands that never connect (status) do not need the transport's secrets set. */
   missingEnvIsEmpty?: boolean;
+  /**
+   * The campaign's transport will not be used (preview, a dry run, send --transport): a
+   * variable it names need not be set.
+   */
+  transportUnused?: boolean;
 }
 
 /** Loads and validates; throws ValidationError with every problem found. */
@@ -210,7 +215,8 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
 
   // transport
   const tNode = get('transport');
-  const transport = r.str(tNode, 'transport', { secret: true, url: true });
+  const tReader = opts.transportUnused ? new SchemaReader(diag, new Proxy(env, { get: (t, k: string) => t[k] ?? '' })) : r;
+  const transport = tReader.str(tNode, 'transport', { secret: true, url: true });
   if (transport !== undefined && tNode) {
     try {
       parseTransportUrl(transport, dir);

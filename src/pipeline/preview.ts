@@ -33,7 +33,7 @@ export interface PreviewResult {
 export async function runPreview(o: PreviewOptions): Promise<PreviewResult> {
   const cwd = o.cwd ?? process.cwd();
   if (o.row !== undefined && o.email !== undefined) throw new MailcampError('USAGE', 'preview: --row and --email choose the recipient two ways; give one');
-  const { campaign: c, prepared } = await loadForSending(o.file, { env: o.env, cwd });
+  const { campaign: c, prepared } = await loadForSending(o.file, { env: o.env, cwd, transportUnused: true });
   const diag = new Diagnostics();
   const want = o.email?.toLowerCase();
   for await (const u of unitsOf(c, diag)) {

@@ -146,10 +146,12 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
 
   // 1. Load and validate everything before touching the network or the journal.
   const diag = new Diagnostics();
-  const loaded = await loadAsFarAsPossible(o.file, { env: o.env, cwd }, diag);
+  // A dry run or --transport does not use the campaign's transport: its ${VAR}s need not be set.
+  const transportUnused = !!o.dryRun || o.transport !== undefined;
+  const loaded = await loadAsFarAsPossible(o.file, { env: o.env, cwd, transportUnused }, diag);
   if (!loaded.campaign || !loaded.prepared) {
     // What validate reports, the list's rows included (they are not read without templates).
-    (await runValidate({ file: o.file, cwd, env: o.env, state: o.state, skipInvalid: o.skipInvalid })).diagnostics.throwIfErrors();
+    (await runValidate({ file: o.file, cwd, env: o.env, state: o.state, skipInvalid: o.skipInvalid, transportUnused })).diagnostics.throwIfErrors();
     diag.throwIfErrors();
     throw new Error('bug: campaign not loaded but no error recorded');
   }

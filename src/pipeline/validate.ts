@@ -25,6 +25,8 @@ export interface ValidateOptions {
   now?: Date;
   /** Ctrl-C: stop reading the list (exit 130). */
   signal?: AbortSignal;
+  /** For send --dry-run / --transport: the campaign's transport variables need not be set. */
+  transportUnused?: boolean;
 }
 
 export interface ValidateResult {
@@ -50,7 +52,7 @@ export async function runValidate(o: ValidateOptions): Promise<ValidateResult> {
   const result: ValidateResult = { diagnostics: diag, messages: 0, skipped: 0, duplicates: 0, suppressed: [], suppressedCount: 0 };
   let loaded;
   try {
-    loaded = await loadAsFarAsPossible(o.file, { env: o.env, cwd: o.cwd }, diag);
+    loaded = await loadAsFarAsPossible(o.file, { env: o.env, cwd: o.cwd, transportUnused: o.transportUnused }, diag);
   } catch (e) {
     diag.capture(e);
     return result;

@@ -208,3 +208,24 @@ describe('the confirmation on a terminal', () => {
     }
   });
 });
+
+describe("the campaign's transport variables", () => {
+  test('preview, --dry-run and send --transport do not need them; validate and send do', async () => {
+    const server = await startSmtpServer({ starttls: false });
+    try {
+      const dir = project('email,name\nann@example.com,Ann\n', 'transport: smtps://u%40acme.example:${SMTP_PASS}@smtp.acme.example:465\n');
+      for (const argv of [['preview', 'c.yaml'], ['send', 'c.yaml', '--dry-run'], ['send', 'c.yaml', '--transport', `smtp://127.0.0.1:${server.port}`, '--yes']]) {
+        const r = await runCli(argv, { cwd: dir });
+        assert.equal(r.code, 0, `${argv.join(' ')}: ${r.stderr}`);
+      }
+      assert.equal(server.messages.length, 1);
+      for (const argv of [['validate', 'c.yaml'], ['send', 'c.yaml', '--yes', '--restart']]) {
+        const r = await runCli(argv, { cwd: dir });
+        assert.equal(r.code, 2, argv.join(' '));
+        assert.match(r.stderr, /^c\.yaml:6:12: transport: environment variable SMTP_PASS is not set \(nor in \.env\)$/m);
+      }
+    } finally {
+      await server.close();
+    }
+  });
+});
