@@ -16,7 +16,7 @@ import { type Env, interpolate, loadDotEnv } from '../campaign/env.js';
 import { checkAddress } from '../recipients/address.js';
 import { checkReportDestination, reportPaths, writeReportAfterDelivery } from '../report/write-report.js';
 import type { Composed } from '../compose/index.js';
-import { Dispatcher, type DispatchEvent, type Job } from '../send/dispatcher.js';
+import { Dispatcher, type DispatchEvent, type Job, REFUSED_MARK } from '../send/dispatcher.js';
 import { ErrorBudget } from '../send/error-budget.js';
 import { emlName, OutboxTransport, outboxVerdicts } from '../send/outbox.js';
 import { RateLimiter } from '../send/rate-limit.js';
@@ -461,9 +461,16 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   if (!reportError) logger.debug(`report written to ${reportPath}`);
   if (finishing) journal.endRun('finished', undefined, finishedAt);
 
+  // A group message that went out with members refused for good (5yz) is `sent`, but not
+  // everyone got it: said, and exit code 1 (design.md: 0 is "everything delivered").
+  const partial = c.groupBy && !o.to ? [...journal.entries(['sent'])].filter((e) => e.response?.includes(REFUSED_MARK)) : [];
+  if (partial.length) {
+    const shown = partial.slice(0, 10).map((e) => `line ${e.row} (${e.email}): ${e.response!.slice(e.response!.indexOf(REFUSED_MARK) + 2)}`);
+    notes.push(`${partial.length} group message(s) went out with members refused for good: ${shown.join('; ')}${partial.length > 10 ? `; … and ${partial.length - 10} more (mailcamp status --all)` : ''}`);
+  }
   // A test send (--to) goes to one address, and --limit N sends N: the rows they leave pending
   // were not asked for this time, so they do not make the exit code 1.
-  const bad = totals.failed + totals.deferred + totals.unknown + totals.sending + (o.to || limited ? 0 : totals.pending);
+  const bad = totals.failed + totals.deferred + totals.unknown + totals.sending + (o.to || limited ? 0 : totals.pending) + partial.length;
   const exitCode = fatal || paused ? 3 : interrupted ? 130 : bad > 0 || reportError ? 1 : 0;
   return {
     campaign: c.name,

@@ -303,7 +303,7 @@ export class Dispatcher {
     }
     let response = result.response;
     if (result.status === 'sent' && result.rejected?.length) {
-      response += `; refused: ${result.rejected.map((r) => `${r.address} (${r.response})`).join(', ')}`;
+      response += `${REFUSED_MARK}${result.rejected.map((r) => `${r.address} (${r.response})`).join(', ')}`;
     }
     await this.finish(job, result.status, { ...result, response });
   }
@@ -335,6 +335,9 @@ export class Dispatcher {
     ]);
   }
 }
+
+/** In a `sent` group message's response: the members refused for good follow it (send.ts counts them). */
+export const REFUSED_MARK = '; refused: ';
 
 /** The message minus the envelope recipients an earlier attempt settled. */
 function withoutDone(msg: Composed, done: string[] | undefined): Composed {
