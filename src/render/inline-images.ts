@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { MailcampError } from '../shared/errors.js';
+import { Diagnostics, ValidationError } from '../shared/diagnostics.js';
 
 export interface InlineImage {
   cid: string;
@@ -29,15 +29,18 @@ export function contentTypeOf(file: string): string {
   return TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
 }
 
-const IMG_SRC = /(<img\b[^>]*?\bsrc\s*=\s*)(["'])([^"']*)\2/gi;
+/** `<img … src="x">`, `src='x'`, or unquoted `src=x` (HTML5 allows it). */
+const IMG_SRC = /(<img\b[^>]*?\bsrc\s*=\s*)(?:(["'])([^"']*)\2|([^\s"'=<>`]+))/gi;
+
+const ABSOLUTE = /^([a-z][a-z0-9+.-]*:|\/\/|#)/i;
 
 function isRelative(src: string): boolean {
-  return !!src && !/^([a-z][a-z0-9+.-]*:|\/\/|#|\{\{)/i.test(src) && !src.includes('{{');
+  return !!src && !ABSOLUTE.test(src) && !src.startsWith('{{') && !src.includes('{{');
 }
 
-/** Line and column of the first `src="<src>"` value in `text` (1-based), if it is there. */
+/** Line and column of the first `src=<src>` value in `text` (1-based), if it is there. */
 function placeOf(text: string, src: string): { line?: number; col?: number } {
-  const m = new RegExp(`\\bsrc\\s*=\\s*(["'])${src.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\1`, 'i').exec(text);
+  const m = new RegExp(`\\bsrc\\s*=\\s*(["']?)${src.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\1`, 'i').exec(text);
   if (!m) return {};
   const at = m.index + m[0].indexOf(src);
   const before = text.slice(0, at);
@@ -45,7 +48,11 @@ function placeOf(text: string, src: string): { line?: number; col?: number } {
   return { line, col: at - before.lastIndexOf('\n') };
 }
 
-/** Rewrites relative image sources to `cid:` and returns the images to attach. */
+/**
+ * Rewrites relative image sources to `cid:` and returns the images to attach. Every image
+ * that is missing, and every relative source that depends on recipient data (it would reach
+ * the reader as a link to nowhere), is reported, all at once.
+ */
 export function inlineImages(
   html: string,
   baseDir: string,
@@ -55,16 +62,29 @@ export function inlineImages(
   source?: string,
 ): { html: string; images: InlineImage[] } {
   const images = new Map<string, InlineImage>();
-  const out = html.replace(IMG_SRC, (whole, pre: string, q: string, src: string) => {
-    if (!isRelative(src)) return whole;
+  const problems = new Diagnostics();
+  const out = html.replace(IMG_SRC, (whole, pre: string, quote: string | undefined, quoted: string | undefined, bare: string | undefined) => {
+    const src = quoted ?? bare ?? '';
+    const q = quote ?? '"';
+    if (!isRelative(src)) {
+      if (src.includes('{{') && !src.startsWith('{{') && !ABSOLUTE.test(src)) {
+        problems.error(
+          `image ${src}: a relative image whose path depends on recipient data cannot be inlined (it would be a broken link); use one file for everyone, or an absolute https:// URL`,
+          { file: displayTemplate, ...placeOf(source ?? html, src) },
+        );
+      }
+      return whole;
+    }
     const file = path.resolve(baseDir, decodeURI(src.split(/[?#]/)[0]));
     let img = images.get(file);
     if (!img) {
       let content: Buffer;
       try {
         content = fs.readFileSync(file);
-      } catch {
-        throw new MailcampError('INPUT', `image not found: ${src} (looked in ${baseDir})`, { file: displayTemplate, ...placeOf(source ?? html, src) });
+      } catch (e) {
+        const why = (e as NodeJS.ErrnoException).code === 'EACCES' ? 'cannot read image (permission denied)' : 'image not found';
+        problems.error(`${why}: ${src} (looked in ${baseDir})`, { file: displayTemplate, ...placeOf(source ?? html, src) });
+        return whole;
       }
       const hash = crypto.createHash('sha256').update(content).digest('hex').slice(0, 16);
       img = {
@@ -78,5 +98,6 @@ export function inlineImages(
     }
     return `${pre}${q}cid:${img.cid}${q}`;
   });
+  if (!problems.ok) throw new ValidationError(problems);
   return { html: out, images: [...images.values()] };
 }

@@ -60,3 +60,42 @@ test('HTML that shows none of the images: no multipart/related at all', async ()
   assert.equal(parsed.attachments.length, 0);
   assert.match(parsed.html as string, /Hello Ann/);
 });
+
+test('an unquoted src is inlined too; every missing image and every relative src built from recipient data is reported at once', async () => {
+  const dir = tmpDir();
+  writeFiles(dir, {
+    'c.yaml': 'name: i\nfrom: news@acme.example\nsubject: Hi\ntemplate: t.hbs\nrecipients: r.csv\n',
+    't.hbs': '<p><img src=logo.png alt=x> Hello {{name}}</p>\n',
+    'r.csv': 'email,name\n',
+    'logo.png': 'LOGO',
+  });
+  const diag = new Diagnostics();
+  const c = loadCampaign(path.join(dir, 'c.yaml'), { env: {} }, diag);
+  const compiled = (await compileCampaign(c, ['email', 'name'], diag))!;
+  assert.ok(compiled, JSON.stringify(diag.errors));
+  assert.deepEqual(compiled.inlineImages.map((i) => i.filename), ['logo.png']);
+  const raw = compose(prepare(compiled), {
+    to: [{ address: 'a@example.com' }],
+    rendered: compiled.render({ row: 2, email: 'a@example.com', name: 'Ann', fields: { email: 'a@example.com', name: 'Ann' } }, new Date(0)),
+    messageId: '<i.3@acme.example>',
+    date: new Date(0),
+    recipientToken: 't',
+    attachments: [],
+  }).raw;
+  const m = await simpleParser(raw);
+  assert.equal(m.attachments.length, 1);
+  // mailparser puts the linked part's bytes in place of its cid: the link holds.
+  assert.match(m.html as string, /<img src="data:image\/png;base64,TE9HTw==" alt=x>/);
+
+  writeFiles(dir, { 't.hbs': '<p><img src="a.png"></p>\n<p><img src=b.png></p>\n<p><img src="photos/{{name}}.png"></p>\n<p><img src="{{cdn}}/x.png"></p>\n' });
+  const d2 = new Diagnostics();
+  assert.equal(await compileCampaign(loadCampaign(path.join(dir, 'c.yaml'), { env: {} }, d2), ['email', 'name', 'cdn'], d2), undefined);
+  assert.deepEqual(
+    d2.errors.map((e) => `${e.line}:${e.col}: ${e.message.replace(/ \(looked in .*\)$/, '')}`),
+    [
+      '1:14: image not found: a.png',
+      '2:13: image not found: b.png',
+      '3:14: image photos/{{name}}.png: a relative image whose path depends on recipient data cannot be inlined (it would be a broken link); use one file for everyone, or an absolute https:// URL',
+    ],
+  );
+});
