@@ -4,7 +4,7 @@
 // here, the last gate before bytes are written (header injection).
 
 import crypto from 'node:crypto';
-import { encodeWord, foldLines } from 'nodemailer/lib/mime-funcs';
+import { encodeWord, encodeWords, foldLines } from 'nodemailer/lib/mime-funcs';
 import MimeNode from 'nodemailer/lib/mime-node';
 import type { MailAddress } from '../campaign/types.js';
 import { MailcampError } from '../shared/errors.js';
@@ -32,7 +32,11 @@ const mustEncode = (s: string): boolean => LOOKS_ENCODED.test(s) || UNFOLDABLE.t
 /** `Name: value` folded at 76 columns, CRLF-terminated. */
 export function headerLine(name: string, value: string | MailAddress | MailAddress[]): string {
   let encoded: string;
-  if (typeof value === 'string') encoded = mustEncode(value) ? encodeWord(value, 'B', 52) : encoder.encodeHeaderValue(name, value);
+  const listId = typeof value === 'string' && /^list-id$/i.test(name) ? /^(.*?)\s*(<[^<>\s]+>)\s*$/.exec(value) : null;
+  // RFC 2919: `phrase <list-id>`; only the phrase may be encoded words (RFC 2047 §5), or the
+  // list loses its identifier.
+  if (listId) encoded = listId[1] ? `${mustEncode(listId[1]) ? encodeWord(listId[1], 'B', 52) : encodeWords(listId[1], 'Q', 52)} ${listId[2]}` : listId[2];
+  else if (typeof value === 'string') encoded = mustEncode(value) ? encodeWord(value, 'B', 52) : encoder.encodeHeaderValue(name, value);
   else {
     const list = Array.isArray(value) ? value : [value];
     encoded = list.some((a) => a.name && mustEncode(a.name))

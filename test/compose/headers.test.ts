@@ -162,3 +162,18 @@ test('unsubscribe.url with {{#if}} … {{ else }}: blocks stay blocks, only valu
   const { raw } = await build('unsubscribe: { url: "https://acme.example/u?{{#if vip}}v={{id}}{{ else }}id={{id}}{{/if}}" }\n', {}, fields);
   assert.match(raw, /^List-Unsubscribe: <https:\/\/acme\.example\/u\?id=a%20b>\r$/m);
 });
+
+test('a List-Id with a non-ASCII description keeps its <list-id> outside the encoded words (RFC 2919, RFC 2047 §5)', async () => {
+  for (const [value, id, phrase] of [
+    ['Acmé Newsletter <news.acme.example>', 'news.acme.example', 'Acmé Newsletter'],
+    ['财务部 通知 <fin.acme.example>', 'fin.acme.example', '财务部 通知'],
+    ['<plain.acme.example>', 'plain.acme.example', undefined],
+  ] as const) {
+    const { raw } = await build(`headers:\n  List-Id: "${value}"\n`, {}, { email: 'a@example.com', name: 'Ann' });
+    const list = (await simpleParser(raw)).headers.get('list') as unknown as { id: { id: string; name?: string } };
+    assert.equal(list.id.id ?? list.id.name, id, value); // mailparser names a bare <id> 'name'
+    // (mailparser leaves the phrase's encoded words as they are: decoded here.)
+    if (phrase) assert.equal(libmime.decodeWords(list.id.name!), phrase, value);
+    assert.match(raw, new RegExp(`<${id.replace(/\./g, '\\.')}>\\r\\n`));
+  }
+});
