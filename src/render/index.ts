@@ -15,7 +15,7 @@ import { type InlineImage, inlineImages } from './inline-images.js';
 import { checkIncluded } from './includes.js';
 import { compileMjml } from './mjml.js';
 import { htmlToTextTemplate, inlinePartials } from './text.js';
-import { type PartialSources, partialsUsed, reportUnknownVariables, type Scope } from './variables.js';
+import { BUILTIN_SHAPES, type PartialSources, partialsUsed, reportUnknownVariables, type Scope } from './variables.js';
 
 export interface RenderInput {
   row: number;
@@ -82,8 +82,8 @@ export async function compileCampaign(
   const isMap = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
   const compound = new Set(dataKeys.filter((k) => !shadowing.has(k) && (isMap(c.data[k]) || (Array.isArray(c.data[k]) && (c.data[k] as unknown[]).some(isMap)))));
   const scope: Scope = c.groupBy
-    ? { names: new Set([...dataKeys, ...BUILTINS, 'members', 'group', c.groupBy]), members: new Set([...columns, 'email', 'name']), compound }
-    : { names: rowNames, compound };
+    ? { names: new Set([...dataKeys, ...BUILTINS, 'members', 'group', c.groupBy]), members: new Set([...columns, 'email', 'name']), compound, shapes: BUILTIN_SHAPES as Map<string, readonly string[]> }
+    : { names: rowNames, compound, shapes: BUILTIN_SHAPES as Map<string, readonly string[]> };
   const describe = c.groupBy
     ? `a group message sees: ${[c.groupBy, 'group', 'members', ...dataKeys].join(', ')}; member columns inside {{#each members}}`
     : `CSV columns: ${columns.join(', ')}` + (dataKeys.length ? `; data: ${dataKeys.join(', ')}` : '');

@@ -18,7 +18,17 @@ export interface Scope {
   members?: Set<string>;
   /** Names whose value is a mapping or a list (from `data:`): printing one is an error. */
   compound?: Set<string>;
+  /** Built-ins of a known shape, by name: the keys they have (`recipient.email`). */
+  shapes?: Map<string, readonly string[]>;
 }
+
+/** The built-ins' keys (render/index.ts contextFor); `now` and `occurrence` are dates, with none. */
+export const BUILTIN_SHAPES: ReadonlyMap<string, readonly string[]> = new Map([
+  ['campaign', ['name']],
+  ['recipient', ['email', 'row', 'name']],
+  ['now', []],
+  ['occurrence', []],
+]);
 
 export interface VariableUse {
   name: string;
@@ -73,6 +83,11 @@ export function findUnknownVariables(source: string, root: Scope, partials?: Par
     }
     if (!scope || !scope.names || head === undefined) return; // `this`, or unchecked scope
     if (!scope.names.has(head)) out.push({ name: head, line: p.loc!.start.line, col: p.loc!.start.column + 1, file: inFile });
+    else if (parts.length > 1 && !scope.shapes?.get(head)?.includes(parts[1]) && scope.shapes?.has(head)) {
+      // `{{recipient.emial}}`: found here, at its place in the source, not at render time
+      // (where an MJML template's place is one in the compiled HTML).
+      out.push({ name: `${head}.${parts[1]}`, line: p.loc!.start.line, col: p.loc!.start.column + 1, file: inFile });
+    }
   };
 
   const visitParams = (n: Node) => {
@@ -240,6 +255,17 @@ export function reportUnknownVariables(
     }
     if (u.helper) {
       diag.error(`unknown helper '${u.name}' (helpers: ${[...HELPERS, ...BUILTIN_HELPERS].join(', ')})`, where);
+      continue;
+    }
+    const [head, key] = u.name.split('.');
+    const shape = key !== undefined ? root.shapes?.get(head) : undefined;
+    if (shape) {
+      const near = suggest(key, [...shape]);
+      diag.error(
+        `unknown variable '${u.name}': '${head}' has ${shape.length ? shape.map((k) => `${head}.${k}`).join(', ') : 'no keys (it is a date: format it with formatDate)'}` +
+          (near ? `; did you mean '${head}.${near}'?` : ''),
+        where,
+      );
       continue;
     }
     const known = root.names ? [...root.names] : [];

@@ -37,12 +37,25 @@ describe('validate', () => {
     });
     const r = await runCli(['validate', 'c.yaml'], { cwd: dir });
     assert.equal(r.code, 2);
+    // A built-in's unknown key is found by the static check, with the keys it has.
+    const has = (b: string) => (b === 'recipient' ? "'recipient' has recipient.email, recipient.row, recipient.name" : "'campaign' has campaign.name");
     assert.deepEqual(r.stderr.trim().split('\n').sort(), [
-      '5 errors, 0 warnings; nothing was sent',
-      "c.yaml:11:8: unknown variable 'recipient.qq' (CSV line 2)",
-      "c.yaml:14:15: unknown variable 'ff' (CSV line 2)",
-      "c.yaml:3:10: unknown variable 'zz' (CSV line 2)",
-      "c.yaml:8:8: unknown variable 'zz' (CSV line 2)",
+      '4 errors, 0 warnings; nothing was sent',
+      `c.yaml:11:8: unknown variable 'recipient.qq': ${has('recipient')}`,
+      `c.yaml:14:15: unknown variable 'recipient.ff': ${has('recipient')}`,
+      `c.yaml:3:10: unknown variable 'recipient.zz': ${has('recipient')}`,
+      `c.yaml:8:8: unknown variable 'campaign.zz': ${has('campaign')}`,
+    ]);
+    // Once those are right, the rows are rendered: every failing value, each at its line.
+    writeFiles(dir, {
+      'c.yaml':
+        'name: x\nfrom: a@example.com\nsubject: "Hi {{formatNumber name}}"\ntemplate: t.hbs\nrecipients: r.csv\nheaders:\n  X-A: "a"\n  X-B: "{{formatDate name}}"\n',
+    });
+    const rows = await runCli(['validate', 'c.yaml'], { cwd: dir });
+    assert.deepEqual(rows.stderr.trim().split('\n').sort(), [
+      '3 errors, 0 warnings; nothing was sent',
+      'c.yaml:3:10: formatNumber: not a number: "X" (CSV line 2)',
+      'c.yaml:8:8: formatDate: not a date: "X" (CSV line 2)',
       't.hbs:1:13: formatNumber: not a number: "X" (CSV line 2)',
     ]);
   });

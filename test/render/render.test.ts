@@ -31,6 +31,15 @@ describe('render', () => {
     assert.deepEqual(errors, ["t.hbs:2:6: unknown variable 'nmae': not defined (CSV columns: email, name, city); did you mean 'name'?"]);
   });
 
+  test("a built-in's unknown key ({{recipient.emial}}, {{now.year}}) is named at its place in the source, MJML and partials included", async () => {
+    const mjml = `<mjml>\n<mj-body>\n<mj-section><mj-column>\n<mj-text>Hi {{recipient.emial}} {{campaign.name}} {{recipient.row}}</mj-text>\n<mj-text>{{> foot}}</mj-text>\n</mj-column></mj-section>\n</mj-body>\n</mjml>\n`;
+    const { errors } = await compiled({ 't.mjml': mjml, 'partials/foot.hbs': '<p>ok</p>\n<p>{{now.year}}</p>', tpl: 't.mjml' });
+    assert.deepEqual(errors, [
+      "t.mjml:4:15: unknown variable 'recipient.emial': 'recipient' has recipient.email, recipient.row, recipient.name; did you mean 'recipient.email'?",
+      "partials/foot.hbs:2:6: unknown variable 'now.year': 'now' has no keys (it is a date: format it with formatDate)",
+    ]);
+  });
+
   test('{{constructor}}, {{__proto__}} and {{#if missing}} are errors like any unknown variable', async () => {
     const { errors } = await compiled({ 't.hbs': '{{constructor}} {{__proto__}} {{name.constructor.constructor}} {{#if missing}}x{{/if}}' });
     assert.equal(errors.length, 4, errors.join('\n'));
