@@ -349,7 +349,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
     transport,
     journal,
     concurrency: x.spec.kind === 'smtp' ? c.concurrency : Math.max(c.concurrency, 8),
-    rate: c.rate && x.spec.kind === 'smtp' ? new RateLimiter(c.rate, clock, RATE_SLACK_MS) : undefined,
+    rate: c.rate && x.spec.kind === 'smtp' ? rateLimiter(c.rate, journal, clock, logger) : undefined,
     retry: new RetryPolicy(c.retry),
     clock,
     signal,
@@ -489,6 +489,16 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
     notes,
     exitCode,
   };
+}
+
+/**
+ * The campaign's rate limit, counting the messages this run tried within the last hour (an
+ * earlier `--limit` batch, the process before a resume), so that they keep to it together.
+ */
+function rateLimiter(rate: NonNullable<Campaign['rate']>, journal: SqliteJournal, clock: Clock, logger: Logger): RateLimiter {
+  const limiter = new RateLimiter(rate, clock, RATE_SLACK_MS, (until) => logger.info(`rate limit reached: next message at ${iso(until)}`));
+  limiter.seed(journal.triedSince(clock.now() - 3_600_000));
+  return limiter;
 }
 
 function makeTransport(x: Ctx): Transport {

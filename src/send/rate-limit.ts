@@ -36,6 +36,9 @@ interface Waiter {
   onAbort?: () => void;
 }
 
+/** A wait this long is said (a per_minute or per_hour limit): a run that sits silent looks stuck. */
+const LONG_WAIT_MS = 5000;
+
 const WINDOWS: [keyof RateLimits, number][] = [
   ['per_second', 1000],
   ['per_minute', 60_000],
@@ -57,6 +60,8 @@ export class RateLimiter {
     limits: RateLimits,
     private readonly clock: Clock,
     private readonly slackMs = 0,
+    /** Told when a long wait (LONG_WAIT_MS or more) begins: when the next grant is due. */
+    private readonly onLongWait?: (until: number) => void,
   ) {
     for (const [key, ms] of WINDOWS) {
       const limit = limits[key];
@@ -67,6 +72,14 @@ export class RateLimiter {
       }
       this.windows.push({ ms, limit, times: new Float64Array(limit), head: 0, count: 0 });
     }
+  }
+
+  /**
+   * Counts grants made before this limiter existed (an earlier `send` of the same run, from
+   * the journal), so that `--limit` batches and resumes keep to the limits together.
+   */
+  seed(times: Iterable<number>): void {
+    for (const t of [...times].sort((a, b) => a - b)) this.grant(t);
   }
 
   /** Whether any limit is configured; without one, acquire() never waits. */
@@ -135,6 +148,7 @@ export class RateLimiter {
       while (this.queue.length) {
         const wait = this.waitMs(this.clock.now());
         if (wait > 0) {
+          if (wait >= LONG_WAIT_MS) this.onLongWait?.(this.clock.now() + wait);
           this.pumpAbort = new AbortController();
           try {
             await this.clock.sleep(wait, this.pumpAbort.signal);

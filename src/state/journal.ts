@@ -365,6 +365,16 @@ export class SqliteJournal implements Journal {
 
   // ---- reads (each commits the queue first)
 
+  /** When entries that were tried (sent or not) last changed, since `since` (epoch ms): for the rate limit. */
+  triedSince(since: number): number[] {
+    this.usable();
+    this.flushNow();
+    return this.db
+      .prepare(`SELECT updated_at FROM entries WHERE attempts > 0 AND status NOT IN ('pending', 'skipped') AND updated_at >= ?`)
+      .pluck()
+      .all(since) as number[];
+  }
+
   get(key: string): JournalEntry | undefined {
     this.usable();
     if (this.queuedKeys.has(key)) this.flushNow();

@@ -8,6 +8,8 @@
 
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
+import { runSend } from '../../src/pipeline/send.js';
+import { ManualClock } from '../../src/shared/clock.js';
 import { startSmtpServer } from '../helpers/smtp-server.js';
 import { ensureBuilt, makeCampaign, spawnCli } from './delivery-fixture.js';
 
@@ -36,6 +38,41 @@ test('rate per_second 10 with 4 connections: at most 10 MAIL commands in any 0.9
     }
     assert.ok(most <= 10, `${most} MAIL commands within 0.99 s: ${times.map((t) => Math.round(t - times[0])).join(' ')}`);
     assert.ok(times[times.length - 1] - times[0] >= 2000, '25 messages at 10 a second take at least 2 s');
+  } finally {
+    await server.close();
+  }
+});
+
+test('a per_minute limit holds across --limit batches of one run: the journal tells the next send what went out', async () => {
+  const f = makeCampaign({ n: 4, concurrency: 1, extra: 'rate: { per_minute: 2 }\n' });
+  const server = await startSmtpServer({ starttls: false });
+  const clock = new ManualClock(Date.now());
+  const said: string[] = [];
+  const opts = {
+    file: f.campaign,
+    cwd: f.dir,
+    env: {},
+    transport: `smtp+plain://127.0.0.1:${server.port}`,
+    yes: true,
+    limit: 2,
+    clock,
+    logger: { info: (m: string) => said.push(m), warn: () => {}, debug: () => {} },
+  };
+  const settle = () => new Promise((r) => setTimeout(r, 300));
+  try {
+    assert.equal((await runSend(opts)).exitCode, 0);
+    assert.equal(server.messages.length, 2);
+    await clock.advance(10_000);
+    const second = runSend(opts);
+    await settle();
+    assert.equal(server.messages.length, 2, 'the minute of the first two is not over');
+    await clock.advance(49_000);
+    await settle();
+    assert.equal(server.messages.length, 2, 'nor at 59 s');
+    assert.match(said.join('\n'), /rate limit reached: next message at \d{4}-\d\d-\d\dT/);
+    await clock.advance(2_000);
+    assert.equal((await second).exitCode, 0);
+    assert.equal(server.messages.length, 4);
   } finally {
     await server.close();
   }
