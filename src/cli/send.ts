@@ -183,11 +183,15 @@ function report(io: Io, f: SendFlags, s: SendSummary): void {
     if (s.fatal) err(io, s.fatal.toString());
     if (s.paused) err(io, `paused: ${s.paused}`);
     const verb = s.dryRun ? 'rendered' : s.transport.startsWith('outbox:') ? 'written' : 'sent';
-    out(
-      io,
-      `${s.campaign}: ${verb} ${t.sent}, failed ${t.failed}, deferred ${t.deferred}, unknown ${t.unknown}, skipped ${t.skipped} of ${plural(t.recipients, 'recipient')}` +
-        (t.pending + t.sending ? `, ${t.pending + t.sending} not yet sent` : ''),
-    );
+    if (s.testTo) {
+      out(io, `${s.campaign}: test send to ${s.testTo}: ${verb} ${t.sent}, failed ${t.failed}, deferred ${t.deferred}, unknown ${t.unknown} of ${plural(t.recipients, 'test message')}`);
+    } else {
+      out(
+        io,
+        `${s.campaign}: ${verb} ${t.sent}, failed ${t.failed}, deferred ${t.deferred}, unknown ${t.unknown}, skipped ${t.skipped} of ${plural(t.recipients, 'recipient')}` +
+          (t.pending + t.sending ? `, ${t.pending + t.sending} not yet sent` : ''),
+      );
+    }
     if (s.outDir) out(io, `messages: ${s.outDir}`);
     if (s.reportError) err(io, `report not written: ${s.reportError}`);
     else out(io, `report: ${s.reportPath}`);

@@ -122,6 +122,8 @@ export interface SendSummary {
   warnings: string[];
   /** Resume notes: unknown recipients held back, etc. */
   notes: string[];
+  /** A test send (--to): where the copies went; `totals` counts those copies. */
+  testTo?: string;
   exitCode: number;
 }
 
@@ -448,15 +450,26 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   // Report: built from the journal.
   const defaultReport = path.join(c.dir, 'reports', c.name, `${o.dryRun ? 'dry-run-' : o.to ? 'test-' : ''}${runId}.json`);
   const { json: reportPath, csv: csvPath } = reportPaths(o.report ? path.resolve(x.cwd, o.report) : defaultReport);
-  const finalRun = finishing ? { ...journal.currentRun()!, state: 'finished' as const, finishedAt } : journal.currentRun()!;
+  let finalRun = finishing ? { ...journal.currentRun()!, state: 'finished' as const, finishedAt } : journal.currentRun()!;
+  // A test send's report and summary are about the copies that went to --to, not about the
+  // rows they were rendered for (which were not mailed, and are not "not yet sent" either).
+  let entries: Iterable<JournalEntry> = journal.entries();
+  let shownTotals = totals;
+  if (o.to) {
+    const tried = [...journal.entries()].filter((e) => e.status !== 'pending').map((e) => ({ ...e, email: o.to! }));
+    entries = tried;
+    shownTotals = { recipients: tried.length, pending: 0, sending: 0, sent: 0, failed: 0, deferred: 0, unknown: 0, skipped: 0 };
+    for (const e of tried) shownTotals[e.status]++;
+    if (!reason) finalRun = { ...finalRun, state: 'finished', finishedAt };
+  }
   const reportError = await writeReportAfterDelivery({
     jsonPath: reportPath,
     csvPath,
     campaign: c.name,
     run: finalRun,
     transport: shownTransport,
-    entries: journal.entries(),
-    totals,
+    entries,
+    totals: shownTotals,
   });
   if (!reportError) logger.debug(`report written to ${reportPath}`);
   if (finishing) journal.endRun('finished', undefined, finishedAt);
@@ -476,7 +489,8 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
     campaign: c.name,
     runId,
     transport: shownTransport,
-    totals,
+    totals: shownTotals,
+    testTo: o.to,
     reportPath,
     csvPath,
     reportError,

@@ -35,6 +35,16 @@ describe('send --to (test send)', () => {
       const two = await runCli(['send', f.campaign, '--transport', url, '--yes', '--to', 'tester@me.example', '--limit', '2'], { cwd: f.dir });
       assert.equal(two.code, 0, two.stderr);
       assert.equal(server.messages.length, 3);
+      // The summary and the report are about the two copies sent to ADDR, not about rows 2-3
+      // (not mailed) and row 4 (not "not yet sent" either).
+      assert.match(two.stdout, /^faults: test send to tester@me\.example: sent 2, failed 0, deferred 0, unknown 0 of 2 test messages$/m);
+      const report = JSON.parse(fs.readFileSync(/^report: (.*)$/m.exec(two.stdout)![1], 'utf8'));
+      assert.deepEqual(report.totals, { recipients: 2, sent: 2, failed: 0, deferred: 0, skipped: 0, unknown: 0 });
+      assert.deepEqual(report.messages.map((m: { row: number; email: string; status: string }) => [m.row, m.email, m.status]), [
+        [2, 'tester@me.example', 'sent'],
+        [3, 'tester@me.example', 'sent'],
+      ]);
+      assert.ok(report.finished_at);
 
       // The real send: row 2's message carries a recipient id the test copy did not.
       const real = await runCli(['send', f.campaign, '--transport', url, '--yes'], { cwd: f.dir });
