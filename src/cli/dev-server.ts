@@ -10,6 +10,7 @@ import { SMTPServer } from 'smtp-server';
 import { emlName } from '../send/outbox.js';
 import { MailcampError } from '../shared/errors.js';
 import { writableFolder } from '../shared/folders.js';
+import { printable } from '../shared/printable.js';
 import { type Io, out } from './io.js';
 
 /** RFC 2047 encoded words as text, for the log line (`=?UTF-8?Q?=E5=BC=A0…?=` → 张…). */
@@ -57,7 +58,8 @@ export function register(program: Command, io: Io): void {
             const folded = /^Subject: (.*(?:\r\n[ \t].*)*)/im.exec(raw.toString('latin1'))?.[1]?.replace(/\r\n/g, '') ?? '';
             const subject = decodeWords(folded);
             const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-            out(io, `${new Date().toISOString()}  ${from} → ${to.join(', ')}  ${subject}  (${raw.length} bytes)  ${path.relative(io.cwd, file)}`);
+            // What a client sent, control characters included, must not drive the terminal.
+            out(io, printable(`${new Date().toISOString()}  ${from} → ${to.join(', ')}  ${subject}  (${raw.length} bytes)  ${path.relative(io.cwd, file)}`));
             cb(null, `Message queued as ${path.basename(file)}`);
           });
         },

@@ -17,6 +17,12 @@ export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.
  */
 const SCAFFOLD = ['campaigns/welcome.yaml', 'campaigns/welcome.csv', 'templates/welcome.mjml', 'templates/logo.png'];
 
+/**
+ * What the scaffold's .gitignore keeps out of git: the state folder (journals, the suppression
+ * list with its addresses, the secret behind X-Mailcamp-Recipient), what runs write, and .env.
+ */
+const GITIGNORE = ['# mailcamp', '.env', `${STATE_DIR_NAME}/`, 'outbox/', 'reports/', 'preview/', 'dev-mail/', ''].join('\n');
+
 export function register(program: Command, io: Io): void {
   program
     .command('init')
@@ -38,6 +44,9 @@ export function register(program: Command, io: Io): void {
           fs.copyFileSync(path.join(PACKAGE_ROOT, f), path.join(target, f));
         }
         fs.mkdirSync(path.join(target, STATE_DIR_NAME), { recursive: true });
+        // A project kept in git: what runs leave, and secrets, stay out of it (an existing one is kept).
+        const ignore = path.join(target, '.gitignore');
+        if (!fs.existsSync(ignore)) fs.writeFileSync(ignore, GITIGNORE);
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
         if (!err.code || !err.path) throw e;
@@ -45,7 +54,7 @@ export function register(program: Command, io: Io): void {
       }
       const rel = path.relative(io.cwd, target) || '.';
       const campaign = path.join(rel, 'campaigns', 'welcome.yaml');
-      out(io, `created ${rel}/campaigns/, ${rel}/templates/ and ${rel}/${STATE_DIR_NAME}/`);
+      out(io, `created ${rel}/campaigns/, ${rel}/templates/, ${rel}/${STATE_DIR_NAME}/ and ${rel}/.gitignore`);
       out(io, `next: mailcamp validate ${campaign}`);
       out(io, `      mailcamp preview ${campaign}`);
       out(io, `      mailcamp send ${campaign}          (writes .eml files to campaigns/outbox/welcome/)`);

@@ -126,7 +126,7 @@ export function beginRun(
   const notes: string[] = [];
   const stale = journal.settleStaleSending(o.staleVerdict); // at most `concurrency` per crash
   const run = journal.resumeRun();
-  notes.push(`resuming run ${run.runId} (started ${iso(run.startedAt)}${current.reason ? `; it stopped: ${current.reason}` : ''})`);
+  notes.push(`resuming run ${run.runId} (started ${iso(run.startedAt)}${current.reason ? `; ${current.reason}` : ''})`);
   if (stale.unknown.length) {
     const n = stale.unknown.length;
     notes.push(`${n} recipient(s) were being sent when the last run stopped; delivery unknown, not sent again: ${listEntries(stale.unknown)}`);

@@ -48,6 +48,9 @@ describe('init', () => {
     assert.equal(s.code, 0, s.stderr);
     assert.equal(fs.readdirSync(path.join(dir, 'proj', 'campaigns', 'outbox', 'welcome')).length, 2);
     assert.ok(fs.existsSync(path.join(dir, 'proj', '.mailcamp', 'welcome')), 'state in the project top .mailcamp/');
+    // What runs leave, and secrets, stay out of git.
+    const ignored = fs.readFileSync(path.join(dir, 'proj', '.gitignore'), 'utf8').split('\n');
+    for (const p of ['.env', '.mailcamp/', 'outbox/', 'reports/']) assert.ok(ignored.includes(p), p);
     const again = await runCli(['init', 'proj'], { cwd: dir });
     assert.equal(again.code, 2, 'does not overwrite');
   });
@@ -65,7 +68,7 @@ describe('init', () => {
         for (const e of fs.readdirSync(d, { withFileTypes: true })) (e.isDirectory() ? walk(path.join(d, e.name), `${rel}${e.name}/`) : files.push(rel + e.name));
       };
       walk(path.join(dir, 'proj'), '');
-      assert.deepEqual(files.sort(), ['campaigns/welcome.csv', 'campaigns/welcome.yaml', 'templates/logo.png', 'templates/welcome.mjml']);
+      assert.deepEqual(files.sort(), ['.gitignore', 'campaigns/welcome.csv', 'campaigns/welcome.yaml', 'templates/logo.png', 'templates/welcome.mjml']);
       fs.writeFileSync(path.join(dir, 'afile'), 'x');
       const onFile = await runCli(['init', 'afile'], { cwd: dir });
       assert.equal(onFile.code, 2);
@@ -114,13 +117,15 @@ describe('dev-server', () => {
       c2.once('error', rej);
       c2.connect(() => res());
     });
-    const raw2 = 'From: a@example.com\r\nTo: b@example.com\r\nSubject: =?UTF-8?B?5byg5Lyf?= again\r\n\r\nhello\r\n';
+    // An ESC sequence in the (encoded) subject reaches the log as spaces, not the terminal.
+    const raw2 = `From: a@example.com\r\nTo: b@example.com\r\nSubject: =?UTF-8?B?5byg5Lyf?= again=?UTF-8?B?${Buffer.from('\x1b[31m').toString('base64')}?=\r\n\r\nhello\r\n`;
     await new Promise<void>((res, rej) => c2.send({ from: 'a@example.com', to: ['b@example.com'] }, raw2, (e) => (e ? rej(e) : res())));
     c2.quit();
     ac2.abort();
     const r2 = await again;
     assert.equal(r2.code, 0, r2.stderr);
-    assert.match(r2.stdout, /b@example\.com {2}张伟 again/);
+    assert.match(r2.stdout, /b@example\.com {2}张伟 again \[31m/);
+    assert.ok(!r2.stdout.includes('\x1b'), 'no ESC in the log');
     assert.deepEqual(fs.readdirSync(path.join(dir, 'mail')).sort(), [files[0], '000002-b@example.com.eml']);
     assert.match(fs.readFileSync(path.join(dir, 'mail', files[0]), 'utf8'), /Subject: dev test/, 'the first message is still there');
   });
