@@ -67,13 +67,25 @@ export function parseYaml(text: string, displayFile: string, diag: Diagnostics):
   for (const m of wide) {
     diag.error(`full-width '：' after '${m[2]}': write an ASCII ':'`, posOf(m.index + m[1].length + m[2].length + (m[0].length - m[1].length - m[2].length - 1)));
   }
+  const lines = text.split('\n');
   for (const e of wide.length ? [] : doc.errors) {
-    const p = posOf(e.pos[0]);
-    const msg = e.code === 'DUPLICATE_KEY' ? 'duplicate key' : firstLine(e.message);
+    let p = posOf(e.pos[0]);
+    let msg = firstLine(e.message);
+    // `subject: {{name}} …` is a parse error of YAML's flow syntax; the cause is the missing quotes.
+    const braces = /^(\s*(?:- )?[\w.-]+:[ \t]*)(\{\{.*)$/.exec(lines[p.line - 1] ?? '');
+    if (braces) {
+      p = { ...p, col: braces[1].length + 1 };
+      msg = `a value that starts with {{ must be in quotes: "${braces[2].trim().replace(/"/g, '\\"')}"`;
+    }
+    if (e.code === 'DUPLICATE_KEY') {
+      const key = /^["']?([^"':\n]*)/.exec(text.slice(e.pos[0]))?.[1].trim();
+      msg = key ? `duplicate key '${key}'` : 'duplicate key';
+    } else if (e.code === 'MULTIPLE_DOCS') msg = "one campaign per file: a second document starts here ('---')";
     diag.error(msg, p);
   }
   for (const w of doc.warnings) diag.warning(firstLine(w.message), posOf(w.pos[0]));
-  if (doc.errors.length || wide.length) return { root: undefined, text };
+  // A duplicate key is said, and the rest of the file is still checked (the later value counts).
+  if (doc.errors.some((e) => e.code !== 'DUPLICATE_KEY') || wide.length) return { root: undefined, text };
 
   let aliases = 0;
   const convert = (node: unknown, depth: number): PNode => {
@@ -83,10 +95,23 @@ export function parseYaml(text: string, displayFile: string, diag: Diagnostics):
         const p = posOf(node.range?.[0] ?? 0);
         throw new MailcampError('INPUT', `more than ${MAX_ALIASES} aliases; refusing (alias bomb?)`, p);
       }
-      return convert(node.resolve(doc), depth + 1);
+      const target = node.resolve(doc);
+      if (target === undefined) {
+        const p = posOf(node.range?.[0] ?? 0);
+        diag.error(`alias '*${node.source}' is not defined (an anchor &${node.source} must come before it; to write a '*', put the value in quotes)`, p);
+        return { kind: 'scalar', pos: p, value: `*${node.source}`, quoted: false };
+      }
+      return convert(target, depth + 1);
     }
     const n = node as YNode;
     const pos = posOf(n?.range?.[0] ?? 0);
+    // `subject: {{name}}` is a YAML mapping inside a mapping, not a template: said once, here,
+    // and kept as the text it was, so that nothing else complains about its type.
+    if (isMap(n) && n.flow && n.range && text.startsWith('{{', n.range[0])) {
+      const written = text.slice(n.range[0], n.range[1]).trimEnd();
+      diag.error(`a value that starts with {{ must be in quotes: "${written.replace(/"/g, '\\"')}"`, pos);
+      return { kind: 'scalar', pos, value: written, quoted: false };
+    }
     if (isMap(n)) {
       const entries = new Map<string, { keyPos: Pos; node: PNode }>();
       for (const pair of n.items) {

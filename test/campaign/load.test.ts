@@ -74,7 +74,7 @@ describe('loadCampaign', () => {
   });
 
   test('YAML syntax error and duplicate key with their places', () => {
-    assert.deepEqual(problems(project(MIN + 'name: again\n')), ['c.yaml:6:1: duplicate key']);
+    assert.deepEqual(problems(project(MIN + 'name: again\n')), ["c.yaml:6:1: duplicate key 'name'"]);
     const p = problems(project('name: t\nfrom: [a@example.com\nsubject: x\n'));
     assert.equal(p.length >= 1, true);
     assert.match(p[0], /^c\.yaml:\d+:\d+: /);
@@ -148,6 +148,20 @@ describe('loadCampaign', () => {
   test('a from: name with parentheses keeps them (RFC 5322 would read them as a comment)', () => {
     const c = loadCampaign(project(MIN.replace('from: a@example.com', 'from: Acme (News) <news@acme.example>')), { env: {} });
     assert.deepEqual(c.from, { name: 'Acme (News)', address: 'news@acme.example' });
+  });
+
+  test('YAML mistakes say what to do: unquoted {{…}}, an undefined alias, a second document; a duplicate key is named and the rest still checked', () => {
+    assert.deepEqual(problems(project(MIN.replace('subject: hi', 'subject: {{name}}'))), ['c.yaml:3:10: a value that starts with {{ must be in quotes: "{{name}}"']);
+    assert.deepEqual(problems(project(MIN.replace('subject: hi', 'subject: {{name}}, hello'))), ['c.yaml:3:10: a value that starts with {{ must be in quotes: "{{name}}, hello"']);
+    assert.deepEqual(problems(project(MIN.replace('subject: hi', 'subject: *nope'))), [
+      "c.yaml:3:10: alias '*nope' is not defined (an anchor &nope must come before it; to write a '*', put the value in quotes)",
+    ]);
+    assert.deepEqual(problems(project(`${MIN}---\nname: u\n`)), ["c.yaml:6:1: one campaign per file: a second document starts here ('---')"]);
+    assert.deepEqual(problems(project(`${MIN}subject: again\nconcurrency: 0\nsubjet: x\n`)), [
+      "c.yaml:6:1: duplicate key 'subject'",
+      "c.yaml:8:1: unknown key 'subjet'; did you mean 'subject'?",
+      'c.yaml:7:14: concurrency must be a positive whole number',
+    ]);
   });
 
   test('name: with no value counts as no name: (the file name), not as a campaign called undefined', () => {
