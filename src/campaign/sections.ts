@@ -124,6 +124,7 @@ export function readRecipientsKey(
   }
   const delimiter = r.str(e('delimiter'), 'recipients.delimiter') ?? ',';
   if (delimiter.length !== 1 && delimiter !== '\\t') r.error('recipients.delimiter must be one character', e('delimiter')!.pos);
+  else if (/^["\r\n]$/.test(delimiter)) r.error(`recipients.delimiter cannot be ${JSON.stringify(delimiter)} (it quotes values or ends lines)`, e('delimiter')!.pos);
   return {
     file: abs,
     displayFile: show(abs),

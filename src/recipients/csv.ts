@@ -23,6 +23,7 @@ import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream';
 import { Parser } from 'csv-parse';
 import { MailcampError } from '../shared/errors.js';
+import { printable } from '../shared/printable.js';
 import type { Diagnostics } from '../shared/diagnostics.js';
 import { READ_FAILURES } from '../shared/text-file.js';
 import { decodeStages, resolveEncoding, type ResolvedEncoding } from './decode.js';
@@ -252,7 +253,27 @@ class Reader implements CsvReader {
     this.headerNames = names;
     this.width = names.length;
     this.line0 = row.line;
+    // A list that is not what it was taken for gets that one error, not a "no column" and an
+    // "unknown variable" for every name the template uses.
+    const misread = this.misreadHeader(names);
+    if (misread) {
+      this.diag.error(misread, place);
+      this.garbledAt ??= row.line;
+    }
     return this.columns.map(([, name]) => name);
+  }
+
+  private misreadHeader(names: string[]): string | undefined {
+    if (names[0]?.startsWith('PK\u0003\u0004')) {
+      return "this is a ZIP file (an Excel .xlsx workbook?), not CSV: in Excel, use Save As › 'CSV UTF-8 (Comma delimited)'";
+    }
+    // One column whose name holds another separator: Excel in many locales saves with ';'.
+    if (this.columns.length !== 1) return undefined;
+    const used = this.src.delimiter || ',';
+    const sep = [';', '\t', '|', ','].find((d) => d !== used && names[0].includes(d));
+    if (!sep) return undefined;
+    const shown = sep === '\t' ? 'tab' : `'${sep}'`;
+    return `the header is one column ('${printable(names[0])}'): the list looks ${shown}-separated; set recipients: { file: ${this.src.displayFile}, delimiter: "${sep === '\t' ? '\\t' : sep}" }`;
   }
 
   private async *iterate(): AsyncGenerator<CsvRecord> {
