@@ -81,9 +81,18 @@ export async function compileCampaign(
   // (A list of plain values prints as "a,b", as Handlebars does; one holding mappings does not.)
   const isMap = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
   const compound = new Set(dataKeys.filter((k) => !shadowing.has(k) && (isMap(c.data[k]) || (Array.isArray(c.data[k]) && (c.data[k] as unknown[]).some(isMap)))));
+  // Always text: CSV columns, and data: values that are neither a mapping nor a list (unless a built-in of that name wins).
+  const plainData = dataKeys.filter((k) => typeof c.data[k] !== 'object' || c.data[k] === null);
+  const shapes = BUILTIN_SHAPES as Map<string, readonly string[]>;
   const scope: Scope = c.groupBy
-    ? { names: new Set([...dataKeys, ...BUILTINS, 'members', 'group', c.groupBy]), members: new Set([...columns, 'email', 'name']), compound, shapes: BUILTIN_SHAPES as Map<string, readonly string[]> }
-    : { names: rowNames, compound, shapes: BUILTIN_SHAPES as Map<string, readonly string[]> };
+    ? {
+        names: new Set([...dataKeys, ...BUILTINS, 'members', 'group', c.groupBy]),
+        members: new Set([...columns, 'email', 'name']),
+        compound,
+        shapes,
+        text: new Set([...plainData, 'group', c.groupBy].filter((k) => !BUILTINS.includes(k))),
+      }
+    : { names: rowNames, compound, shapes, text: new Set([...columns, ...plainData].filter((k) => !BUILTINS.includes(k))) };
   const describe = c.groupBy
     ? `a group message sees: ${[c.groupBy, 'group', 'members', ...dataKeys].join(', ')}; member columns inside {{#each members}}`
     : `CSV columns: ${columns.join(', ')}` + (dataKeys.length ? `; data: ${dataKeys.join(', ')}` : '');

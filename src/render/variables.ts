@@ -20,6 +20,8 @@ export interface Scope {
   compound?: Set<string>;
   /** Built-ins of a known shape, by name: the keys they have (`recipient.email`). */
   shapes?: Map<string, readonly string[]>;
+  /** Names whose value is always text (CSV columns, plain `data:` values): they have no keys. */
+  text?: Set<string>;
 }
 
 /** The built-ins' keys (render/index.ts contextFor); `now` and `occurrence` are dates, with none. */
@@ -41,6 +43,10 @@ export interface VariableUse {
   file?: string;
   /** `{{> name}}` of a partial that the partials/ folder does not have. */
   partial?: boolean;
+  /** `{{formatDate}}`, `{{#if}}`: a helper given nothing to work on. */
+  noValue?: boolean;
+  /** `{{city.x}}` of a name whose value is text. */
+  ofText?: boolean;
 }
 
 /** A partial's source and the file to name in errors, by partial name. */
@@ -83,7 +89,9 @@ export function findUnknownVariables(source: string, root: Scope, partials?: Par
     }
     if (!scope || !scope.names || head === undefined) return; // `this`, or unchecked scope
     if (!scope.names.has(head)) out.push({ name: head, line: p.loc!.start.line, col: p.loc!.start.column + 1, file: inFile });
-    else if (parts.length > 1 && !scope.shapes?.get(head)?.includes(parts[1]) && scope.shapes?.has(head)) {
+    else if (parts.length > 1 && scope.text?.has(head)) {
+      out.push({ name: `${head}.${parts[1]}`, ofText: true, line: p.loc!.start.line, col: p.loc!.start.column + 1, file: inFile });
+    } else if (parts.length > 1 && !scope.shapes?.get(head)?.includes(parts[1]) && scope.shapes?.has(head)) {
       // `{{recipient.emial}}`: found here, at its place in the source, not at render time
       // (where an MJML template's place is one in the compiled HTML).
       out.push({ name: `${head}.${parts[1]}`, line: p.loc!.start.line, col: p.loc!.start.column + 1, file: inFile });
@@ -105,6 +113,9 @@ export function findUnknownVariables(source: string, root: Scope, partials?: Par
   const visitMustache = (n: Node) => {
     const p = n.path as Node;
     const isHelperCall = (n.params?.length ?? 0) > 0 || (n.hash?.pairs?.length ?? 0) > 0;
+    if (p.type === 'PathExpression' && HELPER_SET.has(p.original) && !(n.params?.length ?? 0)) {
+      out.push({ name: p.original, noValue: true, line: p.loc!.start.line, col: p.loc!.start.column + 1, file: inFile });
+    }
     if (p.type === 'PathExpression' && HELPER_SET.has(p.original)) visitParams(n);
     else {
       if (!isHelperCall && n.type === 'MustacheStatement' && stack.length === 1 && !p.data && p.depth === 0 && p.parts?.length === 1 && root.compound?.has(p.parts[0])) {
@@ -255,6 +266,15 @@ export function reportUnknownVariables(
     }
     if (u.helper) {
       diag.error(`unknown helper '${u.name}' (helpers: ${[...HELPERS, ...BUILTIN_HELPERS].join(', ')})`, where);
+      continue;
+    }
+    if (u.noValue) {
+      diag.error(`${u.name} needs a value: write {{${BUILTIN_HELPERS.includes(u.name as never) ? '#' : ''}${u.name} something}}`, where);
+      continue;
+    }
+    if (u.ofText) {
+      const head = u.name.split('.')[0];
+      diag.error(`unknown variable '${u.name}': '${head}' is text, it has no keys; write {{${head}}}`, where);
       continue;
     }
     const [head, key] = u.name.split('.');

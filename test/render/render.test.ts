@@ -40,6 +40,16 @@ describe('render', () => {
     ]);
   });
 
+  test('a key of a text value ({{city.x}}) and a helper given nothing ({{formatDate}}, {{#if}}) are named at their place, not as JavaScript errors per row', async () => {
+    const { errors } = await compiled({ 't.hbs': '<p>{{city.x}}</p>\n<p>{{formatDate}} {{#if}}x{{/if}} {{month.y}}</p>' }, 'data: { month: November }\n');
+    assert.deepEqual(errors, [
+      "t.hbs:1:6: unknown variable 'city.x': 'city' is text, it has no keys; write {{city}}",
+      't.hbs:2:6: formatDate needs a value: write {{formatDate something}}',
+      't.hbs:2:22: if needs a value: write {{#if something}}',
+      "t.hbs:2:37: unknown variable 'month.y': 'month' is text, it has no keys; write {{month}}",
+    ]);
+  });
+
   test('{{constructor}}, {{__proto__}} and {{#if missing}} are errors like any unknown variable', async () => {
     const { errors } = await compiled({ 't.hbs': '{{constructor}} {{__proto__}} {{name.constructor.constructor}} {{#if missing}}x{{/if}}' });
     assert.equal(errors.length, 4, errors.join('\n'));
