@@ -14,6 +14,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { Diagnostics, ValidationError } from '../shared/diagnostics.js';
 import { MailcampError } from '../shared/errors.js';
 import { leavesFolder, realOr } from '../shared/paths.js';
 
@@ -147,12 +148,12 @@ export async function compileMjml(source: string, file: string, displayFile: str
     if (e instanceof MailcampError) throw e;
     const errs = (e as { errors?: MjmlError[] }).errors;
     if (errs?.length) {
-      const first = errs[0];
-      const more = errs.length > 1 ? ` (and ${errs.length - 1} more MJML error${errs.length > 2 ? 's' : ''})` : '';
-      throw new MailcampError('INPUT', `MJML <${first.tagName}>: ${cleanMessage(first.message)}${more}`, {
-        file: displayFile,
-        line: first.line,
-      });
+      // Every one, in the order of the file (validate reports every problem at once).
+      const all = new Diagnostics();
+      for (const x of [...errs].sort((a, b) => (a.line ?? 0) - (b.line ?? 0))) {
+        all.error(`MJML <${x.tagName}>: ${cleanMessage(x.message)}`, { file: displayFile, line: x.line });
+      }
+      throw new ValidationError(all);
     }
     throw new MailcampError('INPUT', `MJML: ${(e as Error).message}`, { file: displayFile });
   }

@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { compileMjml, prewarmMjml } from '../../src/render/mjml.js';
 import { ensureBuilt, spawnCli } from '../pipeline/delivery-fixture.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { formatDiagnostic, type ValidationError } from '../../src/shared/diagnostics.js';
 
 const MJML = '<mjml>\n<mj-body>\n<mj-section><mj-column><mj-text>Hello {{name}}</mj-text></mj-column></mj-section>\n</mj-body>\n</mjml>\n';
 const BROKEN = '<mjml>\n<mj-body>\n<mj-section>\n<mj-colum><mj-text>x</mj-text></mj-colum>\n</mj-section></mj-body></mjml>\n';
@@ -62,8 +63,8 @@ test('a spare MJML child compiles like a fresh one, errors with their line inclu
   assert.match(viaSpare, /Hello \{\{name\}\}/);
   assert.equal(viaSpare, fresh);
   prewarmMjml();
-  await assert.rejects(compileMjml(BROKEN, file, 't.mjml'), (e: Error) => {
-    assert.match(String(e), /^t\.mjml:4: MJML <mj-colum>/);
+  await assert.rejects(compileMjml(BROKEN, file, 't.mjml'), (e: ValidationError) => {
+    assert.match(formatDiagnostic(e.diagnostics.errors[0]), /^t\.mjml:4: MJML <mj-colum>/);
     return true;
   });
   assert.deepEqual(mjmlChildrenOf(process.pid), [], 'used children end');

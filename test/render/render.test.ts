@@ -192,6 +192,14 @@ describe('render', () => {
     const mjml = '<mjml>\n<mj-body>\n<mj-section>\n<mj-colum><mj-text>x</mj-text></mj-colum>\n</mj-section></mj-body></mjml>';
     const { errors } = await compiled({ 't.mjml': mjml, tpl: 't.mjml' });
     assert.match(errors[0], /^t\.mjml:4: MJML <mj-colum>: /);
+    // Every one at once, in the order of the file, not the first and "(and 4 more)".
+    const many = '<mjml>\n<mj-body>\n<mj-section>\n<mj-column>\n<mj-txt>Hello</mj-txt>\n<mj-text colr="red">Hi</mj-text>\n<mj-image src="https://x.example/a.png" widht="10px" />\n</mj-column>\n<mj-text>outside</mj-text>\n</mj-section>\n</mj-body>\n</mjml>\n';
+    const all = (await compiled({ 't.mjml': many, tpl: 't.mjml' })).errors;
+    assert.ok(all.length >= 4, all.join('\n'));
+    assert.deepEqual(all.map((e) => Number(/^t\.mjml:(\d+):/.exec(e)![1])), [...all.map((e) => Number(/^t\.mjml:(\d+):/.exec(e)![1]))].sort((a, b) => a - b));
+    for (const [line, what] of [[5, 'mj-txt'], [6, 'colr'], [7, 'widht'], [9, 'mj-text']] as const) {
+      assert.ok(all.some((e) => e.startsWith(`t.mjml:${line}: MJML`) && e.includes(what)), `${line} ${what}: ${all.join('\n')}`);
+    }
   });
 
   test('a Handlebars syntax error in an MJML template names the line of the MJML source', async () => {
