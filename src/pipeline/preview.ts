@@ -60,7 +60,8 @@ export async function runPreview(o: PreviewOptions): Promise<PreviewResult> {
   }
   diag.throwIfErrors();
   const what = o.row !== undefined ? `line ${o.row}` : o.email ? `address ${o.email}` : 'any recipient';
-  throw new MailcampError('USAGE', `no recipient at ${what} in ${c.recipients.displayFile}`);
+  const header = o.row === 1 ? ' (line 1 is the header; the first recipient is on line 2)' : '';
+  throw new MailcampError('USAGE', `no recipient at ${what} in ${c.recipients.displayFile}${header}`);
 }
 
 function pathToFileUrl(p: string): string {

@@ -98,6 +98,13 @@ export async function compileCampaign(
     : `CSV columns: ${columns.join(', ')}` + (dataKeys.length ? `; data: ${dataKeys.join(', ')}` : '');
 
   const source = readTextFile(c.template.path, tplDisplay);
+  // A plain-text file given as the template goes out as HTML: its line breaks are lost.
+  if (c.template.kind !== 'mjml' && source.trim() && !/<[a-z!/]/i.test(source.replace(/\{\{[^}]*\}\}/g, ''))) {
+    diag.warning(
+      'the template has no HTML markup: mail clients show it as one paragraph (its line breaks are lost); write it in HTML (<p>, <br>), and put a plain-text version in text:',
+      { file: tplDisplay },
+    );
+  }
   reportUnknownVariables(source, tplDisplay, scope, diag, describe, partials);
   const subjectPlace = { file: c.displayFile, line: c.pos.subject?.line ?? 1 };
   reportUnknownVariablesAt(c.subject, c.displayFile, c.pos.subject, scope, diag, describe);

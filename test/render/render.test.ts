@@ -188,6 +188,15 @@ describe('render', () => {
     assert.match(r.html, /Hello &lt;mj-raw&gt;x&lt;\/mj-raw&gt;/);
   });
 
+  test('a template without HTML markup is a warning: its line breaks would be lost', async () => {
+    const plain = await compiled({ 't.hbs': 'Hi {{name}},\n\nyour invoice is attached.\n' });
+    assert.deepEqual(plain.errors, []);
+    assert.deepEqual(plain.diag.warnings.map(formatDiagnostic), [
+      't.hbs: warning: the template has no HTML markup: mail clients show it as one paragraph (its line breaks are lost); write it in HTML (<p>, <br>), and put a plain-text version in text:',
+    ]);
+    assert.deepEqual((await compiled({ 't.hbs': 'Hi {{name}},<br>\nyour invoice is attached.\n' })).diag.warnings, []);
+  });
+
   test('MJML errors are reported with line and tag', async () => {
     const mjml = '<mjml>\n<mj-body>\n<mj-section>\n<mj-colum><mj-text>x</mj-text></mj-colum>\n</mj-section></mj-body></mjml>';
     const { errors } = await compiled({ 't.mjml': mjml, tpl: 't.mjml' });
