@@ -250,6 +250,9 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
     retry.attempts = r.number(e('attempts'), 'retry.attempts', { integer: true, positive: true }) ?? retry.attempts;
     retry.initialDelayMs = r.duration(e('initial_delay'), 'retry.initial_delay') ?? retry.initialDelayMs;
     retry.maxDelayMs = r.duration(e('max_delay'), 'retry.max_delay') ?? retry.maxDelayMs;
+    if (retry.initialDelayMs > retry.maxDelayMs) {
+      diag.error('retry.initial_delay is longer than retry.max_delay (the first wait would be cut to max_delay)', e('initial_delay')?.pos ?? e('max_delay')?.pos ?? retryMap.pos);
+    }
   }
 
   const errorBudget = readErrorBudget(r, get('error_budget'));

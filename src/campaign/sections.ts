@@ -70,6 +70,12 @@ export function readAddress(r: SchemaReader, n: PNode | undefined, key: string):
   // the end of a group's name, ';' as its end and '(…)' as a comment, so the name that goes out
   // would lose words. Whoever wrote one unquoted name before one <address> meant the name as
   // written; it goes out quoted (or as encoded words).
+  // A typo must not be read as something else: `Test <news@acme.example` (no '>'), or text
+  // after the address (`Test <news@acme.example> trailing`).
+  if (/<[^>]*$/.test(raw) || />\s*[^\s]/.test(raw.replace(/"(?:[^"\\]|\\.)*"/g, '""'))) {
+    r.error(`${key} must be one address like "Name <you@example.com>"; got '${raw}' (check the < >)`, n.pos);
+    return undefined;
+  }
   const plain = /^\s*([^<>"@]*?)\s*<([^<>\s]+)>\s*$/.exec(raw);
   const parsed = plain
     ? [{ name: plain[1], address: plain[2] }]

@@ -24,13 +24,23 @@ const SIGNED_HEADERS =
 export function dkimSigner(c: Campaign): Signer | undefined {
   if (!c.dkim) return undefined;
   const where = { file: c.displayFile, line: c.pos.dkim?.line, col: c.pos.dkim?.col };
-  let pem: string;
+  let pem: string | undefined;
   let type: string | undefined;
   try {
     pem = fs.readFileSync(c.dkim.privateKey, 'utf8');
     type = crypto.createPrivateKey(pem).asymmetricKeyType;
   } catch (e) {
-    throw new MailcampError('INPUT', `dkim.private_key is not a readable PEM private key: ${(e as Error).message}`, where);
+    const why =
+      pem === undefined
+        ? (e as Error).message
+        : /-----BEGIN (RSA )?PUBLIC KEY-----/.test(pem)
+          ? 'it is a public key; private_key needs the private key (the public one goes in DNS)'
+          : /ENCRYPTED/.test(pem)
+            ? 'it is encrypted with a passphrase; mailcamp needs it unencrypted (openssl pkey -in key.pem -out plain.pem)'
+            : !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)
+              ? 'it holds no PEM private key (-----BEGIN PRIVATE KEY-----)'
+              : (e as Error).message;
+    throw new MailcampError('INPUT', `dkim.private_key is not a usable private key: ${why}`, where);
   }
   if (type !== 'rsa') {
     throw new MailcampError('INPUT', `dkim.private_key is an ${type ?? 'unknown'} key; mailcamp signs with rsa-sha256 only (an RSA key of 1024 bits or more, 2048 recommended)`, where);

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Env } from '../campaign/env.js';
+import { checkAddress } from '../recipients/address.js';
 import { Diagnostics } from '../shared/diagnostics.js';
 import { MailcampError } from '../shared/errors.js';
 import { writableFolder } from '../shared/folders.js';
@@ -35,7 +36,9 @@ export async function runPreview(o: PreviewOptions): Promise<PreviewResult> {
   if (o.row !== undefined && o.email !== undefined) throw new MailcampError('USAGE', 'preview: --row and --email choose the recipient two ways; give one');
   const { campaign: c, prepared } = await loadForSending(o.file, { env: o.env, cwd, transportUnused: true });
   const diag = new Diagnostics();
-  const want = o.email?.toLowerCase();
+  // As the list's addresses are keyed: an internationalized domain as A-labels.
+  const chk = o.email !== undefined ? checkAddress(o.email.trim()) : undefined;
+  const want = chk?.ok ? chk.address.toLowerCase() : o.email?.toLowerCase();
   for await (const u of unitsOf(c, diag)) {
     const match =
       (o.row === undefined && want === undefined) ||

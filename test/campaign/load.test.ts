@@ -164,6 +164,15 @@ describe('loadCampaign', () => {
     ]);
   });
 
+  test('a from: with a typo is an error, not read as something else; retry delays the wrong way round are an error', () => {
+    for (const bad of ['Test <news@acme.example', 'Test <news@acme.example> trailing']) {
+      assert.match(problems(project(MIN.replace('from: a@example.com', `from: "${bad}"`)))[0], /^c\.yaml:2:7: from must be one address like .*\(check the < >\)$/, bad);
+    }
+    assert.deepEqual(problems(project(`${MIN}retry: { initial_delay: 5m, max_delay: 1s }\n`)), [
+      'c.yaml:6:25: retry.initial_delay is longer than retry.max_delay (the first wait would be cut to max_delay)',
+    ]);
+  });
+
   test('name: with no value counts as no name: (the file name), not as a campaign called undefined', () => {
     for (const v of ['', ' ~', ' null']) {
       const c = loadCampaign(project(MIN.replace('name: t\n', `name:${v}\n`)), { env: {} });

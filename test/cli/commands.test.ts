@@ -31,6 +31,18 @@ describe('preview', () => {
     const r4 = await runCli(['preview', campaign, '--row', '99'], { cwd: dir });
     assert.equal(r4.code, 2);
     assert.match(r4.stderr, /no recipient at line 99/);
+    const r5 = await runCli(['preview', campaign, '--row', '1'], { cwd: dir });
+    assert.match(r5.stderr, /no recipient at line 1 .*\(line 1 is the header; the first recipient is on line 2\)/);
+  });
+
+  test('--email finds an address with an internationalized domain as the list writes it', async () => {
+    const dir = tmpDir();
+    fs.writeFileSync(path.join(dir, 'c.yaml'), 'name: p\nfrom: a@example.com\nsubject: "Hi {{name}}"\ntemplate: t.hbs\nrecipients: r.csv\n');
+    fs.writeFileSync(path.join(dir, 't.hbs'), '<p>Hi {{name}}</p>\n');
+    fs.writeFileSync(path.join(dir, 'r.csv'), 'email,name\nplain@example.com,P\nuser@例子.中国,IDN\n');
+    const r = await runCli(['preview', 'c.yaml', '--email', 'user@例子.中国', '--out', 'pv'], { cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^line 3: /m);
   });
 });
 

@@ -78,9 +78,16 @@ test('messages are DKIM-signed and the signature verifies', async () => {
   assert.ok(ok, 'RSA signature verifies');
 });
 
-test('a bad key is an error at dkim:', async () => {
-  const { cc } = await setup('not a key');
-  assert.throws(() => prepare(cc), (e: unknown) => e instanceof MailcampError && /c\.yaml:6:\d+: dkim\.private_key is not a readable PEM private key/.test(e.toString()));
+test('a bad key is an error at dkim: that says what is wrong with it (not OpenSSL codes)', async () => {
+  const { publicKey, privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 1024, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'xx' } });
+  for (const [pem, why] of [
+    ['not a key', /it holds no PEM private key/],
+    [publicKey, /it is a public key; private_key needs the private key/],
+    [privateKey, /it is encrypted with a passphrase/],
+  ] as const) {
+    const { cc } = await setup(pem);
+    assert.throws(() => prepare(cc), (e: unknown) => e instanceof MailcampError && /c\.yaml:6:\d+: dkim\.private_key is not a usable private key: /.test(e.toString()) && why.test(e.toString()));
+  }
 });
 
 test('an Ed25519 or EC key is an error at dkim: (nodemailer signs RSA only: unsigned mail, or a signature that cannot verify)', async () => {
