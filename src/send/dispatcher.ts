@@ -38,6 +38,8 @@ export interface Job {
    * attempt of this job: a group message partly delivered is retried for the rest only.
    */
   done?: string[];
+  /** Members refused for good by an attempt of this process, `addr (reply)`: named when the message is sent. */
+  refused?: string[];
 }
 
 export type Outcome = 'sent' | 'failed' | 'deferred' | 'unknown';
@@ -272,6 +274,7 @@ export class Dispatcher {
     if (!result.notTried && !result.serverFault) job.attempts++;
     const settled = [...(result.delivered ?? []), ...(result.rejected ?? []).map((r) => r.address)].map((a) => a.toLowerCase());
     if (settled.length) job.done = [...(job.done ?? []), ...settled];
+    if (result.rejected?.length) job.refused = [...(job.refused ?? []), ...result.rejected.map((r) => `${r.address} (${r.response})`)];
 
     if (result.status === 'deferred') {
       if (result.fatal || result.notTried) {
@@ -302,9 +305,7 @@ export class Dispatcher {
       return;
     }
     let response = result.response;
-    if (result.status === 'sent' && result.rejected?.length) {
-      response += `${REFUSED_MARK}${result.rejected.map((r) => `${r.address} (${r.response})`).join(', ')}`;
-    }
+    if (result.status === 'sent' && job.refused?.length) response += `${REFUSED_MARK}${job.refused.join(', ')}`;
     await this.finish(job, result.status, { ...result, response });
   }
 

@@ -154,6 +154,8 @@ export class SmtpTransport implements Transport {
   async send(msg: Composed, firstGate: Gate, signal?: AbortSignal): Promise<SendResult> {
     const delivered: string[] = [];
     const rejected: NonNullable<SendResult['rejected']> = [];
+    /** Members refused with a 4yz other than 452: tried again later, with backoff. */
+    const later: SmtpError[] = [];
     let todo = [...msg.envelope.to];
     let gate: Gate | undefined = firstGate;
     let slot: Slot | undefined;
@@ -235,15 +237,22 @@ export class SmtpTransport implements Transport {
       const again: string[] = [];
       for (const x of r.info.rejectedErrors ?? []) {
         if ((x.responseCode ?? 0) >= 500 || !x.recipient) rejected.push(refusal(x));
-        else again.push(x.recipient);
+        else if (x.responseCode === 452) again.push(x.recipient);
+        else later.push(x);
       }
-      // 452 (or another 4yz) for some recipients: they go in another transaction (RFC 5321
-      // §4.5.3.1.10). Progress is certain: this transaction accepted at least one.
+      // 452 for some recipients (too many in one transaction): they go in another one at once
+      // (RFC 5321 §4.5.3.1.10). Progress is certain: this transaction accepted at least one.
       if (again.length && accepted.length) {
         todo = again;
         continue;
       }
       this.release(slot);
+      // Another 4yz for some members (451 greylisting, a full mailbox): a retry with backoff
+      // for them, as for any recipient's 4yz; those reached are not sent to again.
+      if (later.length) {
+        const first = later[0];
+        return { status: 'deferred', response: `${describe(first)} (for ${later.map((x) => x.recipient).join(', ')})`, code: first.responseCode, delivered, rejected: rejected.length ? rejected : undefined };
+      }
       return { status: 'sent', response: redact(r.info.response ?? '250'), code: 250, delivered, rejected: rejected.length ? rejected : undefined };
     }
   }

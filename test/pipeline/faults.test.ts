@@ -133,6 +133,35 @@ describe('SMTP faults against a scripted smtp-server (issue 3)', () => {
     );
   });
 
+  test('a group member answered 451 (greylisting) is tried again after the backoff, not at once; the members reached are not sent to twice', async () => {
+    const csv = 'email,name,team\nx1@example.com,X1,red\nx2@example.com,X2,red\nx3@example.com,X3,red\n';
+    const f = makeCampaign({ csv, extra: 'group_by: team\n', subject: 'Team {{team}}', template: '<p>{{#each members}}{{name}} {{/each}}</p>\n', retry: '{ attempts: 3, initial_delay: 400ms, max_delay: 400ms }' });
+    const rcptAt: number[] = [];
+    await withServer(
+      {
+        script: (ctx) => {
+          if (ctx.phase !== 'rcpt') return undefined;
+          if (ctx.address === 'x2@example.com') return { code: 550, message: '5.1.1 unknown user' };
+          if (ctx.address === 'x3@example.com') {
+            rcptAt.push(Date.now());
+            if (ctx.attempt === 1) return { code: 451, message: '4.7.1 greylisted, try again later' };
+          }
+          return undefined;
+        },
+      },
+      async (server) => {
+        const r = await send(f, `smtp://127.0.0.1:${server.port}`);
+        assert.equal(r.code, 1, r.stderr); // x2 was refused for good
+        assert.deepEqual(['x1', 'x2', 'x3'].map((x) => server.deliveries(`${x}@example.com`)), [1, 0, 1]);
+        assert.equal(rcptAt.length, 2);
+        assert.ok(rcptAt[1] - rcptAt[0] >= 390, `retried ${rcptAt[1] - rcptAt[0]} ms later, not at once`);
+        const s = await status(f);
+        const g = s.recipients[0];
+        assert.deepEqual([g.status, g.attempts], ['sent', 2]);
+      },
+    );
+  });
+
   test('reset after DATA → unknown, not sent again without --resend-unknown; reset before the dot → deferred, then sent', async () => {
     const f = makeCampaign({ n: 3 });
     await withServer(
