@@ -85,9 +85,13 @@ export function register(program: Command, io: Io): void {
           (t.sending ? `  sending ${t.sending}` : '') +
           `  skipped ${t.skipped}  (of ${t.recipients})`,
       );
+      if (s.partial?.length) {
+        out(io, 'sent, but members refused for good:');
+        for (const e of s.partial) out(io, `  ${line(e)}`);
+      }
       const shownStatuses = f.all ? (['sent', 'pending', 'skipped', ...ATTENTION] as DeliveryStatus[]) : ATTENTION;
       for (const status of shownStatuses) {
-        const rows = s.recipients.filter((e) => e.status === status);
+        const rows = s.recipients.filter((e) => e.status === status && (f.all || status !== 'sent'));
         if (!rows.length) continue;
         const stopped = status === 'sending' && s.state !== 'running';
         const heading = stopped ? 'being sent when the run stopped: unknown once resumed if their content was on its way' : HEADINGS[status];

@@ -16,7 +16,7 @@ import { type Env, interpolate, loadDotEnv } from '../campaign/env.js';
 import { checkAddress } from '../recipients/address.js';
 import { checkReportDestination, reportPaths, writeReportAfterDelivery } from '../report/write-report.js';
 import type { Composed } from '../compose/index.js';
-import { Dispatcher, type DispatchEvent, type Job, REFUSED_MARK } from '../send/dispatcher.js';
+import { Dispatcher, type DispatchEvent, type Job } from '../send/dispatcher.js';
 import { ErrorBudget } from '../send/error-budget.js';
 import { emlName, OutboxTransport, outboxVerdicts } from '../send/outbox.js';
 import { RateLimiter } from '../send/rate-limit.js';
@@ -35,7 +35,7 @@ import { journalExists, openJournal, type SqliteJournal } from '../state/journal
 import { acquireLock, type Lock } from '../state/lock.js';
 import { tokenKey } from '../state/token-key.js';
 import { openSuppression, suppressionFile } from '../state/suppression.js';
-import type { JournalEntry, Totals } from '../state/types.js';
+import { type JournalEntry, REFUSED_MARK, type Totals } from '../state/types.js';
 import { loadAsFarAsPossible, type Loaded } from './context.js';
 import { beginRun, campaignFileOf, iso, listEntries, refuseFinishedRun, refuseOtherCampaign, refuseRenamedMidRun, registerRecipients, settleVanished, stopReason } from './resume.js';
 import { buildMessage, renderUnit, signed } from './message.js';

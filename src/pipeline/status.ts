@@ -15,7 +15,7 @@ import { campaignStateDir, findStateDir } from '../state/folder.js';
 import { journalExists, openJournal } from '../state/journal.js';
 import { liveLock } from '../state/lock.js';
 import { openSuppression, suppressionFile } from '../state/suppression.js';
-import type { DeliveryStatus, JournalEntry, RunInfo, Totals } from '../state/types.js';
+import { type DeliveryStatus, type JournalEntry, REFUSED_MARK, type RunInfo, type Totals } from '../state/types.js';
 import { suppressedBy } from './suppression-lookup.js';
 import { unitsOf } from './units.js';
 
@@ -46,6 +46,8 @@ export interface StatusResult {
   occurrence?: string;
   /** Before the first run: problems in the list (its rows with them are not counted). */
   listErrors?: number;
+  /** Group messages sent with members refused for good (their response names them). */
+  partial?: JournalEntry[];
 }
 
 export const NOT_SENT: DeliveryStatus[] = ['pending', 'sending', 'failed', 'deferred', 'unknown', 'skipped'];
@@ -88,7 +90,13 @@ export async function runStatus(o: StatusOptions): Promise<StatusResult> {
     }
     let state = run ? (run.state === 'running' ? 'unfinished' : run.state) : 'never-run';
     if (lock) state = 'running';
-    return { campaign: c.name, run, state, totals, recipients, lockedBy: lock?.pid, occurrence };
+    // A group message that went out with members refused for good was not sent to everyone.
+    const partial = c.groupBy ? [...j.entries(['sent'])].filter((e) => e.response?.includes(REFUSED_MARK)) : [];
+    if (partial.length && !list.includes('sent')) {
+      recipients.push(...partial);
+      recipients.sort((a, b) => a.row - b.row || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    }
+    return { campaign: c.name, run, state, totals, recipients, lockedBy: lock?.pid, occurrence, partial };
   } finally {
     j.close();
   }

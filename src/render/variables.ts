@@ -91,6 +91,9 @@ export function findUnknownVariables(source: string, root: Scope, partials?: Par
     if (!scope.names.has(head)) out.push({ name: head, line: p.loc!.start.line, col: p.loc!.start.column + 1, file: inFile });
     else if (parts.length > 1 && scope.text?.has(head)) {
       out.push({ name: `${head}.${parts[1]}`, ofText: true, line: p.loc!.start.line, col: p.loc!.start.column + 1, file: inFile });
+    } else if (parts.length > 2 && scope.shapes?.get(head)?.includes(parts[1])) {
+      // `{{recipient.email.x}}`: the built-ins' keys hold text.
+      out.push({ name: parts.slice(0, 3).join('.'), ofText: true, line: p.loc!.start.line, col: p.loc!.start.column + 1, file: inFile });
     } else if (parts.length > 1 && !scope.shapes?.get(head)?.includes(parts[1]) && scope.shapes?.has(head)) {
       // `{{recipient.emial}}`: found here, at its place in the source, not at render time
       // (where an MJML template's place is one in the compiled HTML).
@@ -273,7 +276,7 @@ export function reportUnknownVariables(
       continue;
     }
     if (u.ofText) {
-      const head = u.name.split('.')[0];
+      const head = u.name.slice(0, u.name.lastIndexOf('.'));
       diag.error(`unknown variable '${u.name}': '${head}' is text, it has no keys; write {{${head}}}`, where);
       continue;
     }

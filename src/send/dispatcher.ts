@@ -20,6 +20,7 @@ import type { Composed } from '../compose/index.js';
 import type { Clock } from '../shared/clock.js';
 import { MailcampError } from '../shared/errors.js';
 import type { Journal } from '../state/journal-api.js';
+import { REFUSED_MARK } from '../state/types.js';
 import type { ErrorBudget } from './error-budget.js';
 import type { RateLimiter } from './rate-limit.js';
 import type { RetryPolicy } from './retry.js';
@@ -40,6 +41,8 @@ export interface Job {
   done?: string[];
   /** Members refused for good by an attempt of this process, `addr (reply)`: named when the message is sent. */
   refused?: string[];
+  /** Tries of this process that failed because of the server (not attempts): their backoff. */
+  serverFaults?: number;
 }
 
 export type Outcome = 'sent' | 'failed' | 'deferred' | 'unknown';
@@ -283,8 +286,10 @@ export class Dispatcher {
         return;
       }
       if (result.serverFault) {
-        // Not the recipient's fault either: again at once (the transport waits out its cool-down).
-        const at = clock.now();
+        // Not the recipient's fault either: no attempt used, but a backoff of its own, or a
+        // 421 aimed at this message would be tried again at once on every other open connection.
+        job.serverFaults = (job.serverFaults ?? 0) + 1;
+        const at = clock.now() + retry.delayFor(job.serverFaults);
         await this.record(job, 'deferred', result, at);
         this.o.onEvent?.({ job, outcome: 'deferred', result, retryAt: at });
         if (!this.stopped) this.later(job, at);
@@ -336,9 +341,6 @@ export class Dispatcher {
     ]);
   }
 }
-
-/** In a `sent` group message's response: the members refused for good follow it (send.ts counts them). */
-export const REFUSED_MARK = '; refused: ';
 
 /** The message minus the envelope recipients an earlier attempt settled. */
 function withoutDone(msg: Composed, done: string[] | undefined): Composed {

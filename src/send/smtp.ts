@@ -220,7 +220,7 @@ export class SmtpTransport implements Transport {
         // keeps doing it stops the run, exit 3, with the message still to send.
         if (result.status === 'deferred' && !result.fatal && needsReconnect(e)) {
           this.serverFaulted(e, round);
-          if (this.gaveUp()) return { ...result, serverFault: true, fatal: this.giveUp(e) };
+          if (this.gaveUp()) return { ...result, serverFault: true, fatal: this.giveUp(e, 'the server failed') };
           return { ...result, serverFault: true };
         }
         return result;
@@ -402,10 +402,10 @@ export class SmtpTransport implements Transport {
     return this.connectFailures >= limit || this.serverFaults >= limit;
   }
 
-  private giveUp(err: SmtpError): MailcampError {
+  private giveUp(err: SmtpError, what = 'connection failed'): MailcampError {
     return new MailcampError(
       'TRANSPORT',
-      `connection failed ${this.opts.reconnectAttempts ?? 5} times in a row: ${describe(err)}`,
+      `${what} ${this.opts.reconnectAttempts ?? 5} times in a row: ${describe(err)}`,
       { host: this.where, responseCode: err.responseCode },
       'the run stopped with the rest still to send; run the same command again once the server is back',
     );

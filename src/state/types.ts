@@ -40,3 +40,9 @@ export interface RunInfo {
 }
 
 export type Totals = Record<DeliveryStatus, number> & { recipients: number };
+
+/**
+ * In a `sent` group message's response, the members refused for good follow this mark: the
+ * dispatcher writes it, send's summary and exit code and `status` look for it.
+ */
+export const REFUSED_MARK = '; refused: ';

@@ -129,6 +129,36 @@ describe('SMTP faults against a scripted smtp-server (issue 3)', () => {
         const b = s.recipients.find((x) => x.email.includes('gone@'))!;
         assert.equal(b.status, 'sent');
         assert.match(b.response!, /refused: gone@example\.com \(550 5\.1\.1 gone\)/);
+        // `status` lists it although it is `sent` (not everyone got it): text and --json.
+        const text = await runCli(['status', f.campaign], { cwd: f.dir });
+        assert.match(text.stdout, /^sent, but members refused for good:\n {2}line \d+ {2}m5@example\.com, gone@example\.com .*refused: gone@example\.com/m);
+        const notSent = await status(f, false);
+        assert.deepEqual(notSent.recipients.map((x) => [x.status, x.email]), [['sent', 'm5@example.com, gone@example.com']]);
+      },
+    );
+  });
+
+  test('a 421 aimed at one message: tried again after a backoff, not at once on every other open connection; the server given up on once nothing else goes through', async () => {
+    const f = makeCampaign({ n: 6, concurrency: 3, retry: '{ attempts: 3, initial_delay: 200ms, max_delay: 400ms }' });
+    const at: number[] = [];
+    await withServer(
+      {
+        script: (ctx) => {
+          if (ctx.phase === 'rcpt' && ctx.address === A(3)) {
+            at.push(Date.now());
+            return { code: 421, message: '4.7.0 busy for this one' };
+          }
+          return undefined;
+        },
+      },
+      async (server) => {
+        const r = await send(f, `smtp://127.0.0.1:${server.port}`);
+        assert.equal(r.code, 3, r.stderr);
+        assert.match(r.stderr + r.stdout, /the server failed 3 times in a row: 421 4\.7\.0 busy for this one/);
+        for (const e of f.emails) assert.equal(server.deliveries(e), e === A(3) ? 0 : 1, e);
+        for (let i = 1; i < at.length; i++) assert.ok(at[i] - at[i - 1] >= 190, `421s ${at.map((t) => t - at[0]).join(' ')} ms`);
+        const x = (await states(f)).get(A(3))!;
+        assert.deepEqual([x.status, x.attempts], ['deferred', 0]);
       },
     );
   });
