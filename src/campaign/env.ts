@@ -16,8 +16,11 @@ export function loadDotEnv(dir: string): Env {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
-  } catch {
-    return {};
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return {};
+    // There but unreadable: the variables it holds would be reported as "not set (nor in .env)".
+    throw new MailcampError('INPUT', code === 'EACCES' || code === 'EPERM' ? 'permission denied reading the file' : `cannot read the file: ${code ?? (e as Error).message}`, { file });
   }
   const out: Env = {};
   for (const raw of text.split(/\r?\n/)) {

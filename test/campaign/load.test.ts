@@ -173,6 +173,12 @@ describe('loadCampaign', () => {
     ]);
   });
 
+  test('a .env that is there but cannot be read is an error naming it, not silently no variables', () => {
+    const file = project(MIN);
+    fs.mkdirSync(path.join(path.dirname(file), '.env'));
+    assert.throws(() => loadCampaign(file, { env: {} }), /\.env: cannot read the file: EISDIR/);
+  });
+
   test('name: with no value counts as no name: (the file name), not as a campaign called undefined', () => {
     for (const v of ['', ' ~', ' null']) {
       const c = loadCampaign(project(MIN.replace('name: t\n', `name:${v}\n`)), { env: {} });
