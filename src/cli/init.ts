@@ -38,6 +38,7 @@ export function register(program: Command, io: Io): void {
       if (clashes.length) {
         throw new MailcampError('USAGE', `not overwriting existing files in ${target}: ${clashes.join(', ')}`);
       }
+      let madeIgnore = false;
       try {
         for (const f of SCAFFOLD) {
           fs.mkdirSync(path.dirname(path.join(target, f)), { recursive: true });
@@ -46,7 +47,8 @@ export function register(program: Command, io: Io): void {
         fs.mkdirSync(path.join(target, STATE_DIR_NAME), { recursive: true });
         // A project kept in git: what runs leave, and secrets, stay out of it (an existing one is kept).
         const ignore = path.join(target, '.gitignore');
-        if (!fs.existsSync(ignore)) fs.writeFileSync(ignore, GITIGNORE);
+        madeIgnore = !fs.existsSync(ignore);
+        if (madeIgnore) fs.writeFileSync(ignore, GITIGNORE);
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
         if (!err.code || !err.path) throw e;
@@ -54,7 +56,7 @@ export function register(program: Command, io: Io): void {
       }
       const rel = path.relative(io.cwd, target) || '.';
       const campaign = path.join(rel, 'campaigns', 'welcome.yaml');
-      out(io, `created ${rel}/campaigns/, ${rel}/templates/, ${rel}/${STATE_DIR_NAME}/ and ${rel}/.gitignore`);
+      out(io, `created ${rel}/campaigns/, ${rel}/templates/${madeIgnore ? `, ${rel}/${STATE_DIR_NAME}/ and ${rel}/.gitignore` : ` and ${rel}/${STATE_DIR_NAME}/ (your .gitignore is left as it is)`}`);
       out(io, `next: mailcamp validate ${campaign}`);
       out(io, `      mailcamp preview ${campaign}`);
       out(io, `      mailcamp send ${campaign}          (writes .eml files to campaigns/outbox/welcome/)`);

@@ -329,6 +329,9 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   }
 
   // Start or resume the run, then register every recipient before the first message goes out.
+  // What this campaign tried within the hour counts towards its rate limit, a --restart too
+  // (read before a new run drops the old run's entries).
+  const recentTries = c.rate && x.spec.kind === 'smtp' ? journal.triedSince(clock.now() - 3_600_000) : [];
   const begun = beginRun(journal, current, {
     ...o,
     transport: shownTransport,
@@ -351,7 +354,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
     transport,
     journal,
     concurrency: x.spec.kind === 'smtp' ? c.concurrency : Math.max(c.concurrency, 8),
-    rate: c.rate && x.spec.kind === 'smtp' ? rateLimiter(c.rate, journal, clock, logger) : undefined,
+    rate: c.rate && x.spec.kind === 'smtp' ? rateLimiter(c.rate, recentTries, clock, logger) : undefined,
     retry: new RetryPolicy(c.retry),
     clock,
     signal,
@@ -445,7 +448,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   // left to send, and that send writes the report.
   const finishing = !reason && !limited && unfinished === 0 && !o.to;
   const finishedAt = clock.now();
-  if (limited && !o.to) notes.push(`stopped after ${submitted} message(s) (--limit); run send again to continue`);
+  if (limited && !o.to && !reason) notes.push(`stopped after ${submitted} message(s) (--limit); run send again to continue`);
 
   // Report: built from the journal.
   const defaultReport = path.join(c.dir, 'reports', c.name, `${o.dryRun ? 'dry-run-' : o.to ? 'test-' : ''}${runId}.json`);
@@ -506,12 +509,12 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
 }
 
 /**
- * The campaign's rate limit, counting the messages this run tried within the last hour (an
- * earlier `--limit` batch, the process before a resume), so that they keep to it together.
+ * The campaign's rate limit, counting the messages it tried within the last hour (an earlier
+ * `--limit` batch, the process before a resume or a --restart), so that they keep to it together.
  */
-function rateLimiter(rate: NonNullable<Campaign['rate']>, journal: SqliteJournal, clock: Clock, logger: Logger): RateLimiter {
+function rateLimiter(rate: NonNullable<Campaign['rate']>, recentTries: number[], clock: Clock, logger: Logger): RateLimiter {
   const limiter = new RateLimiter(rate, clock, RATE_SLACK_MS, (until) => logger.info(`rate limit reached: next message at ${iso(until)}`));
-  limiter.seed(journal.triedSince(clock.now() - 3_600_000));
+  limiter.seed(recentTries);
   return limiter;
 }
 

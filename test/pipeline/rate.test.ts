@@ -73,6 +73,14 @@ test('a per_minute limit holds across --limit batches of one run: the journal te
     await clock.advance(2_000);
     assert.equal((await second).exitCode, 0);
     assert.equal(server.messages.length, 4);
+    // A --restart (a new run: the old run's entries are dropped) counts them too.
+    await clock.advance(1_000);
+    const third = runSend({ ...opts, restart: true });
+    await settle();
+    assert.equal(server.messages.length, 4, 'the restart waits for the minute of the last two');
+    await clock.advance(61_000);
+    assert.equal((await third).exitCode, 0);
+    assert.equal(server.messages.length, 6);
   } finally {
     await server.close();
   }
