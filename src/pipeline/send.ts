@@ -459,7 +459,8 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   let entries: Iterable<JournalEntry> = journal.entries();
   let shownTotals = totals;
   if (o.to) {
-    const tried = [...journal.entries()].filter((e) => e.status !== 'pending').map((e) => ({ ...e, email: o.to! }));
+    // (A throwaway journal holds the whole list as pending: only the few copies tried are read.)
+    const tried = [...journal.entries(['sending', 'sent', 'failed', 'deferred', 'unknown'])].map((e) => ({ ...e, email: o.to! }));
     entries = tried;
     shownTotals = { recipients: tried.length, pending: 0, sending: 0, sent: 0, failed: 0, deferred: 0, unknown: 0, skipped: 0 };
     for (const e of tried) shownTotals[e.status]++;

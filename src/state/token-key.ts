@@ -4,8 +4,8 @@
 // token is therefore an HMAC under a random key kept in the state folder, which the journals
 // that turn tokens back into addresses (receive/match.ts) sit next to anyway.
 //
-// The key is made on first use (32 random bytes, mode 0600, created exclusively so that two
-// processes starting together agree on one). A dry run, a test send or a preview in a project
+// The key is made on first use (32 random bytes, mode 0600, linked into place so that it is
+// never seen half written and two processes starting together agree on one). A dry run, a test send or a preview in a project
 // that has no key yet gets a key of its own that is thrown away: nothing matches its tokens back.
 
 import crypto from 'node:crypto';
@@ -22,12 +22,19 @@ export function tokenKey(stateDir: string, o: { create: boolean }): Buffer {
   const existing = readKey(file);
   if (existing) return existing;
   if (!o.create) return crypto.randomBytes(KEY_BYTES);
+  // Written whole to a temporary file, then linked into place: the key appears complete or not
+  // at all (a crash leaves no empty key), and of two processes making one, the second finds
+  // the first's (EEXIST) and uses it.
+  const temp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
   try {
-    fs.writeFileSync(file, crypto.randomBytes(KEY_BYTES), { flag: 'wx', mode: 0o600 });
+    fs.writeFileSync(temp, crypto.randomBytes(KEY_BYTES), { flag: 'wx', mode: 0o600 });
+    fs.linkSync(temp, file);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
       throw new MailcampError('STATE', `cannot create ${TOKEN_KEY_FILE}: ${(e as Error).message}`, { file });
     }
+  } finally {
+    fs.rmSync(temp, { force: true });
   }
   const made = readKey(file);
   if (!made) throw new MailcampError('STATE', `${TOKEN_KEY_FILE} vanished while it was made`, { file });
@@ -46,14 +53,6 @@ function readKey(file: string): Buffer | undefined {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new MailcampError('STATE', `cannot read ${TOKEN_KEY_FILE}: ${(e as Error).message}`, { file });
-  }
-  // Two processes racing: the other one's exclusive create may not have written its bytes yet.
-  if (b.length === 0) {
-    const until = Date.now() + 1000;
-    while (b.length === 0 && Date.now() < until) {
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-      b = fs.readFileSync(file);
-    }
   }
   if (b.length !== KEY_BYTES) {
     throw new MailcampError(
