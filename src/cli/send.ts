@@ -172,6 +172,8 @@ function report(io: Io, f: SendFlags, s: SendSummary): void {
         error: s.fatal ? redact(s.fatal.toString()) : undefined,
         paused: s.paused,
         totals: { recipients: t.recipients, sent: t.sent, failed: t.failed, deferred: t.deferred, skipped: t.skipped, unknown: t.unknown, pending: t.pending + t.sending },
+        // Group messages among `sent` that some members did not get (refused for good).
+        ...(s.partlyRefused ? { sent_with_members_refused: s.partlyRefused } : {}),
         report: s.reportError ? null : s.reportPath,
         report_csv: s.reportError ? null : s.csvPath,
         report_error: s.reportError,

@@ -124,6 +124,8 @@ export interface SendSummary {
   notes: string[];
   /** A test send (--to): where the copies went; `totals` counts those copies. */
   testTo?: string;
+  /** Group messages sent with members refused for good (counted in `sent`; they make the exit code 1). */
+  partlyRefused: number;
   exitCode: number;
 }
 
@@ -495,6 +497,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
     transport: shownTransport,
     totals: shownTotals,
     testTo: o.to,
+    partlyRefused: partial.length,
     reportPath,
     csvPath,
     reportError,

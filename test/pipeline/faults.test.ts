@@ -119,6 +119,7 @@ describe('SMTP faults against a scripted smtp-server (issue 3)', () => {
         // was delivered, so exit 1, and the summary says who.
         assert.equal(r.code, 1, r.stderr);
         assert.match(r.stderr, /1 group message\(s\) went out with members refused for good: line \d+ \(m5@example\.com, gone@example\.com\): refused: gone@example\.com \(550 5\.1\.1 gone\)/);
+        assert.equal(JSON.parse(r.stdout).sent_with_members_refused, 1);
         for (const m of members) assert.equal(server.deliveries(m), 1, m);
         assert.equal(server.deliveries('gone@example.com'), 0);
         const teamA = server.messages.filter((m) => m.envelope.to.includes('m1@example.com') || m.envelope.to.includes('m3@example.com') || m.envelope.to.includes('m4@example.com'));
