@@ -10,7 +10,7 @@ import { checkAddress } from '../recipients/address.js';
 import { Diagnostics, ValidationError } from '../shared/diagnostics.js';
 import { MailcampError } from '../shared/errors.js';
 import { readTextFile } from '../shared/text-file.js';
-import { checkSyntax, compileTemplate, createEnvironment, type HB, registerPartials, renderError, type Tpl } from './handlebars.js';
+import { checkSyntax, compileTemplate, createEnvironment, type HB, HelperError, registerPartials, renderError, type Tpl } from './handlebars.js';
 import { type InlineImage, inlineImages } from './inline-images.js';
 import { checkIncluded } from './includes.js';
 import { compileMjml } from './mjml.js';
@@ -218,6 +218,9 @@ export async function compileCampaign(
         // Positions are the template's own for a Handlebars template and an explicit text one.
         const positioned = (file === tplDisplay && c.template.kind === 'handlebars') || (file === textDisplay && !!c.text);
         const err = renderError(explained(e, () => t(withPrototypes(ctx))), file, input.row, positioned);
+        // In an MJML template, a helper's place is one in the compiled HTML: the same call,
+        // found once in the source, is named there instead.
+        if (!positioned && file === tplDisplay && e instanceof HelperError && e.loc) Object.assign(err.place, placeInSource(html, source, e.loc));
         // A value of the campaign file: its place there, not a line inside the value.
         if (at) Object.assign(err.place, { file: c.displayFile, line: at.line, col: at.col });
         // The derived text part fails where the HTML it came from did: one report is enough.
@@ -324,6 +327,20 @@ function reportUnknownVariablesAt(
   const local = new (diag.constructor as new () => Diagnostics)();
   reportUnknownVariables(src, file, scope, local, describe);
   for (const d of local.errors) diag.error(d.message, { file, line: pos?.line, col: pos?.col });
+}
+
+/**
+ * Where the `{{…}}` at `loc` of the compiled HTML is in the MJML source: MJML copies text as
+ * it is, so the same call is there, unless MJML moved or doubled it (then no place is given).
+ */
+function placeInSource(compiled: string, source: string, loc: { line: number; col: number }): { line?: number; col?: number } {
+  const lineText = compiled.split('\n')[loc.line - 1] ?? '';
+  const call = /^\{\{[^]*?\}\}/.exec(lineText.slice(loc.col - 1))?.[0];
+  if (!call) return {};
+  const at = source.indexOf(call);
+  if (at < 0 || source.indexOf(call, at + 1) >= 0) return {};
+  const before = source.slice(0, at);
+  return { line: before.split('\n').length, col: at - before.lastIndexOf('\n') };
 }
 
 function contextFor(c: Campaign, input: RenderInput, now: Date, campaign: { name: string }, occurrence: Date): Record<string, unknown> {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { loadCampaign } from '../../src/campaign/load.js';
 import { compileCampaign } from '../../src/render/index.js';
-import { Diagnostics, formatDiagnostic } from '../../src/shared/diagnostics.js';
+import { Diagnostics, formatDiagnostic, ValidationError } from '../../src/shared/diagnostics.js';
 import { tmpDir, writeFiles } from '../helpers/tmp.js';
 
 async function compiled(files: Record<string, string>, yamlExtra = '', columns = ['email', 'name', 'city']) {
@@ -187,6 +187,20 @@ describe('render', () => {
     assert.match(cc!.htmlSource, /Hello \{\{name\}\}/);
     const r = cc!.render(row({ email: 'a@x.com', name: '<mj-raw>x</mj-raw>', city: '' }), new Date());
     assert.match(r.html, /Hello &lt;mj-raw&gt;x&lt;\/mj-raw&gt;/);
+  });
+
+  test("a helper's failure in an MJML template is named at the call in the MJML source", async () => {
+    const mjml = '<mjml>\n<mj-body>\n<mj-section>\n<mj-column>\n<mj-text>Total: {{formatNumber city}}</mj-text>\n</mj-column>\n</mj-section>\n</mj-body>\n</mjml>\n';
+    const { cc, errors } = await compiled({ 't.mjml': mjml, tpl: 't.mjml' });
+    assert.deepEqual(errors, []);
+    assert.throws(
+      () => cc!.render(row({ email: 'a@x.com', name: 'A', city: 'Paris' }), new Date()),
+      (e: unknown) => {
+        const all = e instanceof ValidationError ? e.diagnostics.errors.map(formatDiagnostic) : [String(e)];
+        assert.ok(all.some((l) => l.startsWith('t.mjml:5:17: formatNumber: not a number: "Paris"')), all.join('\n'));
+        return true;
+      },
+    );
   });
 
   test('a template without HTML markup is a warning: its line breaks would be lost', async () => {
