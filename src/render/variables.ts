@@ -22,6 +22,8 @@ export interface Scope {
   shapes?: Map<string, readonly string[]>;
   /** Names whose value is always text (CSV columns, plain `data:` values): they have no keys. */
   text?: Set<string>;
+  /** Inside `{{#with city}}` of a text value: the name whose text `this` is. */
+  withText?: string;
 }
 
 /** The built-ins' keys (render/index.ts contextFor); `now` and `occurrence` are dates, with none. */
@@ -87,6 +89,11 @@ export function findUnknownVariables(source: string, root: Scope, partials?: Par
         return;
       }
     }
+    if (scope?.withText !== undefined && head !== undefined) {
+      // `{{#with city}}{{zzz}}{{/with}}`: a key of the text of city.
+      out.push({ name: `${scope.withText}.${head}`, ofText: true, line: p.loc!.start.line, col: p.loc!.start.column + 1, file: inFile });
+      return;
+    }
     if (!scope || !scope.names || head === undefined) return; // `this`, or unchecked scope
     if (!scope.names.has(head)) out.push({ name: head, line: p.loc!.start.line, col: p.loc!.start.column + 1, file: inFile });
     else if (parts.length > 1 && scope.text?.has(head)) {
@@ -147,10 +154,13 @@ export function findUnknownVariables(source: string, root: Scope, partials?: Par
         if (helper === 'each' || helper === 'with') {
           const arg = n.params?.[0] as Node | undefined;
           const cur = stack[stack.length - 1];
+          const textArg = helper === 'with' && arg?.type === 'PathExpression' && !arg.data && arg.depth === 0 && arg.parts?.length === 1 && cur.text?.has(arg.parts[0]);
           const inner: Scope =
             arg?.type === 'PathExpression' && arg.original === 'members' && cur.members
               ? { names: cur.members }
-              : { names: undefined };
+              : textArg
+                ? { names: undefined, withText: arg.parts[0] }
+                : { names: undefined };
           stack.push(inner);
           visitProgram(n.program);
           stack.pop();

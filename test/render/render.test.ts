@@ -41,13 +41,14 @@ describe('render', () => {
   });
 
   test('a key of a text value ({{city.x}}) and a helper given nothing ({{formatDate}}, {{#if}}) are named at their place, not as JavaScript errors per row', async () => {
-    const { errors } = await compiled({ 't.hbs': '<p>{{city.x}}</p>\n<p>{{formatDate}} {{#if}}x{{/if}} {{month.y}}</p>\n{{recipient.email.x}}' }, 'data: { month: November }\n');
+    const { errors } = await compiled({ 't.hbs': '<p>{{city.x}}</p>\n<p>{{formatDate}} {{#if}}x{{/if}} {{month.y}}</p>\n{{recipient.email.x}}\n{{#with city}}{{this}} {{zzz}}{{/with}}' }, 'data: { month: November }\n');
     assert.deepEqual(errors, [
       "t.hbs:1:6: unknown variable 'city.x': 'city' is text, it has no keys; write {{city}}",
       't.hbs:2:6: formatDate needs a value: write {{formatDate something}}',
       't.hbs:2:22: if needs a value: write {{#if something}}',
       "t.hbs:2:37: unknown variable 'month.y': 'month' is text, it has no keys; write {{month}}",
       "t.hbs:3:3: unknown variable 'recipient.email.x': 'recipient.email' is text, it has no keys; write {{recipient.email}}",
+      "t.hbs:4:26: unknown variable 'city.zzz': 'city' is text, it has no keys; write {{city}}",
     ]);
   });
 
