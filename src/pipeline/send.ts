@@ -21,7 +21,7 @@ import { ErrorBudget } from '../send/error-budget.js';
 import { emlName, OutboxTransport, outboxVerdicts } from '../send/outbox.js';
 import { RateLimiter } from '../send/rate-limit.js';
 import { RetryPolicy } from '../send/retry.js';
-import { occurrenceDir, occurrenceStamp } from '../schedule/occurrence.js';
+import { OCCURRENCES_DIR, occurrenceDir, occurrenceStamp } from '../schedule/occurrence.js';
 import { SmtpTransport } from '../send/smtp.js';
 import { parseTransportUrl, type TransportSpec } from '../send/transport-url.js';
 import type { Transport } from '../send/transport.js';
@@ -257,6 +257,7 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
       return await sendWithJournal({
         tokenKey: tokenKey(stateDir, { create: !throwaway }),
         notice,
+        siblingTries: () => (o.occurrence && !throwaway ? otherOccurrencesTried(path.dirname(path.dirname(journalDir)), journalDir, clock.now()) : []),
         o,
         c,
         prepared,
@@ -307,6 +308,8 @@ interface Ctx {
   tokenKey: Buffer;
   /** Says a line now (o.onNotice), or keeps it in `into` for the summary. */
   notice: (line: string, into: string[]) => void;
+  /** For the rate limit: what the campaign's other journals (its recent occurrences) tried within the hour. */
+  siblingTries: () => number[];
 }
 
 async function sendWithJournal(x: Ctx): Promise<SendSummary> {
@@ -333,7 +336,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   // Start or resume the run, then register every recipient before the first message goes out.
   // What this campaign tried within the hour counts towards its rate limit, a --restart too
   // (read before a new run drops the old run's entries).
-  const recentTries = c.rate && x.spec.kind === 'smtp' ? journal.triedSince(clock.now() - 3_600_000) : [];
+  const recentTries = c.rate && x.spec.kind === 'smtp' ? [...journal.triedSince(clock.now() - 3_600_000), ...x.siblingTries()] : [];
   const begun = beginRun(journal, current, {
     ...o,
     transport: shownTransport,
@@ -520,6 +523,34 @@ function rateLimiter(rate: NonNullable<Campaign['rate']>, recentTries: number[],
   const limiter = new RateLimiter(rate, clock, RATE_SLACK_MS, (until) => logger.info(`rate limit reached: next message at ${iso(until)}`));
   limiter.seed(recentTries);
   return limiter;
+}
+
+/**
+ * What the campaign's other occurrences (those of the last day: one may still have been sending
+ * within the hour) tried within the hour: a campaign's `rate:` is its provider's quota, which
+ * back-to-back occurrences share.
+ */
+function otherOccurrencesTried(campaignDir: string, own: string, now: number): number[] {
+  const dir = path.join(campaignDir, OCCURRENCES_DIR);
+  const since = occurrenceStamp(now - 86_400_000);
+  let stamps: string[];
+  try {
+    stamps = fs.readdirSync(dir).filter((s) => /^\d{8}T\d{6}Z$/.test(s) && s >= since);
+  } catch {
+    return [];
+  }
+  const out: number[] = [];
+  for (const s of stamps) {
+    const d = path.join(dir, s);
+    if (d === own || !journalExists(d)) continue;
+    const j = openJournal(d, { readonly: true });
+    try {
+      out.push(...j.triedSince(now - 3_600_000));
+    } finally {
+      j.close();
+    }
+  }
+  return out;
 }
 
 function makeTransport(x: Ctx): Transport {

@@ -103,6 +103,9 @@ export function readOccurrenceState(dir: string, at: number): OccurrenceState {
   // A finished run stays finished even while a late second process holds the lock to look.
   if (run?.state === 'finished') return { at, state: 'finished', run, totals };
   if (live) return { at, state: 'running', run, totals, lockedBy: live.pid };
-  if (!run) return { at, state: 'never-run' };
+  // A journal without a run: a send that stopped before its run began (the server refused the
+  // connection). That occurrence was started: a restarted scheduler resumes it, whatever
+  // `missed:` says, rather than take it for one missed while nothing ran.
+  if (!run) return { at, state: 'unfinished', totals };
   return { at, state: run.state === 'interrupted' ? 'interrupted' : 'unfinished', run, totals };
 }

@@ -85,3 +85,24 @@ test('a per_minute limit holds across --limit batches of one run: the journal te
     await server.close();
   }
 });
+
+test("a campaign's rate limit holds across its occurrences: the next occurrence counts what the last one sent", async () => {
+  const f = makeCampaign({ n: 2, concurrency: 1, extra: 'rate: { per_minute: 2 }\n' });
+  const server = await startSmtpServer({ starttls: false });
+  const clock = new ManualClock(Date.UTC(2026, 10, 22, 9, 0, 0));
+  const opts = { file: f.campaign, cwd: f.dir, env: {}, transport: `smtp+plain://127.0.0.1:${server.port}`, yes: true, clock };
+  const settle = () => new Promise((r) => setTimeout(r, 300));
+  try {
+    assert.equal((await runSend({ ...opts, occurrence: new Date(clock.now()) })).exitCode, 0);
+    assert.equal(server.messages.length, 2);
+    await clock.advance(10_000);
+    const next = runSend({ ...opts, occurrence: new Date(clock.now()) });
+    await settle();
+    assert.equal(server.messages.length, 2, "the first occurrence's minute is not over");
+    await clock.advance(51_000);
+    assert.equal((await next).exitCode, 0);
+    assert.equal(server.messages.length, 4);
+  } finally {
+    await server.close();
+  }
+});

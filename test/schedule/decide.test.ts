@@ -73,3 +73,13 @@ describe('decide', () => {
     assert.deepEqual(decide(timetable(s), s, { ...x, now: T('15:30'), since: T('15:30') }), { kind: 'skip', at: T('15:00'), reason: 'missed-skip' });
   });
 });
+
+test('an occurrence whose send stopped before its run began (server down) counts as started, not as never run', async () => {
+  const { readOccurrenceState } = await import('../../src/schedule/occurrence.js');
+  const { openJournal } = await import('../../src/state/journal.js');
+  const { tmpDir } = await import('../helpers/tmp.js');
+  const dir = tmpDir();
+  assert.equal(readOccurrenceState(dir, 0).state, 'never-run');
+  openJournal(dir).close(); // what a send leaves when the connection is refused: a journal, no run
+  assert.equal(readOccurrenceState(dir, 0).state, 'unfinished');
+});
