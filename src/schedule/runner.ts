@@ -229,6 +229,16 @@ export class ScheduleRunner<R> {
       if (!c.schedule) {
         throw new MailcampError('INPUT', "no schedule: key; add one (cron: or at:) to schedule this campaign", { file: c.displayFile });
       }
+      // Two files with one name share one journal per occurrence: the second would find each
+      // occurrence "already finished" by the first, and its recipients would never get mail.
+      const twin = [...this.watches.values()].find((o) => o !== w && !o.removed && o.campaign?.name === c.name);
+      if (twin) {
+        throw new MailcampError(
+          'INPUT',
+          `name '${c.name}' is also the name of ${twin.campaign!.displayFile}, which is scheduled too: the two would share one journal and only one would be sent; give each campaign its own name:`,
+          { file: c.displayFile },
+        );
+      }
       const tt = timetable(c.schedule);
       const key = JSON.stringify({ ...c.schedule, timezone: tt.timezone });
       const now = this.o.clock.now();

@@ -292,6 +292,22 @@ describe('schedule', () => {
     assert.equal(fs.readdirSync(path.join(outbox, stamps[0])).length, 2, 'both recipients written');
   });
 
+  test('two scheduled files with the same name: the second is refused with both named (it would share the journal and never be sent)', async () => {
+    const dir = project(tmpDir(), {});
+    fs.mkdirSync(path.join(dir, 'c'));
+    for (const f of ['a.yaml', 'b.yaml']) {
+      fs.writeFileSync(path.join(dir, 'c', f), 'name: reminder\nfrom: news@example.com\nsubject: "Hi {{name}}"\ntemplate: ../t.hbs\nrecipients: ../r.csv\nschedule: { cron: "0 9 * * 1", timezone: UTC }\n');
+    }
+    const ac = new AbortController();
+    const run = runCli(['schedule', 'c'], { cwd: dir, signal: ac.signal });
+    await new Promise((r) => setTimeout(r, 500));
+    ac.abort(new Error('SIGTERM'));
+    const r = await run;
+    assert.match(r.stderr, /reminder: watching c\/a\.yaml/);
+    assert.match(r.stderr, /c\/b\.yaml: name 'reminder' is also the name of c\/a\.yaml, which is scheduled too: the two would share one journal and only one would be sent/);
+    assert.doesNotMatch(r.stderr, /watching c\/b\.yaml/);
+  });
+
   test('a real process on an empty folder keeps running and watching until SIGTERM (exit 0); one whose last file goes away too', { timeout: 30_000 }, async () => {
     ensureBuilt();
     const dir = project(tmpDir(), {});
