@@ -56,8 +56,10 @@ export function interpolate(value: string, env: Env, opts: { secret?: boolean; u
   if (!value.includes('${')) return value;
   // A value that is the whole user name or the whole password of a URL's user:password@ part
   // is percent-encoded: a password with '@', '/', '#' or '?' in it would otherwise end the user
-  // info early (and a piece of the password would be taken for the host name). One already
-  // percent-encoded (%40 …, nothing else reserved) is left as it is.
+  // info early (and a piece of the password would be taken for the host name). A user name
+  // already percent-encoded (news%40acme.example, nothing else reserved) is left as it is; a
+  // password never is: `ab%2Fcd` may well be the password itself, and decoding it would send
+  // another one.
   const userinfo = opts.url ? userinfoSpan(value) : undefined;
   return value.replace(/\$?\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole: string, name: string, at: number) => {
     if (whole.startsWith('$$')) return whole.slice(1);
@@ -71,13 +73,13 @@ export function interpolate(value: string, env: Env, opts: { secret?: boolean; u
     const after = value[at + whole.length];
     const wholeField = (at === userinfo[0] || before === ':') && (after === ':' || after === '@');
     if (!wholeField) return v;
-    const encode = (x: string) => (alreadyEncoded(x) ? x : encodeURIComponent(x));
+    const user = (x: string) => (alreadyEncoded(x) ? x : encodeURIComponent(x));
     // The whole user info in one variable (`${SMTP_CREDS}@host`): user and password, each encoded.
     if (at === userinfo[0] && after === '@' && v.includes(':')) {
       const i = v.indexOf(':');
-      return `${encode(v.slice(0, i))}:${encode(v.slice(i + 1))}`;
+      return `${user(v.slice(0, i))}:${encodeURIComponent(v.slice(i + 1))}`;
     }
-    return encode(v);
+    return before === ':' ? encodeURIComponent(v) : user(v);
   });
 }
 

@@ -250,11 +250,17 @@ describe('loadCampaign', () => {
     assert.ok(spec.kind === 'smtp');
     assert.deepEqual([spec.host, spec.user, spec.pass], ['smtp.example.com', 'u@acme.example', pw]);
     assert.equal(redact(`x ${pw} y`), 'x *** y');
-    // The whole user info in one variable, and a password someone percent-encoded already.
+    // The whole user info in one variable; a user name someone percent-encoded already.
     const creds = loadCampaign(project(MIN + 'transport: smtp://${CREDS}@smtp.example.com\n'), { env: { CREDS: 'u@acme.example:p@ss' } });
     assert.equal(creds.transport, 'smtp://u%40acme.example:p%40ss@smtp.example.com');
-    const pre = loadCampaign(project(MIN + 'transport: smtp://u:${PW}@smtp.example.com\n'), { env: { PW: 'p%40ss' } });
-    assert.equal(pre.transport, 'smtp://u:p%40ss@smtp.example.com');
+    const user = loadCampaign(project(MIN + 'transport: smtp://${U}:${PW}@smtp.example.com\n'), { env: { U: 'u%40acme.example', PW: 'x' } });
+    assert.equal(user.transport, 'smtp://u%40acme.example:x@smtp.example.com');
+    // A password that looks percent-encoded is the password itself: `ab%2Fcd` is sent as written.
+    for (const pw of ['ab%2Fcd', '100%25', 'p%40ss']) {
+      const t = loadCampaign(project(MIN + 'transport: smtp://u:${PW}@smtp.example.com\n'), { env: { PW: pw } }).transport!;
+      const parsed = parseTransportUrl(t, process.cwd());
+      assert.ok(parsed.kind === 'smtp' && parsed.pass === pw, `${pw}: ${t}`);
+    }
   });
 
   test('transport URLs are checked', () => {
