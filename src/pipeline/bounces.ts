@@ -296,8 +296,12 @@ export async function runInbox(o: { file: string; cwd?: string; env?: Env; state
     await mailbox.open();
     let messages = await mailbox.list();
     const total = messages.length;
-    // The newest ones, as a mail client shows them first.
-    if (o.limit !== undefined) messages = messages.slice(-o.limit);
+    // The newest ones, as a mail client shows them first: by arrival when the mailbox knows it
+    // (a folder's files by their time, not their names), else in the mailbox's own order.
+    if (o.limit !== undefined) {
+      if (messages.every((m) => m.received)) messages = [...messages].sort((a, b) => a.received!.getTime() - b.received!.getTime());
+      messages = messages.slice(-o.limit);
+    }
     for (const m of messages) {
       const c = await fetchAndClassify(mailbox, m, cfg);
       o.onEntry?.({ source: m.source, size: m.size, date: c.date ?? m.received, from: c.from, subject: c.subject, classification: c, processed: !!processed?.get(mailbox.identity, m.id) });

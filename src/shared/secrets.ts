@@ -37,6 +37,8 @@ export function redact(text: string): string {
 const URL_WITH_AT = /[a-z][a-z0-9+.-]*:\/\/[^\s'"`<>]*@[^\s'"`<>]*/gi;
 
 function maskPassword(url: string): string {
+  // `smtp://user:${SMTP_PASS}@host`: a placeholder, not a password (the help's own example).
+  if (/^[a-z][a-z0-9+.-]*:\/\/[^:/\s]*:\$\{[A-Za-z_][A-Za-z0-9_]*\}@/i.test(url)) return url;
   try {
     const u = new URL(url);
     if (!u.password) return url;

@@ -101,6 +101,9 @@ describe('loadCampaign', () => {
     assert.equal(c.transport, 'smtp://u:s3cr3t-pass@smtp.example.com:587');
     assert.equal(c.data.who, 'dotenv');
     assert.equal(redact('x s3cr3t-pass y'), 'x *** y');
+    // A ${VAR} placeholder in a URL (the help's example) is no password: left as written.
+    assert.equal(redact('use smtp://user:${SMTP_PASS}@smtp.example.com:587'), 'use smtp://user:${SMTP_PASS}@smtp.example.com:587');
+    assert.equal(redact('use smtp://user:hunter2@smtp.example.com:587'), 'use smtp://user:***@smtp.example.com:587');
     const p = problems(project(MIN + 'data: { who: "${NOPE_NOT_SET}" }\n'));
     assert.deepEqual(p, ['c.yaml:6:14: data.who: environment variable NOPE_NOT_SET is not set (nor in .env)']);
   });

@@ -68,11 +68,19 @@ test('a folder of .eml files: summary, JSON lines, nothing counted twice, inbox 
   assert.match(lines[0], /^\* \d{4}-\d\d-\d\d \d\d:\d\d {2}mailer-daemon@e1\.example\.org {2}Mail delivery failed: .* {2}soft 5\.7\.0 kijitora@example\.ed\.jp {2}\(lhost-exim-01\.eml\)$/);
   assert.match(lines[2], /^\* .* {2}hello@othershop\.example +Our Black Friday deals are here +\d+B {2}unknown {2}\(ordinary-02-newsletter\.eml\)$/);
   assert.match(lines[5], /5 messages .*\* = processed/);
+  // --limit N: the N newest by arrival (a folder's files by their time, not their names).
+  const returned = path.join(dir, 'returned');
+  for (const [i, f] of fs.readdirSync(returned).filter((n) => n.endsWith('.eml')).sort().entries()) {
+    const t = new Date(Date.UTC(2026, 0, 1) + i * 60_000);
+    fs.utimesSync(path.join(returned, f), t, t);
+  }
+  const old = new Date(Date.UTC(2020, 0, 1));
+  fs.utimesSync(path.join(returned, 'unsubscribe-02-mailto.eml'), old, old); // last by name, oldest by time
   const json = await runCli(['inbox', 'mailbox.yaml', '--json', '--limit', '2'], { cwd: dir });
   const entries = json.stdout.trim().split('\n').map((l) => JSON.parse(l));
   assert.deepEqual(entries.map((e) => [e.source, e.kind, e.processed]), [
+    ['ordinary-02-newsletter.eml', 'unknown', true],
     ['rfc3834-03.eml', 'auto_reply', true],
-    ['unsubscribe-02-mailto.eml', 'unsubscribe', true],
   ]);
 
   const list = await runCli(['suppress', 'list'], { cwd: dir });
