@@ -38,6 +38,8 @@ export interface ResolveOptions {
 
 /** How early a hand-started send of an occurrence may be (a cron job a little ahead of the clock). */
 const EARLY_MS = 5 * 60_000;
+/** How late `due` still counts an occurrence as on time under `missed: skip` (a cron job every 5 minutes). */
+const SKIP_GRACE_MS = 5 * 60_000;
 
 export function resolveOccurrence(o: ResolveOptions): ManualOccurrence {
   // Only the schedule is needed here; runSend loads and checks everything afterwards.
@@ -65,6 +67,16 @@ export function resolveOccurrence(o: ResolveOptions): ManualOccurrence {
     }
     const st = readOccurrenceState(occurrenceDirOf(c, at, stateOverride), at);
     if (st.state === 'finished') return { kind: 'nothing', message: `${c.name}: occurrence ${show(at)} was already sent` };
+    // `missed: skip`: an occurrence nobody started at its time is not sent late by a cron job
+    // (or a plain send) either; one that was started is finished, as the scheduler does.
+    if (c.schedule.missed === 'skip' && st.state === 'never-run' && o.now - at > SKIP_GRACE_MS) {
+      return {
+        kind: 'nothing',
+        message:
+          `${c.name}: the latest occurrence, ${show(at)}, was not sent at its time and the campaign says missed: skip; ` +
+          `send it explicitly with --occurrence ${occurrenceStamp(at)} if you still want it`,
+      };
+    }
     return { kind: 'send', at };
   }
 

@@ -124,6 +124,24 @@ describe('send --occurrence', () => {
     else assert.match(again.stderr, /was already sent/);
   });
 
+  test("'due' under missed: skip leaves an occurrence nobody started at its time (a cron job or a plain send hours later); an explicit --occurrence still sends it", async () => {
+    const at = new Date(Math.floor(Date.now() / 1000) * 1000 - 20 * 60_000).toISOString().replace(/\.\d+Z$/, 'Z');
+    const dir = project(tmpDir(), { 'c.yaml': `schedule: { at: "${at}", missed: skip }\n`, 'd.yaml': `schedule: { at: "${at}" }\n` });
+    for (const argv of [['send', 'c.yaml', '--occurrence', 'due'], ['send', 'c.yaml']]) {
+      const r = await runCli(argv, { cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /nothing to send: c: the latest occurrence, .* was not sent at its time and the campaign says missed: skip; send it explicitly with --occurrence \d{8}T\d{6}Z/);
+    }
+    assert.ok(!fs.existsSync(path.join(dir, 'outbox')), 'nothing written');
+    // missed: latest (the default) sends it late.
+    assert.equal((await runCli(['send', 'd.yaml', '--occurrence', 'due'], { cwd: dir })).code, 0);
+    const stamp = at.replace(/[-:]/g, '');
+    assert.equal(fs.readdirSync(path.join(dir, 'outbox', 'd', stamp)).length, 2);
+    // Named explicitly, the skipped one goes out.
+    assert.equal((await runCli(['send', 'c.yaml', '--occurrence', stamp], { cwd: dir })).code, 0);
+    assert.equal(fs.readdirSync(path.join(dir, 'outbox', 'c', stamp)).length, 2);
+  });
+
   test('a plain send of a scheduled campaign sends its due occurrence, once (schedule and send never both send one)', async () => {
     const at = new Date(Date.now() - 60_000).toISOString().replace(/\.\d+Z$/, 'Z');
     const dir = project(tmpDir(), { 'c.yaml': `schedule: { at: "${at}" }\n` });
