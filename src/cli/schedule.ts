@@ -160,6 +160,8 @@ async function serve(io: Io, paths: string[], f: ScheduleFlags, stateOverride: s
         signal: req.signal,
         lockedAs: `schedule (pid ${process.pid}) sending ${displayPath(req.file, io.cwd)} --occurrence ${new Date(req.at).toISOString()}`,
         logger: { info: (m) => log(`${req.campaign.name}: ${m}`), warn: (m) => log(`${req.campaign.name}: warning: ${m}`), debug: () => {} },
+        // Warnings and the notes of a resume (a lock taken over) when they come, stamped then.
+        onNotice: (line) => log(`${req.campaign.name}: ${line}`),
         onProgress: (p) => {
           if (p.event && (p.event.outcome === 'failed' || p.event.outcome === 'unknown')) {
             log(`${req.campaign.name}: line ${p.event.job.row}: ${p.event.job.email}: ${p.event.outcome}: ${p.event.result.response}`);
