@@ -454,6 +454,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   const finishing = !reason && !limited && unfinished === 0 && !o.to;
   const finishedAt = clock.now();
   if (limited && !o.to && !reason) notes.push(`stopped after ${submitted} message(s) (--limit); run send again to continue`);
+  if (o.to && submitted === 0 && !reason) notes.push('no test message: the list has no row to render one for (every row is suppressed or skipped)');
 
   // Report: built from the journal.
   const defaultReport = path.join(c.dir, 'reports', c.name, `${o.dryRun ? 'dry-run-' : o.to ? 'test-' : ''}${runId}.json`);

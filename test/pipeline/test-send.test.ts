@@ -93,6 +93,14 @@ describe('send --to (test send)', () => {
     assert.match(fs.readFileSync(path.join(f.dir, 'box', `test-${delivered[0]}`), 'utf8'), /^To: tester@me\.example\r$/m);
   });
 
+  test('a test send of a list whose every row is suppressed says why nothing went out', async () => {
+    const f = makeCampaign({ n: 2 });
+    for (const e of f.emails) assert.equal((await runCli(['suppress', 'add', e, '--state', '.mailcamp'], { cwd: f.dir })).code, 0);
+    const r = await runCli(['send', f.campaign, '--to', 'tester@me.example'], { cwd: f.dir });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /no test message: the list has no row to render one for \(every row is suppressed or skipped\)/);
+  });
+
   test("a dry run beside the outbox's delivered messages writes dry-run-… files and replaces none of them", async () => {
     const f = makeCampaign({ n: 3 });
     const box = path.join(f.dir, 'outbox', 'faults');
