@@ -27,7 +27,7 @@ export function emlName(row: number, key: string): string {
  * `unknown`.
  */
 export function outboxVerdicts(dir: string): (e: JournalEntry) => StaleVerdict | undefined {
-  const TEMP = /^(\d{6}-.*\.eml)\.tmp-(\d+)$/;
+  const TEMP = /^(\d{6,}-.*\.eml)\.tmp-(\d+)$/;
   const leftBehind = new Set(removeDeadTemps(dir, (name) => {
     const m = TEMP.exec(name);
     return m ? Number(m[2]) : undefined;
@@ -41,7 +41,7 @@ export function outboxVerdicts(dir: string): (e: JournalEntry) => StaleVerdict |
     // no folder: nothing was written
   }
   for (const name of names) {
-    if (!/^\d{6}-.*\.eml$/.test(name)) continue;
+    if (!/^\d{6,}-.*\.eml$/.test(name)) continue;
     const k = suffixOf(name);
     bySuffix.set(k, [...(bySuffix.get(k) ?? []), name]);
   }
@@ -54,7 +54,8 @@ export function outboxVerdicts(dir: string): (e: JournalEntry) => StaleVerdict |
   };
 }
 
-const suffixOf = (name: string): string => name.slice(7);
+/** The part of an outbox file name after its row (rows past 999,999 have more digits). */
+const suffixOf = (name: string): string => name.replace(/^\d+-/, '');
 
 function messageIdIn(file: string): string | undefined {
   let fd: number | undefined;
