@@ -2,6 +2,7 @@
 // validate, preview and send share, so what validate checks is exactly what send does.
 
 import path from 'node:path';
+import type { Campaign } from '../campaign/types.js';
 import { preparePerRecipient, type RecipientPlace, resolveRecipientPath } from '../compose/attachments.js';
 import { compose, type Composed, type PreparedCampaign } from '../compose/index.js';
 import { assertHeaderSafe, messageIdFor, recipientToken } from '../compose/headers.js';
@@ -90,36 +91,30 @@ export function renderUnit(p: PreparedCampaign, u: Unit, o: RenderOptions): Rend
     }
     throw e;
   }
+  const columnOf = (template: string | undefined) => columnsIn(template ?? '').find((k) => k in u.members[0].fields);
   // A `filename:` that renders empty (its column empty in this row) would send a nameless file.
   // (Per message: nothing is built unless one is empty.)
-  const blank = (n: string | undefined) => n !== undefined && n.trim() === '';
-  const emptyShared = rendered.sharedAttachmentNames.findIndex(blank);
-  const emptyOwn = rendered.attachmentPaths.find((a) => blank(a.filename));
-  if (emptyShared >= 0 || emptyOwn) {
-    const template = emptyOwn ? c.attachments[emptyOwn.spec].filename : c.attachments.filter((a) => a.kind === 'shared')[emptyShared].filename;
-    const column = columnsIn(template ?? '').find((k) => k in u.members[0].fields);
-    throw new MailcampError('INPUT', `attachment filename ${JSON.stringify(template)} is empty for this row`, { file: csv, line: u.row, column });
+  const empty = attachmentNameWhere(c, rendered, (n) => n.trim() === '');
+  if (empty) {
+    throw new MailcampError('INPUT', `attachment filename ${JSON.stringify(empty.template)} is empty for this row`, { file: csv, line: u.row, column: columnOf(empty.template) });
   }
   // A name from the list is a file name, as a literal one must be (RFC 2183 §2.3: no path).
-  const pathy = (n: string | undefined) => n !== undefined && /[/\\]/.test(n);
-  const ownPath = rendered.attachmentPaths.find((a) => pathy(a.filename));
-  const sharedPath = rendered.sharedAttachmentNames.findIndex(pathy);
-  if (ownPath || sharedPath >= 0) {
-    const template = ownPath ? c.attachments[ownPath.spec].filename : c.attachments.filter((a) => a.kind === 'shared')[sharedPath].filename;
-    const column = columnsIn(template ?? '').find((k) => k in u.members[0].fields);
-    const name = ownPath ? ownPath.filename : rendered.sharedAttachmentNames[sharedPath];
-    throw new MailcampError('INPUT', `attachment filename ${JSON.stringify(name)} must be a plain file name, without '/' or '\\'`, { file: csv, line: u.row, column });
+  const pathy = attachmentNameWhere(c, rendered, (n) => /[/\\]/.test(n));
+  if (pathy) {
+    throw new MailcampError('INPUT', `attachment filename ${JSON.stringify(pathy.name)} must be a plain file name, without '/' or '\\'`, {
+      file: csv,
+      line: u.row,
+      column: columnOf(pathy.template),
+    });
   }
   // An unsubscribe URL that the row's data breaks is found here, not when its message is built.
   if (rendered.unsubscribeUrl !== undefined && !URL.canParse(rendered.unsubscribeUrl)) {
-    const column = columnsIn(c.unsubscribe?.url ?? '').find((k) => k in u.members[0].fields);
-    throw new MailcampError('INPUT', `unsubscribe.url renders to an invalid URL: ${rendered.unsubscribeUrl}`, { file: csv, line: u.row, column });
+    throw new MailcampError('INPUT', `unsubscribe.url renders to an invalid URL: ${rendered.unsubscribeUrl}`, { file: csv, line: u.row, column: columnOf(c.unsubscribe?.url) });
   }
   const files = rendered.attachmentPaths.map((a) => {
     const spec = c.attachments[a.spec];
     if (spec.kind !== 'templated') throw new Error('bug: templated attachment expected');
-    const column = columnsIn(spec.pathTemplate).find((k) => k in u.members[0].fields);
-    const where = { csvFile: csv, row: u.row, column };
+    const where = { csvFile: csv, row: u.row, column: columnOf(spec.pathTemplate) };
     return { ...resolveRecipientPath(c, spec, a.path, where), filename: a.filename, where };
   });
   // max_attachment_size covers all attachments of a message together: checked here, so that
@@ -156,6 +151,15 @@ export function buildMessage(p: PreparedCampaign, u: Unit, o: BuildOptions): Com
     attachments: atts,
     testSend: o.overrideTo !== undefined,
   });
+}
+
+/** The first rendered attachment name (per-recipient ones first) for which `bad` holds, and the `filename:` it came from. */
+function attachmentNameWhere(c: Campaign, r: Rendered, bad: (name: string) => boolean): { name: string; template: string | undefined } | undefined {
+  const own = r.attachmentPaths.find((a) => a.filename !== undefined && bad(a.filename));
+  if (own) return { name: own.filename!, template: c.attachments[own.spec].filename };
+  const i = r.sharedAttachmentNames.findIndex((n) => n !== undefined && bad(n));
+  if (i < 0) return undefined;
+  return { name: r.sharedAttachmentNames[i]!, template: c.attachments.filter((a) => a.kind === 'shared')[i].filename };
 }
 
 function columnsIn(tpl: string): string[] {

@@ -19,9 +19,8 @@ import type { Composed } from '../compose/index.js';
 import { Dispatcher, type DispatchEvent, type Job } from '../send/dispatcher.js';
 import { ErrorBudget } from '../send/error-budget.js';
 import { emlName, OutboxTransport, outboxVerdicts } from '../send/outbox.js';
-import { RateLimiter } from '../send/rate-limit.js';
 import { RetryPolicy } from '../send/retry.js';
-import { OCCURRENCES_DIR, occurrenceDir, occurrenceStamp } from '../schedule/occurrence.js';
+import { occurrenceDir, occurrenceStamp } from '../schedule/occurrence.js';
 import { SmtpTransport } from '../send/smtp.js';
 import { parseTransportUrl, type TransportSpec } from '../send/transport-url.js';
 import type { Transport } from '../send/transport.js';
@@ -41,7 +40,11 @@ import { beginRun, campaignFileOf, iso, listEntries, refuseFinishedRun, refuseOt
 import { buildMessage, renderUnit, signed } from './message.js';
 import { suppressedBy } from './suppression-lookup.js';
 import { unitsOf } from './units.js';
+import { campaignRateLimiter, triedWithinTheHour } from './rate-history.js';
+import { type ConfirmInfo, whatASendWouldDo } from './confirm.js';
 import { runValidate } from './validate.js';
+
+export type { ConfirmInfo };
 
 export interface SendOptions {
   file: string;
@@ -87,15 +90,6 @@ export interface SendOptions {
   occurrence?: Date;
 }
 
-export interface ConfirmInfo {
-  /** Messages this invocation will send (on a resume: those not sent yet). */
-  recipients: number;
-  server: string;
-  campaign: string;
-  /** Set when an unfinished run is resumed: its id, and how many of its recipients are done. */
-  resume?: { runId: string; done: number };
-}
-
 export interface Progress {
   done: number;
   total: number;
@@ -128,9 +122,6 @@ export interface SendSummary {
   partlyRefused: number;
   exitCode: number;
 }
-
-/** How much later than its grant a message may reach the server (rate-limit.ts, slackMs). */
-const RATE_SLACK_MS = 25;
 
 export function newRunId(clock: Clock): string {
   const t = new Date(clock.now()).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
@@ -204,32 +195,7 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
         const count = o.to ? Math.min(o.limit ?? 1, total) : Math.min(o.limit ?? Infinity, total);
         throw new MailcampError('USAGE', `refusing to send ${count} message(s) to ${server} without confirmation: stdin is not a terminal; pass --yes`);
       }
-      // Not worth asking about a run that will be refused anyway (checked again under the lock);
-      // a resume asks about what is left, not the whole list.
-      let resume: ConfirmInfo['resume'];
-      let left = total;
-      if (!throwaway) {
-        const dir = campaignStateDir(stateDir, c.name);
-        const done = o.occurrence ? occurrenceDir(dir, o.occurrence.getTime()) : dir;
-        if (journalExists(done)) {
-          const peek = openJournal(done, { readonly: true });
-          try {
-            const run = refuseFinishedRun(peek, c.name, o);
-            if (run && !o.restart) {
-              const t = peek.totals();
-              if (run.state === 'finished') left = t.unknown; // --resend-unknown
-              else {
-                const doneCount = t.sent + t.failed + (o.resendUnknown ? 0 : t.unknown);
-                resume = { runId: run.runId, done: doneCount };
-                left = Math.max(0, total - doneCount);
-              }
-            }
-          } finally {
-            peek.close();
-          }
-        }
-      }
-      const count = o.to ? Math.min(o.limit ?? 1, total) : Math.min(o.limit ?? Infinity, left);
+      const { count, resume } = whatASendWouldDo(o, c.name, total, throwaway ? undefined : campaignStateDir(stateDir, c.name));
       if (!(await o.confirm({ recipients: count, server, campaign: c.name, resume }))) {
         throw new MailcampError('USAGE', 'not sent: confirmation declined');
       }
@@ -257,7 +223,7 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
       return await sendWithJournal({
         tokenKey: tokenKey(stateDir, { create: !throwaway }),
         notice,
-        siblingTries: () => (o.occurrence && !throwaway ? otherOccurrencesTried(path.dirname(path.dirname(journalDir)), journalDir, clock.now()) : []),
+        occurrenceDir: o.occurrence && !throwaway ? journalDir : undefined,
         o,
         c,
         prepared,
@@ -308,8 +274,8 @@ interface Ctx {
   tokenKey: Buffer;
   /** Says a line now (o.onNotice), or keeps it in `into` for the summary. */
   notice: (line: string, into: string[]) => void;
-  /** For the rate limit: what the campaign's other journals (its recent occurrences) tried within the hour. */
-  siblingTries: () => number[];
+  /** The journal's folder when it is a scheduled occurrence's (the rate limit counts its siblings). */
+  occurrenceDir?: string;
 }
 
 async function sendWithJournal(x: Ctx): Promise<SendSummary> {
@@ -336,7 +302,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   // Start or resume the run, then register every recipient before the first message goes out.
   // What this campaign tried within the hour counts towards its rate limit, a --restart too
   // (read before a new run drops the old run's entries).
-  const recentTries = c.rate && x.spec.kind === 'smtp' ? [...journal.triedSince(clock.now() - 3_600_000), ...x.siblingTries()] : [];
+  const recentTries = c.rate && x.spec.kind === 'smtp' ? triedWithinTheHour(journal, x.occurrenceDir, clock.now()) : [];
   const begun = beginRun(journal, current, {
     ...o,
     transport: shownTransport,
@@ -359,7 +325,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
     transport,
     journal,
     concurrency: x.spec.kind === 'smtp' ? c.concurrency : Math.max(c.concurrency, 8),
-    rate: c.rate && x.spec.kind === 'smtp' ? rateLimiter(c.rate, recentTries, clock, logger) : undefined,
+    rate: c.rate && x.spec.kind === 'smtp' ? campaignRateLimiter(c.rate, recentTries, clock, logger) : undefined,
     retry: new RetryPolicy(c.retry),
     clock,
     signal,
@@ -486,7 +452,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
 
   // A group message that went out with members refused for good (5yz) is `sent`, but not
   // everyone got it: said, and exit code 1 (design.md: 0 is "everything delivered").
-  const partial = c.groupBy && !o.to ? [...journal.entries(['sent'])].filter((e) => e.response?.includes(REFUSED_MARK)) : [];
+  const partial = c.groupBy && !o.to ? journal.partlyRefused() : [];
   if (partial.length) {
     const shown = partial.slice(0, 10).map((e) => `line ${e.row} (${e.email}): ${e.response!.slice(e.response!.indexOf(REFUSED_MARK) + 2)}`);
     notes.push(`${partial.length} group message(s) went out with members refused for good: ${shown.join('; ')}${partial.length > 10 ? `; … and ${partial.length - 10} more (mailcamp status --all)` : ''}`);
@@ -514,44 +480,6 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
     notes,
     exitCode,
   };
-}
-
-/**
- * The campaign's rate limit, counting the messages it tried within the last hour (an earlier
- * `--limit` batch, the process before a resume or a --restart), so that they keep to it together.
- */
-function rateLimiter(rate: NonNullable<Campaign['rate']>, recentTries: number[], clock: Clock, logger: Logger): RateLimiter {
-  const limiter = new RateLimiter(rate, clock, RATE_SLACK_MS, (until) => logger.info(`rate limit reached: next message at ${iso(until)}`));
-  limiter.seed(recentTries);
-  return limiter;
-}
-
-/**
- * What the campaign's other occurrences (those of the last day: one may still have been sending
- * within the hour) tried within the hour: a campaign's `rate:` is its provider's quota, which
- * back-to-back occurrences share.
- */
-function otherOccurrencesTried(campaignDir: string, own: string, now: number): number[] {
-  const dir = path.join(campaignDir, OCCURRENCES_DIR);
-  const since = occurrenceStamp(now - 86_400_000);
-  let stamps: string[];
-  try {
-    stamps = fs.readdirSync(dir).filter((s) => /^\d{8}T\d{6}Z$/.test(s) && s >= since);
-  } catch {
-    return [];
-  }
-  const out: number[] = [];
-  for (const s of stamps) {
-    const d = path.join(dir, s);
-    if (d === own || !journalExists(d)) continue;
-    const j = openJournal(d, { readonly: true });
-    try {
-      out.push(...j.triedSince(now - 3_600_000));
-    } finally {
-      j.close();
-    }
-  }
-  return out;
 }
 
 function makeTransport(x: Ctx): Transport {

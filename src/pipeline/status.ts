@@ -15,7 +15,7 @@ import { campaignStateDir, findStateDir } from '../state/folder.js';
 import { journalExists, openJournal } from '../state/journal.js';
 import { liveLock } from '../state/lock.js';
 import { openSuppression, suppressionFile } from '../state/suppression.js';
-import { type DeliveryStatus, type JournalEntry, REFUSED_MARK, type RunInfo, type Totals } from '../state/types.js';
+import type { DeliveryStatus, JournalEntry, RunInfo, Totals } from '../state/types.js';
 import { suppressedBy } from './suppression-lookup.js';
 import { unitsOf } from './units.js';
 
@@ -91,7 +91,7 @@ export async function runStatus(o: StatusOptions): Promise<StatusResult> {
     let state = run ? (run.state === 'running' ? 'unfinished' : run.state) : 'never-run';
     if (lock) state = 'running';
     // A group message that went out with members refused for good was not sent to everyone.
-    const partial = c.groupBy ? [...j.entries(['sent'])].filter((e) => e.response?.includes(REFUSED_MARK)) : [];
+    const partial = c.groupBy ? j.partlyRefused() : [];
     if (partial.length && !list.includes('sent')) {
       recipients.push(...partial);
       recipients.sort((a, b) => a.row - b.row || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));

@@ -61,7 +61,7 @@ import type { Clock } from '../shared/clock.js';
 import { systemClock } from '../shared/clock.js';
 import { MailcampError } from '../shared/errors.js';
 import type { Journal, NewEntry, ResultUpdate } from './journal-api.js';
-import type { DeliveryStatus, JournalEntry, RunInfo, RunState, Totals } from './types.js';
+import { type DeliveryStatus, type JournalEntry, REFUSED_MARK, type RunInfo, type RunState, type Totals } from './types.js';
 import type { Statement } from 'better-sqlite3';
 import { bootId } from './boot.js';
 import { openDatabase, type Db } from './sqlite.js';
@@ -364,6 +364,11 @@ export class SqliteJournal implements Journal {
   }
 
   // ---- reads (each commits the queue first)
+
+  /** Group messages sent with members refused for good (REFUSED_MARK in their response). */
+  partlyRefused(): JournalEntry[] {
+    return [...this.entries(['sent'])].filter((e) => e.response?.includes(REFUSED_MARK));
+  }
 
   /** When entries that were tried (sent or not) last changed, since `since` (epoch ms): for the rate limit. */
   triedSince(since: number): number[] {
