@@ -63,6 +63,12 @@ export interface LoadOptions {
    * variable it names need not be set.
    */
   transportUnused?: boolean;
+  /**
+   * `status` of a campaign that has a journal reads only its name, schedule and group_by: a
+   * template, list or sender that is now missing or wrong still gives a Campaign (the problems
+   * stay in `diag`), whose other parts must not be used.
+   */
+  journalOnly?: boolean;
 }
 
 /** Loads and validates; throws ValidationError with every problem found. */
@@ -300,18 +306,22 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
   // stand-in lets the template and the list be checked in the same run, so that validate
   // reports every problem at once.
   const fromOrStandIn = from ?? (get('from') && !isNull(get('from')!) ? { address: 'from@invalid.invalid' } : undefined);
-  if (!name || !fromOrStandIn || subject === undefined || !template || !recipients) return undefined;
+  if (!name) return undefined;
+  if (!fromOrStandIn || subject === undefined || !template || !recipients) {
+    if (!opts.journalOnly) return undefined;
+  }
   return {
     file: abs,
     dir,
     displayFile: display,
     name,
-    from: fromOrStandIn,
+    // journalOnly: these may be missing (see LoadOptions); nothing reads them then.
+    from: fromOrStandIn!,
     replyTo,
-    subject,
-    template,
+    subject: subject!,
+    template: template!,
     text,
-    recipients,
+    recipients: recipients!,
     data,
     attachments,
     headers,

@@ -5,7 +5,8 @@
 import type { Command } from 'commander';
 import { NOT_SENT, runStatus } from '../pipeline/status.js';
 import type { DeliveryStatus, JournalEntry } from '../state/types.js';
-import { type Io, out, plural } from './io.js';
+import { formatDiagnostic } from '../shared/diagnostics.js';
+import { err, type Io, out, plural } from './io.js';
 
 /** Listed in the text view, at most SHOWN of each unless --all. */
 const ATTENTION: DeliveryStatus[] = ['sending', 'unknown', 'deferred', 'failed'];
@@ -40,6 +41,8 @@ export function register(program: Command, io: Io): void {
         limitPerStatus: f.json || f.all ? undefined : SHOWN,
       });
       const t = s.totals;
+      // What is wrong with the campaign now did not stop status, but a send would stop on it.
+      for (const d of s.problems ?? []) err(io, `${formatDiagnostic({ ...d, severity: 'warning' })} (status shows the journal; send would refuse)`);
       if (f.json) {
         out(
           io,

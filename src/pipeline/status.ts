@@ -6,10 +6,10 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadCampaign } from '../campaign/load.js';
+import { loadCampaignPartial } from '../campaign/load.js';
 import type { Env } from '../campaign/env.js';
 import type { Campaign } from '../campaign/types.js';
-import { Diagnostics } from '../shared/diagnostics.js';
+import { type Diagnostic, Diagnostics } from '../shared/diagnostics.js';
 import { latestOccurrenceWithJournal, OCCURRENCES_DIR } from '../schedule/occurrence.js';
 import { campaignStateDir, findStateDir } from '../state/folder.js';
 import { journalExists, openJournal } from '../state/journal.js';
@@ -48,12 +48,24 @@ export interface StatusResult {
   listErrors?: number;
   /** Group messages sent with members refused for good (their response names them). */
   partial?: JournalEntry[];
+  /**
+   * Problems of the campaign as it is now (a template or list moved away, a key mistyped since)
+   * that did not stop status: it showed the journal, which needs none of them.
+   */
+  problems?: Diagnostic[];
 }
 
 export const NOT_SENT: DeliveryStatus[] = ['pending', 'sending', 'failed', 'deferred', 'unknown', 'skipped'];
 
 export async function runStatus(o: StatusOptions): Promise<StatusResult> {
-  const c = loadCampaign(o.file, { env: o.env, cwd: o.cwd, missingEnvIsEmpty: true });
+  // The journal needs only the campaign's name (and schedule, group_by): a template or list
+  // that is missing now stops the count of a campaign that never ran, not the journal's.
+  const diag = new Diagnostics();
+  const c = loadCampaignPartial(o.file, { env: o.env, cwd: o.cwd, missingEnvIsEmpty: true, journalOnly: true }, diag);
+  if (!c) {
+    diag.throwIfErrors();
+    throw new Error('campaign not loaded, yet no problem recorded');
+  }
   const stateDir = findStateDir(c.dir, o.state ? path.resolve(o.cwd ?? process.cwd(), o.state) : undefined);
   let dir = campaignStateDir(stateDir, c.name);
   // A scheduled campaign's runs are its occurrences (`.mailcamp/<name>/occurrences/<stamp>/`):
@@ -66,12 +78,16 @@ export async function runStatus(o: StatusOptions): Promise<StatusResult> {
       dir = path.join(dir, OCCURRENCES_DIR, latest);
     }
   }
-  if (!fs.existsSync(dir) || !journalExists(dir)) return { campaign: c.name, state: 'never-run', ...(await fromList(c, stateDir, o)) };
+  const neverRun = async (): Promise<StatusResult> => {
+    diag.throwIfErrors();
+    return { campaign: c.name, state: 'never-run', ...(await fromList(c, stateDir, o)) };
+  };
+  if (!fs.existsSync(dir) || !journalExists(dir)) return neverRun();
   const j = openJournal(dir, { readonly: true });
   try {
     const run = j.currentRun();
     // A journal without a run: a send that stopped before its run began (refused connection).
-    if (!run && !liveLock(dir)) return { campaign: c.name, state: 'never-run', ...(await fromList(c, stateDir, o)) };
+    if (!run && !liveLock(dir)) return neverRun();
     const lock = liveLock(dir);
     const totals = j.totals();
     const list = o.list ?? NOT_SENT;
@@ -96,7 +112,8 @@ export async function runStatus(o: StatusOptions): Promise<StatusResult> {
       recipients.push(...partial);
       recipients.sort((a, b) => a.row - b.row || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     }
-    return { campaign: c.name, run, state, totals, recipients, lockedBy: lock?.pid, occurrence, partial };
+    const problems = diag.ok ? undefined : diag.errors;
+    return { campaign: c.name, run, state, totals, recipients, lockedBy: lock?.pid, occurrence, partial, problems };
   } finally {
     j.close();
   }

@@ -197,6 +197,34 @@ describe('validate', () => {
     assert.equal(plain.stdout, '', 'without --json stdout stays empty');
   });
 
+  test('status of a campaign that ran still reads its journal when its template or list is gone (never-run: exit 2)', async () => {
+    const dir = writeFiles(tmpDir(), {
+      'r.csv': 'email\na@example.com\nb@example.com\n',
+      't.hbs': '<p>hi</p>\n',
+      'c.yaml': 'name: gone\nfrom: a@example.com\nsubject: x\ntemplate: t.hbs\nrecipients: r.csv\n',
+    });
+    const never = await runCli(['status', 'c.yaml'], { cwd: dir });
+    assert.equal(never.code, 0, never.stderr);
+    assert.match(never.stdout, /never sent\n  pending 2/);
+    const sent = await runCli(['send', 'c.yaml'], { cwd: dir });
+    assert.equal(sent.code, 0, sent.stderr);
+    fs.rmSync(path.join(dir, 't.hbs'));
+    fs.rmSync(path.join(dir, 'r.csv'));
+    const r = await runCli(['status', 'c.yaml'], { cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /sent 2 +failed 0/);
+    assert.match(r.stderr, /^c\.yaml:4:11: warning: template not found: t\.hbs \(status shows the journal; send would refuse\)$/m);
+    assert.match(r.stderr, /^c\.yaml:5:13: warning: recipient list not found: r\.csv/m);
+    const j = await runCli(['status', 'c.yaml', '--json'], { cwd: dir });
+    assert.equal(j.code, 0, j.stderr);
+    assert.equal((JSON.parse(j.stdout) as { totals: { sent: number } }).totals.sent, 2);
+    // Without a journal there is nothing to show but the list, and it is not there.
+    fs.rmSync(path.join(dir, '.mailcamp'), { recursive: true });
+    const none = await runCli(['status', 'c.yaml'], { cwd: dir });
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /c\.yaml:4:11: template not found/);
+  });
+
   test('a valid example validates with exit 0', async () => {
     const { dir, campaign } = copyExample('newsletter');
     const r = await runCli(['validate', campaign], { cwd: dir });
