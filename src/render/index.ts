@@ -14,6 +14,7 @@ import { checkSyntax, compileTemplate, createEnvironment, type HB, HelperError, 
 import { type InlineImage, inlineImages } from './inline-images.js';
 import { checkIncluded } from './includes.js';
 import { compileMjml } from './mjml.js';
+import { reportDroppedTags } from './mjml-dropped.js';
 import { htmlToTextTemplate, inlinePartials } from './text.js';
 import { BUILTIN_SHAPES, type PartialSources, partialsUsed, reportUnknownVariables, type Scope } from './variables.js';
 
@@ -134,6 +135,8 @@ export async function compileCampaign(
       diag.capture(e);
       return undefined;
     }
+    // Tags MJML dropped: what is left would compile to other mail than the author wrote.
+    if (reportDroppedTags(source, html, tplDisplay, diag)) return undefined;
   }
   let images: InlineImage[] = [];
   try {
