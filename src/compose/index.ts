@@ -136,7 +136,9 @@ export function compose(p: PreparedCampaign, input: ComposeInput): Composed {
   head += headerLine('Subject', r.subject);
   head += `Date: ${rfc5322Date(input.date)}${CRLF}`;
   head += `Message-ID: ${input.messageId}${CRLF}`;
-  head += listUnsubscribe(c, r, !input.testSend);
+  // One-click (RFC 8058 §3.1) needs a URL that names the one recipient who pressed it: not a
+  // test copy (it would act on the real row), nor a group message (its URL names the group).
+  head += listUnsubscribe(c, r, !input.testSend && !c.groupBy);
   head += `X-Mailcamp-Campaign: ${c.name}${CRLF}`;
   head += `X-Mailcamp-Recipient: ${input.recipientToken}${CRLF}`;
   for (const [k, v] of r.headers) head += customHeaderLine(p, k, v);

@@ -138,6 +138,24 @@ describe('validate', () => {
     assert.deepEqual(empty.stderr.trim().split('\n'), ["r.csv:2: column 'team': empty group_by value", '1 error, 0 warnings; nothing was sent']);
   });
 
+  test('a group message has List-Unsubscribe without the one-click POST (its URL names the group, not the person); a row message has both', async () => {
+    const dir = writeFiles(tmpDir(), {
+      'g.yaml': 'name: g\nfrom: a@example.com\nsubject: Hi\ntemplate: t.hbs\nrecipients: r.csv\ngroup_by: { column: team, bcc: true }\nunsubscribe: { url: "https://acme.example/u?team={{team}}" }\n',
+      'p.yaml': 'name: p\nfrom: a@example.com\nsubject: Hi\ntemplate: t.hbs\nrecipients: r.csv\nunsubscribe: { url: "https://acme.example/u?e={{recipient.email}}" }\n',
+      't.hbs': '<p>{{team}}</p>\n',
+      'r.csv': 'email,team\na@example.com,x\nb@example.com,x\n',
+    });
+    for (const [file, oneClick] of [['g.yaml', false], ['p.yaml', true]] as const) {
+      const r = await runCli(['send', file, '--dry-run', '--out', `out-${file}`], { cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      for (const f of fs.readdirSync(path.join(dir, `out-${file}`)).filter((n) => n.endsWith('.eml'))) {
+        const raw = fs.readFileSync(path.join(dir, `out-${file}`, f), 'latin1');
+        assert.match(raw, /^List-Unsubscribe: <https:\/\/acme\.example\/u\?/m);
+        assert.equal(/^List-Unsubscribe-Post: List-Unsubscribe=One-Click\r$/m.test(raw), oneClick, `${file}: ${f}`);
+      }
+    }
+  });
+
   test('errors in the campaign values do not hide those of the template and the list', async () => {
     const dir = tmpDir();
     writeFiles(dir, {
