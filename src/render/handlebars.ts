@@ -18,12 +18,28 @@ export const BUILTIN_HELPERS = ['if', 'unless', 'each', 'with', 'lookup'] as con
 
 const DATE_STYLES = ['short', 'medium', 'long', 'full'] as const;
 
-function toDate(v: unknown): Date | undefined {
-  if (v instanceof Date) return v;
-  if (typeof v === 'number') return new Date(v);
+/**
+ * A value as an instant, or as a calendar day: `2026-11-22` or `2026/11/22` (what spreadsheets
+ * export) has no time, and is that day wherever the campaign is sent from, so it is printed in
+ * UTC whatever the machine's zone or `timeZone=`. (`new Date('2026-11-22')` is UTC midnight,
+ * `new Date('2026/11/22')` local midnight: either would print the 21st west of its zone.)
+ */
+function toDate(v: unknown): { date: Date; day: boolean } | undefined {
+  if (v instanceof Date) return { date: v, day: false };
+  if (typeof v === 'number') return { date: new Date(v), day: false };
   if (typeof v === 'string' && v.trim()) {
+    const ymd = /^\s*(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})\s*$/.exec(v);
+    if (ymd) {
+      const [y, m, d] = [Number(ymd[1]), Number(ymd[2]), Number(ymd[3])];
+      const date = new Date(Date.UTC(y, m - 1, d));
+      // 2026-02-30 is not a day (Date.UTC would roll it over to March 2nd).
+      return date.getUTCMonth() === m - 1 && date.getUTCDate() === d ? { date, day: true } : undefined;
+    }
     const d = new Date(v);
-    return Number.isNaN(d.getTime()) ? undefined : d;
+    if (Number.isNaN(d.getTime())) return undefined;
+    // Other spellings without a time of day (`Nov 22, 2026`, `11/22/2026`) parse as local midnight.
+    if (!/\d:\d/.test(v)) return { date: new Date(Date.UTC(d.getFullYear(), d.getMonth(), d.getDate())), day: true };
+    return { date: d, day: false };
   }
   return undefined;
 }
@@ -76,12 +92,13 @@ export function createEnvironment(): HB {
     const style = (rest[0] as string | undefined) ?? (opts.hash.style as string | undefined) ?? 'medium';
     const d = toDate(value);
     if (!d) throw helperError(opts, `formatDate: not a date: ${JSON.stringify(value)}`);
-    const { locale, timeZone } = opts.hash as Record<string, string>;
+    const { locale } = opts.hash as Record<string, string>;
+    const timeZone = d.day ? 'UTC' : (opts.hash.timeZone as string | undefined);
     if (!(DATE_STYLES as readonly string[]).includes(style)) throw helperError(opts, `formatDate: style must be one of ${DATE_STYLES.join(', ')}`);
     const fmt = cached(dateFormats, JSON.stringify([locale, style, timeZone]), () =>
       new Intl.DateTimeFormat(locale || 'en', { dateStyle: style as 'long', timeZone }),
     );
-    return fmt.format(d);
+    return fmt.format(d.date);
   });
   hb.registerHelper('formatNumber', (value: unknown, opts: HelperOptions) => {
     const n = typeof value === 'number' ? value : Number(String(value).trim());

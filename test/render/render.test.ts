@@ -181,6 +181,28 @@ describe('render', () => {
     assert.equal(r.html, '2024年3月5日|1.234,50\u00a0€|n/a|yes');
   });
 
+  test('formatDate of a day without a time (2026-11-22, 2026/11/22) prints that day in any zone and with any timeZone=', async () => {
+    const { cc, errors } = await compiled({
+      't.hbs': '{{formatDate since "long"}}|{{formatDate since "long" timeZone="America/Los_Angeles"}}|{{formatDate since "long" timeZone="Asia/Shanghai"}}',
+    }, '', ['email', 'name', 'city', 'since']);
+    assert.deepEqual(errors, []);
+    const tz = process.env.TZ;
+    process.env.TZ = 'America/New_York';
+    try {
+      for (const since of ['2026-11-22', '2026/11/22', '2026.11.22', ' 2026-11-22 ', 'Nov 22, 2026']) {
+        const r = cc!.render(row({ email: 'a@x.com', name: 'A', city: '', since }), new Date());
+        assert.equal(r.html, 'November 22, 2026|November 22, 2026|November 22, 2026', since);
+      }
+      // An instant is still shown in the zone asked for.
+      const r = cc!.render(row({ email: 'a@x.com', name: 'A', city: '', since: '2026-11-22T03:00:00Z' }), new Date());
+      assert.equal(r.html.split('|')[1], 'November 21, 2026');
+      assert.throws(() => cc!.render(row({ email: 'a@x.com', name: 'A', city: '', since: '2026-02-30' }), new Date()), /not a date: "2026-02-30"/);
+    } finally {
+      if (tz === undefined) delete process.env.TZ;
+      else process.env.TZ = tz;
+    }
+  });
+
   test('MJML is compiled once; recipient data never goes through it', async () => {
     const mjml = '<mjml><mj-body><mj-section><mj-column><mj-text>Hello {{name}}</mj-text></mj-column></mj-section></mj-body></mjml>';
     const { cc, errors } = await compiled({ 't.mjml': mjml, tpl: 't.mjml' });
