@@ -4,6 +4,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { checkHeaderValue } from '../compose/custom-headers.js';
 import { checkAddress } from '../recipients/address.js';
 import { parseTransportUrl } from '../send/transport-url.js';
 import { Diagnostics } from '../shared/diagnostics.js';
@@ -167,9 +168,16 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
   const attachments = readAttachments(r, get('attachments'), rel, show, dir);
 
   const headers: Record<string, string> = {};
+  const headerNames = new Map<string, string>();
   for (const [k, v] of Object.entries(r.stringMap(get('headers'), 'headers'))) {
+    const same = headerNames.get(k.toLowerCase());
+    headerNames.set(k.toLowerCase(), k);
     if (!/^[!-9;-~]+$/.test(k)) diag.error(`headers: '${k}' is not a valid header name`, v.pos);
-    else if (/^(from|to|cc|bcc|subject|date|message-id|mime-version|content-.*|x-mailcamp-.*|dkim-signature)$/i.test(k))
+    // Header names are case-insensitive: both would go out (RFC 5322 §3.6 allows Sender,
+    // In-Reply-To, References once), and DKIM would sign only the last.
+    else if (same) diag.error(`headers: '${k}' repeats '${same}' (header names are case-insensitive); give it once`, v.pos);
+    else if (/^(cc|bcc)$/i.test(k)) diag.error(`headers: '${k}' is not supported: a campaign sends each message to its row (or group_by's members); put other people in the list`, v.pos);
+    else if (/^(from|to|subject|date|message-id|mime-version|content-.*|x-mailcamp-.*|dkim-signature)$/i.test(k))
       diag.error(`headers: '${k}' is set by mailcamp and cannot be overridden here`, v.pos);
     else if (/^(list-unsubscribe|list-unsubscribe-post|reply-to)$/i.test(k))
       // Two of them would go out, and DKIM would sign only the last (RFC 6376 §5.4.2).
@@ -177,6 +185,7 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
     else if (/^return-path$/i.test(k))
       diag.error(`headers: 'Return-Path' is added by the receiving server (RFC 5321 §4.4); the envelope sender is the from: address`, v.pos);
     else if (/[\r\n\0]/.test(v.value)) diag.error(`headers.${k}: line break or NUL in a header value`, v.pos);
+    else if (!v.value.includes('{{') && headerProblem(k, v.value)) diag.error(headerProblem(k, v.value)!, v.pos);
     else {
       headers[k] = v.value;
       pos[`headers.${k}`] = v.pos;
@@ -339,6 +348,17 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
     maxAttachmentBytes,
     pos,
   };
+}
+
+/** Why a header value without template tags cannot be written (its rendered ones: per row). */
+function headerProblem(name: string, value: string): string | undefined {
+  try {
+    checkHeaderValue(name, value);
+    return undefined;
+  } catch (e) {
+    if (e instanceof MailcampError) return e.message;
+    throw e;
+  }
 }
 
 export function displayPath(abs: string, cwd: string): string {

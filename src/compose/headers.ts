@@ -8,6 +8,7 @@ import { encodeWord, encodeWords, foldLines } from 'nodemailer/lib/mime-funcs';
 import MimeNode from 'nodemailer/lib/mime-node';
 import type { MailAddress } from '../campaign/types.js';
 import { MailcampError } from '../shared/errors.js';
+import { headerAddresses, headerListId, headerMsgIds, headerShape, headerUrls } from './custom-headers.js';
 
 const encoder = new MimeNode();
 
@@ -32,20 +33,48 @@ const mustEncode = (s: string): boolean => LOOKS_ENCODED.test(s) || UNFOLDABLE.t
 /** `Name: value` folded at 76 columns, CRLF-terminated. */
 export function headerLine(name: string, value: string | MailAddress | MailAddress[]): string {
   let encoded: string;
-  const listId = typeof value === 'string' && /^list-id$/i.test(name) ? /^(.*?)\s*(<[^<>\s]+>)\s*$/.exec(value) : null;
-  // RFC 2919: `phrase <list-id>`; only the phrase may be encoded words (RFC 2047 §5), or the
-  // list loses its identifier.
-  if (listId) encoded = listId[1] ? `${mustEncode(listId[1]) ? encodeWord(listId[1], 'B', 52) : encodeWords(listId[1], 'Q', 52)} ${listId[2]}` : listId[2];
-  else if (typeof value === 'string') encoded = mustEncode(value) ? encodeWord(value, 'B', 52) : encoder.encodeHeaderValue(name, value);
-  else {
+  if (typeof value === 'string') {
+    switch (headerShape(name)) {
+      case 'addresses':
+        return headerLine(name, headerAddresses(name, value));
+      case 'msg-ids':
+        encoded = encoder.encodeHeaderValue(name, headerMsgIds(name, value));
+        break;
+      case 'list-id': {
+        // Only the phrase may be encoded words (RFC 2047 §5), or the list loses its identifier.
+        const { phrase, id } = headerListId(name, value);
+        encoded = phrase ? `${encodePhrase(phrase)} ${id}` : id;
+        break;
+      }
+      case 'urls':
+        encoded = headerUrls(name, value);
+        break;
+      case 'phrases':
+        encoded = value.split(',').map((k) => encodePhrase(k.trim())).join(', ');
+        break;
+      default:
+        encoded = mustEncode(value) ? encodeWord(value, 'B', 52) : encoder.encodeHeaderValue(name, value);
+    }
+  } else {
+    // nodemailer formats addresses for the header names it knows; 'To' stands for any other.
     const list = Array.isArray(value) ? value : [value];
     encoded = list.some((a) => a.name && mustEncode(a.name))
-      ? list.map((a) => (a.name && mustEncode(a.name) ? `${encodeWord(a.name, 'B', 52)} <${a.address}>` : encoder.encodeHeaderValue(name, [a] as never))).join(', ')
-      : encoder.encodeHeaderValue(name, value as never);
+      ? list.map((a) => (a.name && mustEncode(a.name) ? `${encodeWord(a.name, 'B', 52)} <${a.address}>` : encoder.encodeHeaderValue('To', [a] as never))).join(', ')
+      : encoder.encodeHeaderValue('To', list as never);
   }
   // nodemailer folds right after the colon when the first word does not fit; it does not fit
   // on the next line either, and a value that starts with the fold reads back with a space.
-  return foldLines(`${name}: ${encoded}`, 76).replace(/^([^:\r\n]+):\r\n /, '$1: ') + '\r\n';
+  const line = foldLines(`${name}: ${encoded}`, 76).replace(/^([^:\r\n]+):\r\n /, '$1: ') + '\r\n';
+  // The last gate: a byte over 0x7f would go out as an 8-bit header nobody declared.
+  if (!ASCII_LINE.test(line)) throw new MailcampError('INPUT', `headers.${name}: cannot be written in 7-bit ASCII: ${JSON.stringify(value)}`);
+  return line;
+}
+
+const ASCII_LINE = /^[\x00-\x7f]*$/;
+
+/** A phrase as encoded words where it needs them (RFC 2047 §5 (3)). */
+function encodePhrase(phrase: string): string {
+  return mustEncode(phrase) ? encodeWord(phrase, 'B', 52) : encodeWords(phrase, 'Q', 52);
 }
 
 /** Throws when `value` holds a character that could end or inject a header. */

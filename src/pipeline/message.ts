@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Campaign } from '../campaign/types.js';
 import { preparePerRecipient, type RecipientPlace, resolveRecipientPath } from '../compose/attachments.js';
 import { compose, type Composed, type PreparedCampaign } from '../compose/index.js';
+import { checkHeaderValue, headerShape } from '../compose/custom-headers.js';
 import { assertHeaderSafe, messageIdFor, recipientToken } from '../compose/headers.js';
 import type { Recipient } from '../recipients/types.js';
 import type { RenderInput, Rendered } from '../render/index.js';
@@ -106,6 +107,19 @@ export function renderUnit(p: PreparedCampaign, u: Unit, o: RenderOptions): Rend
       line: u.row,
       column: columnOf(pathy.template),
     });
+  }
+  // A header holding addresses, message ids or URLs that cannot be written as such in 7-bit.
+  for (const [k, v] of rendered.headers) {
+    if (headerShape(k) === 'text') continue;
+    try {
+      checkHeaderValue(k, v);
+    } catch (e) {
+      if (!(e instanceof MailcampError)) throw e;
+      const column = columnOf(c.headers[k]);
+      if (column) throw new MailcampError(e.code, e.message, { file: csv, line: u.row, column });
+      const at = c.pos[`headers.${k}`];
+      throw new MailcampError(e.code, e.message, { file: c.displayFile, line: at?.line, col: at?.col });
+    }
   }
   // An unsubscribe URL that the row's data breaks is found here, not when its message is built.
   if (rendered.unsubscribeUrl !== undefined && !URL.canParse(rendered.unsubscribeUrl)) {

@@ -14,6 +14,7 @@ import { compose, prepare } from '../../src/compose/index.js';
 import { compileCampaign } from '../../src/render/index.js';
 import { Diagnostics } from '../../src/shared/diagnostics.js';
 import { MailcampError } from '../../src/shared/errors.js';
+import { runCli } from '../helpers/cli.js';
 import { tmpDir, writeFiles } from '../helpers/tmp.js';
 
 async function build(yamlExtra: string, files: Record<string, string>, fields: Record<string, string>) {
@@ -176,4 +177,58 @@ test('a List-Id with a non-ASCII description keeps its <list-id> outside the enc
     if (phrase) assert.equal(libmime.decodeWords(list.id.name!), phrase, value);
     assert.match(raw, new RegExp(`<${id.replace(/\./g, '\\.')}>\\r\\n`));
   }
+});
+
+test('custom headers keep their structure in 7-bit: addresses (names as phrases, IDN as A-labels), List-Id ids, RFC 2369 URLs percent-encoded, Keywords phrase by phrase', async () => {
+  const { raw } = await build(
+    [
+      'headers:',
+      '  Sender: "Zoë <zoe@bücher.example>"',
+      '  Disposition-Notification-To: "Zoë Support <support@acme.example>"',
+      '  List-Id: "Bücher News <news.bücher.example>"',
+      '  List-Help: "<https://acme.example/帮助>"',
+      '  List-Post: "<mailto:投稿@acme.example>"',
+      '  Keywords: "新闻, news"',
+      '  In-Reply-To: "<x@acme.example>"',
+      '',
+    ].join('\n'),
+    {},
+    { email: 'a@example.com', name: 'Ann' },
+  );
+  const head = raw.slice(0, raw.indexOf('\r\n\r\n'));
+  assert.ok(!/[^\x00-\x7f]/.test(head), 'every header byte 7-bit');
+  const m = await simpleParser(raw);
+  const addr = (k: string) => (m.headers.get(k) as { value: { name: string; address: string }[] }).value[0];
+  assert.match(head, /^Sender: =\?UTF-8\?Q\?Zo=C3=AB\?= <zoe@xn--bcher-kva\.example>$/m);
+  assert.equal(addr('sender').name, 'Zoë'); // (mailparser shows the domain in Unicode)
+  assert.deepEqual(addr('disposition-notification-to'), { name: 'Zoë Support', address: 'support@acme.example' });
+  const list = m.headers.get('list') as unknown as { id: { id: string }; help: { url: string } };
+  assert.equal(list.id.id, 'news.xn--bcher-kva.example');
+  assert.equal(list.help.url, 'https://acme.example/%E5%B8%AE%E5%8A%A9');
+  assert.match(head, /^List-Post: <mailto:%E6%8A%95%E7%A8%BF@acme\.example>$/m);
+  assert.match(head, /^Keywords: =\?UTF-8\?Q\?=E6=96=B0=E9=97=BB\?=, news$/m);
+  assert.match(head, /^In-Reply-To: <x@acme\.example>$/m);
+});
+
+test('a custom header that cannot be written in 7-bit is an error before sending: at the CSV column when a row fills it, at the campaign line when written there', async () => {
+  const dir = writeFiles(tmpDir(), {
+    't.hbs': '<p>Hi {{name}}</p>\n',
+    'r.csv': 'email,name,ref\na@example.com,Ann,<新@acme.example>\nb@example.com,Bob,<ok@acme.example>\n',
+    'row.yaml': 'name: row\nfrom: a@example.com\nsubject: hi\ntemplate: t.hbs\nrecipients: r.csv\nheaders:\n  In-Reply-To: "{{ref}}"\n',
+    'fixed.yaml': 'name: fixed\nfrom: a@example.com\nsubject: hi\ntemplate: t.hbs\nrecipients: r.csv\nheaders:\n  X-A: x\n  Sender: "Zoë <zoë@bücher.example>"\n  sender: a@acme.example\n  Cc: boss@acme.example\n',
+  });
+  const row = await runCli(['validate', 'row.yaml'], { cwd: dir });
+  assert.equal(row.code, 2);
+  assert.deepEqual(row.stderr.trim().split('\n'), [
+    `r.csv:2: column 'ref': headers.In-Reply-To: a message id is ASCII only (RFC 5322 §3.6.4): "<新@acme.example>"`,
+    '1 error, 0 warnings; nothing was sent',
+  ]);
+  const fixed = await runCli(['validate', 'fixed.yaml'], { cwd: dir });
+  assert.equal(fixed.code, 2);
+  assert.deepEqual(fixed.stderr.trim().split('\n'), [
+    'fixed.yaml:8:11: headers.Sender: invalid address "zoë@bücher.example": non-ASCII local part needs SMTPUTF8, which mailcamp does not support',
+    "fixed.yaml:9:11: headers: 'sender' repeats 'Sender' (header names are case-insensitive); give it once",
+    "fixed.yaml:10:7: headers: 'Cc' is not supported: a campaign sends each message to its row (or group_by's members); put other people in the list",
+    '3 errors, 0 warnings; nothing was sent',
+  ]);
 });
