@@ -12,6 +12,7 @@
 // reports and auto-replies are reported only. An address already suppressed keeps its
 // first entry (an unsubscribe stays an unsubscribe when a bounce follows).
 
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { classifyMessage, type Classification, type MessageKind } from '../receive/classify.js';
@@ -185,9 +186,11 @@ async function readOne(
   dryRun?: boolean,
 ): Promise<MessageResult> {
   const c = await fetchAndClassify(mailbox, msg, cfg);
+  // Before the mapping, which depends on the journals there are now.
+  const print = fingerprint(c);
   mapToMailedAddress(c, matcher);
   const result: MessageResult = { source: msg.source, messageId: c.messageId, kind: c.kind, classification: c, suppressed: [] };
-  const earlier = c.messageId ? stores.processed?.byMessageId(c.messageId) : undefined;
+  const earlier = stores.processed?.earlierCopy(print, c.messageId);
   // A copy of a message already handled is a duplicate (deleted or moved with it by `after:`);
   // a copy of one left for a person (unknown) stays, as that one did.
   if (earlier && ACTIONABLE.has(earlier.kind)) result.kind = 'duplicate';
@@ -195,8 +198,21 @@ async function readOne(
 
   const source = `${c.messageId ?? msg.source} in ${mailbox.identity}`;
   if (!earlier) result.suppressed = learn(c, stores.suppression!, cfg, source, clock);
-  stores.processed!.record({ mailbox: mailbox.identity, id: msg.id, messageId: c.messageId, kind: result.kind, at: clock.now() });
+  stores.processed!.record({ mailbox: mailbox.identity, id: msg.id, messageId: c.messageId, fingerprint: print, kind: result.kind, at: clock.now() });
   return result;
+}
+
+/**
+ * What a message says, as one hash: the same for every copy of it (read again under a new UID,
+ * through another URL, from another mailbox), different for another report, also one that
+ * reuses a Message-ID (some appliances write a fixed one) or has none (qmail, GMX): its Date,
+ * kind, recipients and their status and diagnostic tell two reports apart.
+ */
+function fingerprint(c: Classification): string {
+  const h = crypto.createHash('sha256');
+  for (const part of [c.messageId ?? '', c.dateHeader ?? '', c.kind, c.from ?? '', c.subject, c.status ?? '', c.diagnostic ?? '']) h.update(part).update('\0');
+  for (const r of c.recipients) h.update(`${r.address}\0${r.kind}\0${r.status ?? ''}\0${r.diagnostic ?? ''}\0`);
+  return h.digest('base64url');
 }
 
 /**

@@ -38,6 +38,8 @@ export interface Classification {
   subject: string;
   from?: string;
   date?: Date;
+  /** The Date header as written (`date` is the time of reading when it does not parse). */
+  dateHeader?: string;
   /** From the returned original, when the report includes its headers. */
   campaign?: string;
   recipientToken?: string;
@@ -63,6 +65,7 @@ export function classifyMail(mail: IncomingMail, opts: ClassifyOptions = {}): Cl
     subject: mail.subject,
     from: mail.from[0],
     date: mail.date,
+    dateHeader: mail.header('date'),
     ...ours(mail),
   };
 

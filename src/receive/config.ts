@@ -118,8 +118,13 @@ export function loadMailboxConfig(file: string, opts: MailboxLoadOptions = {}): 
     const m = /^(keep|delete|move:(.+))$/.exec(afterText.trim());
     if (!m) diag.error(`${name('after')} must be keep, delete or move:FOLDER; got '${afterText}'`, afterNode.pos);
     else if (m[2] !== undefined) {
+      const folder = m[2].trim();
+      const same = (a: string, b: string) => a === b || (/^inbox$/i.test(a) && /^inbox$/i.test(b)); // RFC 3501 §5.1
       if (url?.kind === 'pop3') diag.error(`${name('after')}: POP3 has no folders to move to; use keep or delete`, afterNode.pos);
-      after = { kind: 'move', folder: m[2].trim() };
+      else if (url?.kind === 'imap' && same(folder, url.folder)) {
+        diag.error(`${name('after')}: move:${folder} is the folder being read; every run would read the moved messages again`, afterNode.pos);
+      }
+      after = { kind: 'move', folder };
     } else after = { kind: m[1] as 'keep' | 'delete' };
   }
 

@@ -1,7 +1,9 @@
 // Which received messages the receive stage has already learned from, so a mailbox read with
 // `after: keep` (the default) is not counted twice on the next run. A message is known by
 // its place in its mailbox (IMAP UIDVALIDITY:UID, POP3 UIDL, a file name) and, across
-// mailboxes and re-deliveries, by its Message-ID.
+// mailboxes, new UIDs and re-deliveries, by a fingerprint of what it says (pipeline/bounces.ts:
+// its Message-ID, Date, kind and recipients), so that a report without a Message-ID is known
+// again and a different report that reuses one is not taken for a copy.
 //
 // Lives in `.mailcamp/suppression-processed`, beside the suppression list it feeds: its own
 // SQLite file (WAL, synchronous=FULL, see sqlite.ts) rather than a table inside
@@ -16,7 +18,7 @@ import { SUPPRESSION_FILE } from './folder.js';
 import { openDatabase } from './sqlite.js';
 
 export const PROCESSED_FILE = `${SUPPRESSION_FILE}-processed`;
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 export interface ProcessedInput {
   /** The mailbox, without credentials: `imaps://user@host:993/INBOX`, `dir:/path`. */
@@ -24,6 +26,8 @@ export interface ProcessedInput {
   /** Place in that mailbox: `uidvalidity:uid`, a UIDL, a file name. */
   id: string;
   messageId?: string;
+  /** What the message says, hashed: the same for every copy of it, wherever it is read. */
+  fingerprint?: string;
   /** What it was classified as (`hard`, `unknown`, `duplicate` ...). */
   kind: string;
   /** Epoch ms. */
@@ -35,8 +39,11 @@ export interface ProcessedEntry extends ProcessedInput {}
 export interface ProcessedStore {
   readonly file: string;
   get(mailbox: string, id: string): ProcessedEntry | undefined;
-  /** The first record of a message with this Message-ID, in any mailbox. */
-  byMessageId(messageId: string): ProcessedEntry | undefined;
+  /**
+   * The first record of a copy of this message, in any mailbox: the same fingerprint, or (for
+   * records of versions before fingerprints) the same Message-ID.
+   */
+  earlierCopy(fingerprint: string, messageId?: string): ProcessedEntry | undefined;
   /** Durable on return. Recording an id twice keeps the first record. */
   record(entry: ProcessedInput): void;
   count(mailbox?: string): number;
@@ -47,6 +54,7 @@ interface Row {
   mailbox: string;
   id: string;
   message_id: string | null;
+  fingerprint: string | null;
   kind: string;
   at: number;
 }
@@ -60,7 +68,7 @@ export function openProcessed(stateDir: string): ProcessedStore {
   const db = openDatabase(file, {
     version: SCHEMA_VERSION,
     kind: { table: 'processed', what: 'record of processed mail' },
-    migrate: (d) =>
+    migrate: (d) => {
       d.exec(`
         CREATE TABLE IF NOT EXISTS processed (
           mailbox    TEXT NOT NULL,
@@ -71,12 +79,18 @@ export function openProcessed(stateDir: string): ProcessedStore {
           PRIMARY KEY (mailbox, id)
         ) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS processed_message_id ON processed (message_id);
-      `),
+      `);
+      // Format 2: the fingerprint (records of format 1 have none, and are matched by Message-ID).
+      const columns = d.prepare('PRAGMA table_info(processed)').all() as { name: string }[];
+      if (!columns.some((c) => c.name === 'fingerprint')) d.exec('ALTER TABLE processed ADD COLUMN fingerprint TEXT');
+      d.exec('CREATE INDEX IF NOT EXISTS processed_fingerprint ON processed (fingerprint)');
+    },
   });
   const st = {
     get: db.prepare('SELECT * FROM processed WHERE mailbox = ? AND id = ?'),
-    byMid: db.prepare('SELECT * FROM processed WHERE message_id = ? ORDER BY at LIMIT 1'),
-    insert: db.prepare('INSERT OR IGNORE INTO processed (mailbox, id, message_id, kind, at) VALUES (?, ?, ?, ?, ?)'),
+    byFingerprint: db.prepare('SELECT * FROM processed WHERE fingerprint = ? ORDER BY at LIMIT 1'),
+    byOldMid: db.prepare('SELECT * FROM processed WHERE message_id = ? AND fingerprint IS NULL ORDER BY at LIMIT 1'),
+    insert: db.prepare('INSERT OR IGNORE INTO processed (mailbox, id, message_id, fingerprint, kind, at) VALUES (?, ?, ?, ?, ?, ?)'),
     count: db.prepare('SELECT COUNT(*) FROM processed').pluck(),
     countIn: db.prepare('SELECT COUNT(*) FROM processed WHERE mailbox = ?').pluck(),
   };
@@ -91,14 +105,14 @@ export function openProcessed(stateDir: string): ProcessedStore {
       const r = st.get.get(mailbox, id) as Row | undefined;
       return r && toEntry(r);
     },
-    byMessageId(messageId) {
+    earlierCopy(fingerprint, messageId) {
       usable();
-      const r = st.byMid.get(messageId) as Row | undefined;
+      const r = (st.byFingerprint.get(fingerprint) ?? (messageId ? st.byOldMid.get(messageId) : undefined)) as Row | undefined;
       return r && toEntry(r);
     },
     record(e) {
       usable();
-      st.insert.run(e.mailbox, e.id, e.messageId ?? null, e.kind, e.at);
+      st.insert.run(e.mailbox, e.id, e.messageId ?? null, e.fingerprint ?? null, e.kind, e.at);
     },
     count(mailbox) {
       usable();
@@ -115,5 +129,6 @@ export function openProcessed(stateDir: string): ProcessedStore {
 function toEntry(r: Row): ProcessedEntry {
   const e: ProcessedEntry = { mailbox: r.mailbox, id: r.id, kind: r.kind, at: r.at };
   if (r.message_id !== null) e.messageId = r.message_id;
+  if (r.fingerprint !== null) e.fingerprint = r.fingerprint;
   return e;
 }

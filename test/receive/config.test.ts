@@ -81,6 +81,10 @@ test('every problem is reported at once with its line and column', () => {
 
   const pop = writeFiles(tmpDir('mailcamp-mbcfg-'), { 'mailbox.yaml': 'url: pop3s://u:p@pop.example.com\nafter: move:Old\n' });
   assert.ok(errors(catchIt(() => loadMailboxConfig('mailbox.yaml', { cwd: pop }))).some((l) => /^mailbox\.yaml:2:8: after: POP3 has no folders/.test(l)));
+  for (const [url, folder] of [['imaps://u:p@imap.example.com/INBOX', 'inbox'], ['imaps://u:p@imap.example.com', 'INBOX'], ['imaps://u:p@imap.example.com/Bounces', 'Bounces']]) {
+    const same = writeFiles(tmpDir('mailcamp-mbcfg-'), { 'mailbox.yaml': `url: ${url}\nafter: move:${folder}\n` });
+    assert.ok(errors(catchIt(() => loadMailboxConfig('mailbox.yaml', { cwd: same }))).some((l) => new RegExp(`^mailbox\\.yaml:2:8: after: move:${folder} is the folder being read`).test(l)), url);
+  }
   const bad = writeFiles(tmpDir('mailcamp-mbcfg-'), { 'mailbox.yaml': 'url: dir:x\nafter: archive\n' });
   assert.ok(errors(catchIt(() => loadMailboxConfig('mailbox.yaml', { cwd: bad }))).some((l) => /^mailbox\.yaml:2:8: after must be keep, delete or move:FOLDER/.test(l)));
   const none = writeFiles(tmpDir('mailcamp-mbcfg-'), { 'mailbox.yaml': 'after: keep\n' });

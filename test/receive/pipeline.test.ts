@@ -161,6 +161,46 @@ test('the same message in another mailbox (same Message-ID) is a duplicate and t
   list.close();
 });
 
+test('a report without a Message-ID read again under a new UID or from another mailbox is a duplicate: one soft bounce counts once', async () => {
+  const { dir, state } = project('url: dir:unused\nsoft_bounce_limit: 2\n');
+  const raw = bounce('x', 'full@example.net', '4.2.2', '452 4.2.2 Mailbox full').replace(/^Message-ID:.*\r?\n/im, '');
+  assert.doesNotMatch(raw.slice(0, raw.search(/\r?\n\r?\n/)), /^Message-ID:/im, 'no Message-ID of its own');
+  for (const [id, box] of [['1', 'fake://one'], ['2', 'fake://one'], ['1', 'fake://two']]) {
+    await runBounces({ file: 'mailbox.yaml', cwd: dir, mailbox: () => new FakeMailbox([{ id, raw }], box) });
+  }
+  const list = openSuppression(state);
+  assert.equal(list.softBounces('full@example.net'), 1);
+  assert.equal(list.has('full@example.net'), false);
+  list.close();
+});
+
+test('a different report that reuses a Message-ID is learned from, not taken for a copy (nor deleted unread)', async () => {
+  const { dir, state } = project('url: dir:unused\nafter: delete\n');
+  const first = bounce('same', 'first@example.net');
+  const second = bounce('same', 'second@example.net');
+  const box = new FakeMailbox([
+    { id: '1', raw: first },
+    { id: '2', raw: second },
+  ]);
+  const s = await runBounces({ file: 'mailbox.yaml', cwd: dir, mailbox: () => box });
+  assert.equal(s.duplicates, 0);
+  assert.equal(s.counts.hard, 2);
+  const list = openSuppression(state);
+  assert.ok(list.has('first@example.net') && list.has('second@example.net'));
+  list.close();
+});
+
+test('records of the first format (Message-ID, no fingerprint) still make a copy a duplicate', async () => {
+  const { dir, state } = project('url: dir:unused\n');
+  const raw = bounce('old', 'full@example.net', '4.2.2', '452 4.2.2 Mailbox full');
+  const db = new Database(path.join(state, 'suppression-processed'));
+  db.exec('CREATE TABLE processed (mailbox TEXT NOT NULL, id TEXT NOT NULL, message_id TEXT, kind TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (mailbox, id)) WITHOUT ROWID; PRAGMA user_version = 1');
+  db.prepare('INSERT INTO processed VALUES (?, ?, ?, ?, ?)').run('fake://old', '3', '<bounce-old@mx.example.net>', 'soft', 1);
+  db.close();
+  const s = await runBounces({ file: 'mailbox.yaml', cwd: dir, mailbox: () => new FakeMailbox([{ id: '9', raw }], 'fake://new') });
+  assert.equal(s.duplicates, 1);
+});
+
 test('--dry-run classifies but creates, records and deletes nothing', async () => {
   const dir = writeFiles(tmpDir('mailcamp-bounces-dry-'), { 'mailbox.yaml': 'url: dir:unused\nafter: delete\n' });
   const box = new FakeMailbox([{ id: '1', raw: bounce('a', 'gone@example.net') }]);
