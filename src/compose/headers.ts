@@ -89,9 +89,13 @@ export function rfc5322Date(d: Date): string {
   return d.toUTCString().replace(/GMT$/, '+0000');
 }
 
-/** Message-ID stable per run and recipient, so a retry reuses it (design.md). */
-export function messageIdFor(runId: string, key: string, domain: string): string {
-  const h = crypto.createHash('sha256').update(runId).update('\0').update(key).digest('base64url').slice(0, 22);
+/**
+ * Message-ID stable per run and recipient, so a retry reuses it (design.md). Unique across
+ * campaigns (two scheduled ones due at the same minute have the same run id) and, keyed with
+ * the state folder's secret, not a hash anyone could check a guessed address against.
+ */
+export function messageIdFor(secret: Buffer, campaign: string, runId: string, key: string, domain: string): string {
+  const h = crypto.createHmac('sha256', secret).update(campaign).update('\0').update(runId).update('\0').update(key).digest('base64url').slice(0, 22);
   return `<${h}.${runId.slice(0, 8)}@${domain}>`;
 }
 

@@ -57,8 +57,10 @@ export interface RenderOptions {
 export interface BuildOptions extends RenderOptions {
   /** Deliver to this address instead (send --to). */
   overrideTo?: string;
-  /** The state folder's secret behind X-Mailcamp-Recipient (state/token-key.ts). */
+  /** The state folder's secret behind X-Mailcamp-Recipient and the Message-ID (state/token-key.ts). */
   tokenKey: Buffer;
+  /** The Message-ID the journal registered for this message (a retry reuses it). */
+  messageId?: string;
 }
 
 export interface RenderedUnit {
@@ -158,7 +160,7 @@ export function buildMessage(p: PreparedCampaign, u: Unit, o: BuildOptions): Com
     to,
     bcc: c.bcc && u.groupValue !== undefined && !o.overrideTo,
     rendered,
-    messageId: messageIdFor(o.runId, u.key, domain),
+    messageId: o.messageId || messageIdFor(o.tokenKey, c.name, o.runId, u.key, domain),
     date: o.now,
     // A test send's bounce or unsubscribe must not be matched back to the row's recipient.
     recipientToken: recipientToken(o.tokenKey, c.name, o.overrideTo ? `test:${o.overrideTo.toLowerCase()}` : u.key),

@@ -151,14 +151,14 @@ export async function registerRecipients(
   journal: SqliteJournal,
   c: Campaign,
   runId: string,
-  o: { isSuppressed: (key: string) => string | undefined; skipInvalid?: boolean; signal: AbortSignal },
+  o: { isSuppressed: (key: string) => string | undefined; skipInvalid?: boolean; signal: AbortSignal; tokenKey: Buffer },
 ): Promise<void> {
   const domain = c.from.address.split('@')[1];
   const onSkip = (row: number, email: string, reason: string) =>
     journal.addSkipped({ key: email.trim().toLowerCase(), row, email, messageId: '' }, reason);
   for await (const u of unitsOf(c, new Diagnostics(0), { isSuppressed: o.isSuppressed, skipInvalid: o.skipInvalid, onSkip })) {
     if (o.signal.aborted) break;
-    journal.addPending({ key: u.key, row: u.row, email: u.email, messageId: messageIdFor(runId, u.key, domain) });
+    journal.addPending({ key: u.key, row: u.row, email: u.email, messageId: messageIdFor(o.tokenKey, c.name, runId, u.key, domain) });
   }
 }
 
@@ -208,6 +208,7 @@ export function stopReason(s: { fatal?: MailcampError; paused?: string; signal: 
   if (s.paused) return `paused: ${s.paused}`;
   if (!s.signal.aborted) return undefined;
   const r = s.signal.reason;
+  if (r instanceof Error && r.message === 'output closed') return 'interrupted: its output was closed (a pipe reader went away)';
   return `interrupted${r instanceof Error && /^SIG/.test(r.message) ? ` by ${r.message}` : ''}`;
 }
 

@@ -317,7 +317,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   for (const n of begun.notes) x.notice(n, notes);
   if (begun.abandoned) logger.warn(begun.abandoned); // now, before anything goes out
   const runId = begun.run.runId;
-  await registerRecipients(journal, c, runId, { isSuppressed: x.isSuppressed, skipInvalid: o.skipInvalid, signal });
+  await registerRecipients(journal, c, runId, { isSuppressed: x.isSuppressed, skipInvalid: o.skipInvalid, signal, tokenKey: x.tokenKey });
   const before = journal.totals();
 
   let done = before.sent + before.failed + (o.resendUnknown ? 0 : before.unknown);
@@ -368,7 +368,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
       }
       submitted++;
       const build = async (): Promise<Composed> => {
-        const m = await signed(x.prepared, buildMessage(x.prepared, u, { runId, now: new Date(clock.now()), occurrence: o.occurrence, overrideTo: o.to, tokenKey: x.tokenKey }));
+        const m = await signed(x.prepared, buildMessage(x.prepared, u, { runId, now: new Date(clock.now()), occurrence: o.occurrence, overrideTo: o.to, tokenKey: x.tokenKey, messageId: o.to ? undefined : entry.messageId }));
         // A test copy, or a dry run's render in the outbox's own folder, never replaces a delivered file.
         m.label = (o.to ? 'test-' : o.dryRun && o.out === undefined ? 'dry-run-' : '') + emlName(u.row, u.key);
         return m;

@@ -232,3 +232,14 @@ test('a custom header that cannot be written in 7-bit is an error before sending
     '3 errors, 0 warnings; nothing was sent',
   ]);
 });
+
+test('Message-IDs: the same for a campaign, run and recipient (a retry reuses it); another campaign due at the same minute, or another state folder, gets another', async () => {
+  const { messageIdFor } = await import('../../src/compose/headers.js');
+  const k1 = Buffer.alloc(32, 1);
+  const k2 = Buffer.alloc(32, 2);
+  const id = (key: Buffer, campaign: string) => messageIdFor(key, campaign, '20261123T0900Z', 'ann@example.com', 'acme.example');
+  assert.equal(id(k1, 'weekly-digest'), id(k1, 'weekly-digest'));
+  assert.notEqual(id(k1, 'weekly-digest'), id(k1, 'billing-reminder'));
+  assert.notEqual(id(k1, 'weekly-digest'), id(k2, 'weekly-digest'));
+  assert.match(id(k1, 'weekly-digest'), /^<[A-Za-z0-9_-]{22}\.20261123@acme\.example>$/);
+});
