@@ -13,6 +13,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { MailcampError } from '../shared/errors.js';
+import { realOr } from '../shared/paths.js';
 
 export const STATE_DIR_NAME = '.mailcamp';
 export const SUPPRESSION_FILE = 'suppression';
@@ -30,11 +31,13 @@ const RESERVED_NAMES = new Set([
 
 /**
  * The state folder for a campaign or mailbox file in `startDir`. Returns an absolute path;
- * it may not exist yet (see ensureStateDir).
+ * it may not exist yet (see ensureStateDir). The walk starts from the folder's real path: a
+ * campaign reached through a symlinked folder has the same state (journal, lock, suppression
+ * list) as through its own path, not a new one beside the link that would mail everyone again.
  */
 export function findStateDir(startDir: string, override?: string): string {
   if (override !== undefined && override !== '') return path.resolve(override);
-  const start = path.resolve(startDir);
+  const start = realOr(path.resolve(startDir));
   for (let dir = start; ; ) {
     const candidate = path.join(dir, STATE_DIR_NAME);
     if (isDirectory(candidate)) return candidate;

@@ -30,6 +30,17 @@ describe('state folder', () => {
     assert.equal(findStateDir(project), path.join(project, STATE_DIR_NAME));
   });
 
+  test("a campaign folder reached through a symlink finds the project's .mailcamp, not a new one beside the link", () => {
+    const project = path.join(root, 'proj');
+    const campaigns = path.join(project, 'campaigns');
+    fs.mkdirSync(campaigns, { recursive: true });
+    fs.mkdirSync(path.join(project, STATE_DIR_NAME));
+    const elsewhere = path.join(root, 'elsewhere');
+    fs.mkdirSync(elsewhere);
+    fs.symlinkSync(campaigns, path.join(elsewhere, 'link'));
+    assert.equal(findStateDir(path.join(elsewhere, 'link')), path.join(project, STATE_DIR_NAME));
+  });
+
   test('a file named .mailcamp is not a state folder', () => {
     const project = path.join(root, 'p');
     const sub = path.join(project, 'sub');
