@@ -202,6 +202,39 @@ export async function settleVanished(
   return { skipped: gone, stillListed: still.size };
 }
 
+/** A file's size and modification time, to tell whether it changed (undefined: unreadable). */
+export function fileStamp(file: string): string | undefined {
+  try {
+    const st = fs.statSync(file);
+    return `${st.size}:${st.mtimeMs}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
+export function sameStamp(a: string | undefined, b: string | undefined): boolean {
+  return a !== undefined && a === b;
+}
+
+/**
+ * Rows of the list as it is now that have no journal entry: added (or an address corrected in
+ * place) after the run registered its recipients. Their count, and the first ten.
+ */
+export async function rowsAddedSince(
+  journal: SqliteJournal,
+  c: Campaign,
+  isSuppressed: (key: string) => string | undefined,
+  skipInvalid: boolean | undefined,
+): Promise<{ count: number; shown: JournalEntry[] }> {
+  const shown: JournalEntry[] = [];
+  let count = 0;
+  for await (const u of unitsOf(c, new Diagnostics(0), { isSuppressed, skipInvalid })) {
+    if (journal.get(u.key)) continue;
+    if (count++ < 10) shown.push({ key: u.key, row: u.row, email: u.email, status: 'pending', attempts: 0, messageId: '', updatedAt: 0 });
+  }
+  return { count, shown };
+}
+
 /** Why the run stopped early, as the journal keeps it and `status` shows it; undefined when it did not. */
 export function stopReason(s: { fatal?: MailcampError; paused?: string; signal: AbortSignal }): string | undefined {
   if (s.fatal) return `stopped: ${s.fatal.toString()}`;

@@ -36,7 +36,21 @@ import { tokenKey } from '../state/token-key.js';
 import { openSuppression, suppressionFile } from '../state/suppression.js';
 import { type JournalEntry, REFUSED_MARK, type Totals } from '../state/types.js';
 import { loadAsFarAsPossible, type Loaded } from './context.js';
-import { beginRun, campaignFileOf, iso, listEntries, refuseFinishedRun, refuseOtherCampaign, refuseRenamedMidRun, registerRecipients, settleVanished, stopReason } from './resume.js';
+import {
+  beginRun,
+  campaignFileOf,
+  fileStamp,
+  iso,
+  listEntries,
+  refuseFinishedRun,
+  refuseOtherCampaign,
+  refuseRenamedMidRun,
+  registerRecipients,
+  rowsAddedSince,
+  sameStamp,
+  settleVanished,
+  stopReason,
+} from './resume.js';
 import { buildMessage, renderUnit, signed } from './message.js';
 import { suppressedBy } from './suppression-lookup.js';
 import { unitsOf } from './units.js';
@@ -317,7 +331,11 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   for (const n of begun.notes) x.notice(n, notes);
   if (begun.abandoned) logger.warn(begun.abandoned); // now, before anything goes out
   const runId = begun.run.runId;
-  await registerRecipients(journal, c, runId, { isSuppressed: x.isSuppressed, skipInvalid: o.skipInvalid, signal, tokenKey: x.tokenKey });
+  // --resend-unknown of a finished run sends its unknown ones, and only those (as its refusal
+  // said): rows added to the list since are not registered into it.
+  const onlyUnknown = !!o.resendUnknown && !o.restart && current?.state === 'finished';
+  const listAtRegistration = fileStamp(c.recipients.file);
+  if (!onlyUnknown) await registerRecipients(journal, c, runId, { isSuppressed: x.isSuppressed, skipInvalid: o.skipInvalid, signal, tokenKey: x.tokenKey });
   const before = journal.totals();
 
   let done = before.sent + before.failed + (o.resendUnknown ? 0 : before.unknown);
@@ -352,7 +370,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
     for await (const u of units) {
       if (dispatcher.stopped) break;
       const entry = journal.get(u.key);
-      // Not registered: a row added to the CSV after this run began; the next send takes it.
+      // Not registered: a row added to the CSV after this run began (see rowsAddedSince below).
       if (!entry || entry.status === 'sent' || entry.status === 'failed' || entry.status === 'skipped') continue;
       if (entry.status === 'unknown' && !o.resendUnknown) {
         if (heldCount++ < 10) held.push(entry);
@@ -417,7 +435,18 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   // A finished run is refused by the next send, so it is marked finished only once its report
   // is written: a crash while the report is written leaves the run to resume, with nothing
   // left to send, and that send writes the report.
-  const finishing = !reason && !limited && unfinished === 0 && !o.to;
+  // Rows added to the list (or an address corrected in place) after registration are not sent
+  // by this run; it stays unfinished, so that the next send registers and sends them (a
+  // finished run would be refused, and they would never go out).
+  let waiting = 0;
+  if (!reason && !limited && unfinished === 0 && !o.to && !onlyUnknown && walked && !sameStamp(listAtRegistration, fileStamp(c.recipients.file))) {
+    const added = await rowsAddedSince(journal, c, x.isSuppressed, o.skipInvalid);
+    waiting = added.count;
+    if (waiting) {
+      notes.push(`${waiting} row(s) were added to the list while this run went on, not sent yet: ${listEntries(added.shown, waiting)}; run send again to send them (the run stays unfinished until then)`);
+    }
+  }
+  const finishing = !reason && !limited && unfinished === 0 && !o.to && waiting === 0;
   const finishedAt = clock.now();
   if (limited && !o.to && !reason) notes.push(`stopped after ${submitted} message(s) (--limit); run send again to continue`);
   if (o.to && submitted === 0 && !reason) notes.push('no test message: the list has no row to render one for (every row is suppressed or skipped)');
@@ -459,7 +488,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   }
   // A test send (--to) goes to one address, and --limit N sends N: the rows they leave pending
   // were not asked for this time, so they do not make the exit code 1.
-  const bad = totals.failed + totals.deferred + totals.unknown + totals.sending + (o.to || limited ? 0 : totals.pending) + partial.length;
+  const bad = totals.failed + totals.deferred + totals.unknown + totals.sending + (o.to || limited ? 0 : totals.pending + waiting) + partial.length;
   const exitCode = fatal || paused ? 3 : interrupted ? 130 : bad > 0 || reportError ? 1 : 0;
   return {
     campaign: c.name,

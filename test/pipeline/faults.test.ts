@@ -193,6 +193,34 @@ describe('SMTP faults against a scripted smtp-server (issue 3)', () => {
     );
   });
 
+  test('a row added while the run goes on: the run stays unfinished (exit 1, said), and the next send sends it', async () => {
+    const f = makeCampaign({ n: 3, concurrency: 1 });
+    let appended = false;
+    await withServer(
+      {
+        script: (ctx) => {
+          // After registration, while the first message is being sent: the user saves the list.
+          if (ctx.phase === 'data' && !appended) {
+            appended = true;
+            fs.appendFileSync(path.join(f.dir, 'r.csv'), 'late@example.com,Late\n');
+          }
+          return undefined;
+        },
+      },
+      async (server) => {
+        const r = await runCli(['send', f.campaign, '--transport', `smtp://127.0.0.1:${server.port}`, '--yes'], { cwd: f.dir });
+        assert.equal(r.code, 1, r.stderr);
+        assert.match(r.stderr, /1 row\(s\) were added to the list while this run went on, not sent yet: line 5 late@example\.com; run send again/);
+        assert.equal(server.deliveries('late@example.com'), 0);
+        assert.equal((await status(f, false)).state, 'unfinished');
+        const again = await send(f, `smtp://127.0.0.1:${server.port}`);
+        assert.equal(again.code, 0, again.stderr);
+        assert.deepEqual([...f.emails, 'late@example.com'].map((e) => server.deliveries(e)), [1, 1, 1, 1]);
+        assert.equal((await status(f, false)).state, 'finished');
+      },
+    );
+  });
+
   test('reset after DATA → unknown, not sent again without --resend-unknown; reset before the dot → deferred, then sent', async () => {
     const f = makeCampaign({ n: 3 });
     await withServer(
@@ -219,9 +247,12 @@ describe('SMTP faults against a scripted smtp-server (issue 3)', () => {
         const again = await send(f, `smtp://127.0.0.1:${server.port}`);
         assert.equal(again.code, 2);
         assert.match(again.stderr, /already ran .* unknown 1,.*--resend-unknown/);
+        // A row added since the run finished: --resend-unknown sends the unknown one, only.
+        fs.appendFileSync(path.join(f.dir, 'r.csv'), 'late@example.com,Late\n');
         const resend = await send(f, `smtp://127.0.0.1:${server.port}`, '--resend-unknown');
         assert.equal(resend.code, 0, resend.stderr);
         assert.deepEqual(f.emails.map((e) => server.deliveries(e)), [1, 1, 1]);
+        assert.equal(server.deliveries('late@example.com'), 0, 'not asked for');
         st = await states(f);
         assert.deepEqual([st.get(A(1))!.status, st.get(A(1))!.attempts], ['sent', 2]);
       },
