@@ -10,7 +10,7 @@ import { KNOWN_ENCODINGS, resolveEncoding } from '../recipients/decode.js';
 import type { RecipientSource } from '../recipients/types.js';
 import { cronProblem } from '../schedule/timetable.js';
 import { MailcampError } from '../shared/errors.js';
-import { pathHint, realOr } from '../shared/paths.js';
+import { leavesFolder, pathHint, realOr } from '../shared/paths.js';
 import { isNull, type MapNode, type SchemaReader } from './schema.js';
 import { suggest } from './suggest.js';
 import { dataMap } from './yaml.js';
@@ -194,14 +194,19 @@ export function readAttachments(
       const literal = p.slice(0, p.indexOf('{{'));
       const baseDir = literal.endsWith('/') || literal.endsWith(path.sep) ? rel(literal) : path.dirname(rel(literal + 'x'));
       if (!fs.existsSync(baseDir)) r.error(`${name}: folder not found: ${show(baseDir)}`, pos);
-      out.push({ kind: 'templated', pathTemplate: p, baseDir: realOr(baseDir), filename, pos, filenamePos });
+      else if (!leavesFolder(path.relative(realOr(baseDir), realOr(dir)))) {
+        // The campaign's own folder, or one above it: the list could name its .env or .mailcamp/.
+        r.error(
+          `${name}: a per-recipient path needs a folder of its own before its first {{…}}, like files/invoices/{{invoice}}.pdf: '${p}' would let the list pick any file of the campaign's folder (its .env, .mailcamp/)`,
+          pos,
+        );
+      } else out.push({ kind: 'templated', pathTemplate: p, baseDir: realOr(baseDir), filename, pos, filenamePos });
     } else {
       const abs = rel(p);
       if (!isFile(abs)) r.error(`attachment not found: ${show(abs)}${pathHint(abs)}`, pos);
       else out.push({ kind: 'shared', path: abs, filename, pos, filenamePos });
     }
   });
-  void dir;
   return out;
 }
 

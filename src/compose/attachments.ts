@@ -81,6 +81,10 @@ export function resolveRecipientPath(
   if (!rel || leavesFolder(rel)) {
     throw new MailcampError('INPUT', `attachment path '${rendered}' leaves its folder ${shownDir(c, spec.baseDir)}`, where);
   }
+  // Hidden files (.env, .git/, .mailcamp/) are nobody's invoice: the list does not attach them.
+  if (rel.split(path.sep).some((seg) => seg.startsWith('.'))) {
+    throw new MailcampError('INPUT', `attachment path '${rendered}' names a hidden file or folder; the list attaches only visible files`, where);
+  }
   const st = fs.statSync(real);
   if (!st.isFile()) throw new MailcampError('INPUT', `attachment is not a file: ${rendered}`, where);
   // Found by validate, not by the send of this message halfway through the list.
