@@ -29,6 +29,15 @@ export function contentTypeOf(file: string): string {
   return TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
 }
 
+/** The image type its first bytes say, for a file whose name has no image extension. */
+function sniffImage(b: Buffer): string | undefined {
+  if (b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) return 'image/png';
+  if (b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'image/jpeg';
+  if (b.subarray(0, 4).toString('latin1') === 'GIF8') return 'image/gif';
+  if (b.subarray(0, 4).toString('latin1') === 'RIFF' && b.subarray(8, 12).toString('latin1') === 'WEBP') return 'image/webp';
+  return undefined;
+}
+
 /** `<img … src="x">`, `src='x'`, or unquoted `src=x` (HTML5 allows it). */
 const IMG_SRC = /(<img\b[^>]*?\bsrc\s*=\s*)(?:(["'])([^"']*)\2|([^\s"'=<>`]+))/gi;
 
@@ -75,6 +84,12 @@ export function inlineImages(
       }
       return whole;
     }
+    if (src.startsWith('/')) {
+      // A web page's root-relative link: in a mail it points nowhere, and read as a file path it
+      // would attach whatever the machine holds there.
+      problems.error(`image ${src}: an absolute path; write it relative to the template, or as an https:// URL`, { file: displayTemplate, ...placeOf(source ?? html, src) });
+      return whole;
+    }
     const file = path.resolve(baseDir, decodeURI(src.split(/[?#]/)[0]));
     let img = images.get(file);
     if (!img) {
@@ -86,12 +101,21 @@ export function inlineImages(
         problems.error(`${why}: ${src} (looked in ${baseDir})`, { file: displayTemplate, ...placeOf(source ?? html, src) });
         return whole;
       }
+      // Only images are inlined: `<img src="../.env">` would mail the file as a part.
+      const contentType = TYPES[path.extname(file).toLowerCase()] ?? sniffImage(content);
+      if (!contentType) {
+        problems.error(`image ${src} is not an image file (.png, .jpg, .gif, .webp, .svg, .bmp)`, { file: displayTemplate, ...placeOf(source ?? html, src) });
+        return whole;
+      }
       const hash = crypto.createHash('sha256').update(content).digest('hex').slice(0, 16);
+      // Two files whose names clean up alike and whose bytes are the same still get a cid each (RFC 2392: unique).
+      let cid = `${hash}.${path.basename(file).replace(/[^A-Za-z0-9._-]/g, '_')}@${domain}`;
+      for (let n = 2; [...images.values()].some((i) => i.cid === cid); n++) cid = `${hash}.${n}.${path.basename(file).replace(/[^A-Za-z0-9._-]/g, '_')}@${domain}`;
       img = {
-        cid: `${hash}.${path.basename(file).replace(/[^A-Za-z0-9._-]/g, '_')}@${domain}`,
+        cid,
         path: file,
         filename: path.basename(file),
-        contentType: contentTypeOf(file),
+        contentType,
         content,
       };
       images.set(file, img);

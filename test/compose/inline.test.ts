@@ -99,3 +99,29 @@ test('an unquoted src is inlined too; every missing image and every relative src
     ],
   );
 });
+
+test('only images are inlined: a file that is not one, or an absolute path, is an error at its src; same bytes under names that clean up alike get a cid each', async () => {
+  const dir = tmpDir();
+  const png = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex');
+  writeFiles(dir, {
+    'c.yaml': 'name: i\nfrom: news@acme.example\nsubject: Hi\ntemplate: t/t.hbs\nrecipients: r.csv\n',
+    't/t.hbs': '<p><img src="../secret.txt"></p>\n<p><img src="/etc/hostname"></p>\n<p><img src="logo"></p>\n',
+    't/logo': png,
+    'secret.txt': 'SMTP_PASS=x\n',
+    'r.csv': 'email,name\n',
+  });
+  const d = new Diagnostics();
+  assert.equal(await compileCampaign(loadCampaign(path.join(dir, 'c.yaml'), { env: {} }, d), ['email', 'name'], d), undefined);
+  assert.deepEqual(
+    d.errors.map((e) => `${e.line}:${e.col}: ${e.message}`),
+    ['1:14: image ../secret.txt is not an image file (.png, .jpg, .gif, .webp, .svg, .bmp)', '2:14: image /etc/hostname: an absolute path; write it relative to the template, or as an https:// URL'],
+  );
+
+  writeFiles(dir, { 't/t.hbs': '<p><img src="图标.png"> <img src="图像.png"> <img src="logo"></p>\n', 't/图标.png': png, 't/图像.png': png });
+  const d2 = new Diagnostics();
+  const compiled = (await compileCampaign(loadCampaign(path.join(dir, 'c.yaml'), { env: {} }, d2), ['email', 'name'], d2))!;
+  assert.ok(compiled, JSON.stringify(d2.errors));
+  const cids = compiled.inlineImages.map((i) => i.cid);
+  assert.equal(new Set(cids).size, 3, cids.join(' '));
+  assert.deepEqual(compiled.inlineImages.map((i) => i.contentType), ['image/png', 'image/png', 'image/png']);
+});
