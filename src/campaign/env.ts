@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { MailcampError } from '../shared/errors.js';
+import { assertRegularFile } from '../shared/text-file.js';
 import { registerSecret } from '../shared/secrets.js';
 
 export type Env = Record<string, string | undefined>;
@@ -15,8 +16,10 @@ export function loadDotEnv(dir: string): Env {
   const file = path.join(dir, '.env');
   let text: string;
   try {
+    assertRegularFile(file, file);
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
+    if (e instanceof MailcampError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return {};
     // There but unreadable: the variables it holds would be reported as "not set (nor in .env)".

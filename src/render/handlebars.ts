@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Handlebars from 'handlebars';
 import { MailcampError } from '../shared/errors.js';
+import { leavesFolder, realOr } from '../shared/paths.js';
 import { readTextFile } from '../shared/text-file.js';
 import { valueToText } from './text.js';
 
@@ -149,8 +150,13 @@ export function registerPartials(hb: HB, templateDir: string, show: (file: strin
   } catch {
     return registered;
   }
+  const top = realOr(templateDir);
   for (const f of names) {
     const name = f.replace(/\.[^.]+$/, '');
+    // As mj-include: a partial is a file below the template's folder, also through a symlink.
+    if (leavesFolder(path.relative(top, realOr(path.join(dir, f))))) {
+      throw new MailcampError('INPUT', 'the partial is a link to a file outside the template folder; only files below it can be used', { file: show(path.join(dir, f)) });
+    }
     hb.registerPartial(name, readTextFile(path.join(dir, f), show(path.join(dir, f))));
     registered.set(name, path.join(dir, f));
   }

@@ -10,6 +10,7 @@ import { MailcampError } from './errors.js';
 
 /** Reads `file` as UTF-8 (without a BOM); `display` names it in the error. */
 export function readTextFile(file: string, display: string): string {
+  assertRegularFile(file, display);
   let buf: Buffer;
   try {
     buf = fs.readFileSync(file);
@@ -25,6 +26,20 @@ export function readTextFile(file: string, display: string): string {
     throw new MailcampError('INPUT', 'invalid UTF-8 bytes on this line: save the file as UTF-8 (it looks like another encoding, such as GBK)', { file: display, line });
   }
   return body.toString('utf8');
+}
+
+/**
+ * Throws unless `file` (symlinks followed) is a regular file: a FIFO would hang the read, a
+ * device like /dev/zero never end it. A missing file is left to the read that follows.
+ */
+export function assertRegularFile(file: string, display: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch {
+    return;
+  }
+  if (!st.isFile() && !st.isDirectory()) throw new MailcampError('INPUT', 'not a regular file (a pipe, device or socket)', { file: display });
 }
 
 /** Why a file could not be read, in words (an error names the file). */

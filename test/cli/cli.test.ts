@@ -243,6 +243,26 @@ describe('validate', () => {
     assert.match(none.stderr, /c\.yaml:4:11: template not found/);
   });
 
+  test('a partial linked to a file outside the template folder, and a .env that is a pipe, are one-line errors (no hang, nothing read)', async () => {
+    const dir = writeFiles(tmpDir(), {
+      'secret.txt': 'SMTP_PASS=S3cr3tPW\n',
+      'l/r.csv': 'email,name\nann@example.com,Ann\n',
+      't/m.hbs': '<p>Hi {{name}} {{> footer}}</p>\n',
+      'c.yaml': 'name: pf\nfrom: "Acme <news@acme.example>"\nsubject: "hi"\ntemplate: t/m.hbs\nrecipients: l/r.csv\n',
+    });
+    fs.mkdirSync(path.join(dir, 't', 'partials'));
+    fs.symlinkSync('../../secret.txt', path.join(dir, 't', 'partials', 'footer.hbs'));
+    const linked = await runCli(['validate', 'c.yaml'], { cwd: dir });
+    assert.equal(linked.code, 2);
+    assert.match(linked.stderr, /^t\/partials\/footer\.hbs: the partial is a link to a file outside the template folder/m);
+    fs.rmSync(path.join(dir, 't', 'partials', 'footer.hbs'));
+    fs.writeFileSync(path.join(dir, 't', 'partials', 'footer.hbs'), '<b>f</b>\n');
+    assert.equal(spawnSync('mkfifo', [path.join(dir, '.env')]).status, 0);
+    const fifo = await runCli(['validate', 'c.yaml'], { cwd: dir });
+    assert.equal(fifo.code, 2);
+    assert.match(fifo.stderr, /\.env: not a regular file \(a pipe, device or socket\)/);
+  });
+
   test('a valid example validates with exit 0', async () => {
     const { dir, campaign } = copyExample('newsletter');
     const r = await runCli(['validate', campaign], { cwd: dir });
