@@ -119,6 +119,16 @@ export function createEnvironment(): HB {
   hb.registerHelper('default', (value: unknown, fallback: unknown) =>
     value === undefined || value === null || value === '' ? fallback : value,
   );
+  // Strict like every other variable: `{{lookup . "nmae"}}` (a typo) is an error, not "".
+  hb.registerHelper('lookup', (obj: unknown, field: unknown, opts: HelperOptions & { lookupProperty?: (o: unknown, k: unknown) => unknown }) => {
+    if (obj === undefined || obj === null) throw helperError(opts, `lookup: nothing to look '${String(field)}' up in`);
+    const value = opts.lookupProperty ? opts.lookupProperty(obj, field) : (obj as Record<string, unknown>)[String(field)];
+    if (value === undefined && !(typeof obj === 'object' && String(field) in (obj as object))) {
+      const keys = typeof obj === 'object' ? Object.keys(obj as object).slice(0, 12).join(', ') : '';
+      throw helperError(opts, `lookup: no '${String(field)}'${keys ? ` (there are: ${keys})` : ''}`);
+    }
+    return value;
+  });
   hb.registerHelper('eq', (a: unknown, b: unknown) => String(a) === String(b));
   hb.registerHelper('ne', (a: unknown, b: unknown) => String(a) !== String(b));
   hb.registerHelper('upper', (s: unknown) => String(s).toUpperCase());

@@ -181,6 +181,14 @@ describe('render', () => {
     assert.equal(r.html, '2024年3月5日|1.234,50\u00a0€|n/a|yes');
   });
 
+  test('lookup is strict like every variable: a key that is not there is an error, one that is gives its value', async () => {
+    const { cc, errors } = await compiled({ 't.hbs': '{{lookup . "name"}}|{{lookup . "nmae"}}' });
+    assert.deepEqual(errors, []);
+    assert.throws(() => cc!.render(row({ email: 'a@x.com', name: 'A', city: '' }), new Date()), /lookup: no 'nmae' \(there are: email, name, city/);
+    const ok = await compiled({ 't.hbs': '{{lookup . "name"}}' });
+    assert.equal(ok.cc!.render(row({ email: 'a@x.com', name: 'A', city: '' }), new Date()).html, 'A');
+  });
+
   test('formatDate of a day without a time (2026-11-22, 2026/11/22) prints that day in any zone and with any timeZone=', async () => {
     const { cc, errors } = await compiled({
       't.hbs': '{{formatDate since "long"}}|{{formatDate since "long" timeZone="America/Los_Angeles"}}|{{formatDate since "long" timeZone="Asia/Shanghai"}}',
