@@ -149,7 +149,17 @@ async function ask(io: Io, info: ConfirmInfo): Promise<boolean> {
     const what = info.resume
       ? `Resume run ${info.resume.runId} of '${info.campaign}' (${info.resume.done} done): send ${plural(info.recipients, 'more message')}`
       : `Send ${plural(info.recipients, 'message')} of '${info.campaign}'`;
-    const a = await rl.question(`${what} through ${info.server}? [y/N] `);
+    let a: string;
+    try {
+      a = await rl.question(`${what} through ${info.server}? [y/N] `);
+    } catch (e) {
+      // Ctrl-C or Ctrl-D at the question (readline's AbortError): a no.
+      if ((e as Error).name === 'AbortError') {
+        io.stderr.write('\n');
+        return false;
+      }
+      throw e;
+    }
     return /^y(es)?$/i.test(a.trim());
   } finally {
     rl.close();

@@ -3,11 +3,13 @@
 // thousands of bad rows print the first 50 and the total.
 
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { simpleParser } from 'mailparser';
 import { runCli } from '../helpers/cli.js';
+import { CLI, ensureBuilt } from '../pipeline/delivery-fixture.js';
 import { startSmtpServer } from '../helpers/smtp-server.js';
 import { tmpDir, writeFiles } from '../helpers/tmp.js';
 
@@ -205,6 +207,29 @@ describe('the confirmation on a terminal', () => {
       assert.match(yes.stderr, new RegExp(`resuming run ${runId}`));
     } finally {
       await server.close();
+    }
+  });
+});
+
+describe('the confirmation on a real terminal (script(1))', () => {
+  test('Ctrl-C or Ctrl-D at the question is a no: exit 2, nothing sent, no stack trace', async () => {
+    ensureBuilt();
+    const dir = writeFiles(tmpDir(), {
+      'c.yaml': 'name: pc\nfrom: "Test <t@example.com>"\nsubject: "Hello {{name}}"\ntemplate: t.hbs\nrecipients: r.csv\ntransport: smtp://127.0.0.1:9\n',
+      't.hbs': '<p>Hi {{name}}</p>\n',
+      'r.csv': 'email,name\na@example.com,A\n',
+    });
+    for (const key of ['\u0003', '\u0004']) {
+      const child = spawn('script', ['-qec', `"${process.execPath}" "${CLI}" send c.yaml; echo "exit=$?"`, '/dev/null'], { cwd: dir, stdio: ['pipe', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+        if (out.includes('[y/N]') && !child.stdin.writableEnded) child.stdin.end(key);
+      });
+      await new Promise((resolve) => child.once('close', resolve));
+      const text = out.replace(/\r/g, '').replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
+      assert.match(text, /\[y\/N\] \n?not sent: confirmation declined\nexit=2/, JSON.stringify(text));
+      assert.doesNotMatch(text, /internal error|AbortError/);
     }
   });
 });
