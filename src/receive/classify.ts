@@ -70,8 +70,12 @@ export function classifyMail(mail: IncomingMail, opts: ClassifyOptions = {}): Cl
   };
 
   const complaint = findComplaint(mail);
-  // RFC 6650 `not-spam`: the opposite of a complaint; left for a person.
-  if (complaint?.feedbackType === 'not-spam') return { ...base, via: 'arf', diagnostic: 'feedback-type not-spam' };
+  // RFC 6650 `not-spam`: the opposite of a complaint; RFC 6591 `auth-failure` (our DKIM/SPF
+  // failed at the receiver) and `virus` are reports about the message, not the recipient
+  // asking to be left alone: left for a person, nobody suppressed.
+  if (complaint && ['not-spam', 'auth-failure', 'virus'].includes(complaint.feedbackType)) {
+    return { ...base, via: 'arf', diagnostic: `feedback-type ${complaint.feedbackType}` };
+  }
   if (complaint) {
     return {
       ...base,

@@ -317,6 +317,8 @@ test('a complaint or report that names nobody: mapped through the returned X-Mai
     { id: '2', raw: arf('b', { original: ORIGINAL.replace('To: x@example.net', 'To: undisclosed-recipients:;') }) },
     { id: '3', raw: noFinal.replace(/<x@example\.net>: 550 5\.1\.1 User unknown/, 'something went wrong') },
     { id: '4', raw: arf('c', { rcpt: 'kim@example.com', type: 'not-spam', original: ORIGINAL }) },
+    { id: '5', raw: arf('d', { rcpt: 'lee@example.com', type: 'auth-failure', original: ORIGINAL }) },
+    { id: '6', raw: arf('e', { rcpt: 'max@example.com', type: 'virus', original: ORIGINAL }) },
   ]);
   const seen: Array<[string, string, string[]]> = [];
   const s = await runBounces({ file: 'mailbox.yaml', cwd: dir, mailbox: () => box, onMessage: (m) => seen.push([m.source, m.kind, m.suppressed]) });
@@ -325,6 +327,8 @@ test('a complaint or report that names nobody: mapped through the returned X-Mai
     ['2', 'unknown', []],
     ['3', 'unknown', []],
     ['4', 'unknown', []],
+    ['5', 'unknown', []],
+    ['6', 'unknown', []],
   ]);
   assert.deepEqual(box.deleted, ['1'], 'only the message that taught something is deleted');
   assert.equal(s.deleted, 1);
@@ -332,6 +336,7 @@ test('a complaint or report that names nobody: mapped through the returned X-Mai
   try {
     assert.ok(list.has('zoe@example.com'));
     assert.ok(!list.has('kim@example.com'), 'not-spam is not a complaint');
+    assert.ok(!list.has('lee@example.com') && !list.has('max@example.com'), 'auth-failure (RFC 6591) and virus reports are not the recipient complaining');
   } finally {
     list.close();
   }
