@@ -11,7 +11,7 @@
 import type { IncomingMail } from './parse-mail.js';
 
 const REQUEST =
-  /^(?:(?:please|kindly|pls|bitte|merci\s+de|por\s+favor)[,\s]+)?(?:unsubscribe|unsub\b|remove\s+me|remove\s+my\s+(?:e-?mail|address)|take\s+me\s+off|opt[\s-]?out|stop(?:\s+(?:sending|emailing|mailing)|\s*$|[.!])|no\s+more\s+(?:e-?mails|mails|newsletters)|abbestellen|abmelden|désabonner|me\s+désabonner|désinscri|darme\s+de\s+baja|darse\s+de\s+baja|baja\b|cancelar\s+suscripci|disiscriv|退订|取消订阅|退訂|配信停止|登録解除)/i;
+  /^(?:(?:please|kindly|pls|bitte|merci\s+de|por\s+favor)[,\s]+|(?:请|請|麻烦|麻煩|烦请|煩請|我要|我想)\s*)?(?:unsubscribe|unsub\b|remove\s+me|remove\s+my\s+(?:e-?mail|address)|take\s+me\s+off|opt[\s-]?out|stop(?:\s+(?:sending|emailing|mailing)|\s*$|[.!])|no\s+more\s+(?:e-?mails|mails|newsletters)|abbestellen|abmelden|désabonner|me\s+désabonner|désinscri|darme\s+de\s+baja|darse\s+de\s+baja|baja\b|cancelar\s+suscripci|disiscriv|退订|取消订阅|退訂|配信停止|登録解除)/i;
 
 /** The sender's address and how the request was made, when the message asks to unsubscribe. */
 export function unsubscribeRequest(
@@ -26,7 +26,8 @@ export function unsubscribeRequest(
       .flatMap((h) => (mail.header(h) ?? '').toLowerCase().match(/[^\s<>,;"]+@[^\s<>,;"]+/g) ?? []);
     if (delivered.some((a) => targets.has(a))) return { address: sender, via: 'mailto' };
   }
-  const subject = mail.subject.replace(/^\s*(?:(?:re|aw|sv|fw|fwd|wg)\s*(?:\[\d+\])?\s*:\s*)+/i, '').trim();
+  // Reply and forward prefixes, also as Chinese mail clients write them (回复：, 答复:, 转发：).
+  const subject = mail.subject.replace(/^\s*(?:(?:re|aw|sv|fw|fwd|wg|回复|回覆|答复|答覆|转发|轉發|轉寄)\s*(?:\[\d+\])?\s*[:：]\s*)+/i, '').trim();
   if (REQUEST.test(subject)) return { address: sender, via: 'subject' };
   if (REQUEST.test(firstOwnLine(mail.text))) return { address: sender, via: 'first-line' };
   return undefined;

@@ -91,3 +91,19 @@ test('an auto-reply or an unsubscribe is never taken for a bounce, and a bounce 
   const vacation = await classifyMessage(fs.readFileSync(path.join(dir, 'rfc3834-01.eml')));
   assert.equal(vacation.kind, 'auto_reply');
 });
+
+test('unsubscribe replies as Chinese mail clients write them: 回复：/答复: prefixes, 请退订 as the first line; a question about it is not one', async () => {
+  const mail = (subject: string, body: string) =>
+    Buffer.from(`From: 王芳 <wang.fang@example.cn>\r\nTo: news@acme.example\r\nSubject: =?UTF-8?B?${Buffer.from(subject).toString('base64')}?=\r\nMessage-ID: <${Math.random()}@example.cn>\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n${body}\r\n`);
+  for (const [subject, body] of [
+    ['回复：退订', '谢谢'],
+    ['答复: 取消订阅', ''],
+    ['回复：王芳，您好', '请退订，谢谢。\r\n\r\n> 尊敬的王芳'],
+    ['Re: 回复：您的十一月简报', '麻烦退订'],
+  ]) {
+    const c = await classifyMessage(mail(subject, body));
+    assert.equal(c.kind, 'unsubscribe', `${subject} / ${body}`);
+    assert.deepEqual(c.recipients.map((r) => r.address), ['wang.fang@example.cn']);
+  }
+  assert.equal((await classifyMessage(mail('回复：关于退订的问题', '请问怎么帮同事退订？'))).kind, 'unknown');
+});
