@@ -4,6 +4,7 @@
 import { type LoadOptions, loadCampaignPartial } from '../campaign/load.js';
 import type { Campaign } from '../campaign/types.js';
 import { prepare, type PreparedCampaign } from '../compose/index.js';
+import { loadMailboxConfig } from '../receive/config.js';
 import { readCsv } from '../recipients/csv.js';
 import { compileCampaign } from '../render/index.js';
 import { Diagnostics } from '../shared/diagnostics.js';
@@ -28,6 +29,15 @@ export async function loadForSending(file: string, opts: LoadOptions = {}, diag 
 export async function loadAsFarAsPossible(file: string, opts: LoadOptions, diag: Diagnostics): Promise<Partial<Loaded>> {
   const campaign = loadCampaignPartial(file, opts, diag);
   if (!campaign) return {};
+  // The campaign's mailbox: section is `bounces`'s, but it is part of this file: validate,
+  // preview and send agree on it (a variable it needs may be unset where only sending happens).
+  if (campaign.pos.mailbox) {
+    try {
+      loadMailboxConfig(file, { env: opts.env, cwd: opts.cwd, missingEnvIsEmpty: true });
+    } catch (e) {
+      diag.capture(e);
+    }
+  }
   const columns = await readColumns(campaign, diag);
   if (!columns) return { campaign }; // the CSV's problem is reported; templates can't be checked without it
   const compiled = await compileCampaign(campaign, columns, diag, opts.cwd);

@@ -5,7 +5,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Env } from '../campaign/env.js';
-import { loadMailboxConfig } from '../receive/config.js';
 import { timetable } from '../schedule/timetable.js';
 import { Diagnostics } from '../shared/diagnostics.js';
 import { findStateDir } from '../state/folder.js';
@@ -60,15 +59,6 @@ export async function runValidate(o: ValidateOptions): Promise<ValidateResult> {
   const c = loaded.campaign;
   if (!c) return result;
   result.campaign = c.name;
-  // The campaign's mailbox: section is `bounces`'s, but it is part of this file: its errors are
-  // reported here too (a variable it needs may be unset where only sending happens).
-  if (c.pos.mailbox) {
-    try {
-      loadMailboxConfig(o.file, { env: o.env, cwd: o.cwd, missingEnvIsEmpty: true });
-    } catch (e) {
-      diag.capture(e);
-    }
-  }
   const now = o.now ?? new Date();
   try {
     const tt = c.schedule && timetable(c.schedule);

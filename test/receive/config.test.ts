@@ -142,9 +142,16 @@ test("a campaign's mailbox: section is checked by validate too; a campaign witho
     "bad.yaml:7:8: mailbox.url: unsupported scheme 'ftp:' (use imaps://, imap://, pop3s://, pop3:// or dir:PATH)",
     '2 errors, 0 warnings; nothing was sent',
   ]);
+  // send and preview agree with validate: nothing is sent from a file with errors in it.
+  for (const args of [['send', 'bad.yaml', '--dry-run'], ['preview', 'bad.yaml']]) {
+    const r = await runCli(args, { cwd: dir, env: {} });
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /unsupported scheme 'ftp:'/);
+  }
   // Its password variable is bounces's business: validate of the campaign does not need it.
   const good = await runCli(['validate', 'good.yaml'], { cwd: dir, env: {} });
   assert.equal(good.code, 0, good.stderr);
+  assert.equal((await runCli(['send', 'good.yaml', '--dry-run'], { cwd: dir, env: {} })).code, 0);
   const none = await runCli(['bounces', 'none.yaml'], { cwd: dir, env: {} });
   assert.equal(none.code, 2);
   assert.equal(none.stderr, 'none.yaml: a campaign file with no mailbox: section; add one (mailbox: { url: imaps://…, after: keep }) or give a mailbox file\n');
