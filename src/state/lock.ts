@@ -8,8 +8,11 @@
 //   drive) is always respected and the error says how to remove it. The lock also records this
 //   boot's id (boot.ts): a lock from an earlier boot is stale whatever process has its pid now
 //   (after a crash and reboot a service often gets the same pid, even the new mailcamp's own).
-//   A lock naming this very process that it does not hold is stale too. Otherwise a pid reused
-//   by an unrelated process keeps the lock held: the safe mistake.
+//   A lock naming this very process that it does not hold is stale too, and so is one whose
+//   pid now belongs to a process that started at another clock tick since boot than the
+//   holder did (Linux /proc: a container restarted on the same boot, where mailcamp was pid 1).
+//   Where that cannot be read, a pid reused by an unrelated process keeps the lock held: the
+//   safe mistake.
 // - Taking over must not let two processes win. Deleting the stale file and creating a new one
 //   is done only while holding a second, short-lived `lock.takeover` file (also O_EXCL), after
 //   re-reading the lock under it and checking it is byte-for-byte the stale one: nobody else
@@ -42,6 +45,8 @@ export interface LockInfo {
   what: string;
   /** The holder's boot (boot.ts); absent in locks written before it was recorded. */
   boot?: string;
+  /** The holder's start in clock ticks since boot (Linux), to tell a reused pid. */
+  start_ticks?: number;
 }
 
 /** Lock files this process holds now. */
@@ -53,7 +58,27 @@ export function holderAlive(holder: LockInfo, file: string): boolean {
   const boot = bootId();
   if (holder.boot && boot && holder.boot !== boot) return false;
   if (holder.pid === process.pid) return heldHere.has(path.resolve(file));
-  return isAlive(holder.pid);
+  if (!isAlive(holder.pid)) return false;
+  // The pid is taken, but by another process than the one that wrote the lock: the holder died
+  // and its pid was given out again (a container restarted on the same boot: pid 1 again).
+  // Told by the process's start in clock ticks since boot, which no clock change moves.
+  if (holder.start_ticks !== undefined) {
+    const now = startTicks(holder.pid);
+    if (now !== undefined && now !== holder.start_ticks) return false;
+  }
+  return true;
+}
+
+/** When process `pid` started, in clock ticks since boot (proc(5) stat field 22); Linux only. */
+function startTicks(pid: number | 'self'): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name is in parentheses and may hold spaces: fields after it start at 3.
+    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    return Number.isSafeInteger(ticks) ? ticks : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface Lock {
@@ -69,7 +94,15 @@ export function acquireLock(dir: string, what: string): Lock {
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, LOCK_FILE);
   const boot = bootId();
-  const info: LockInfo = { pid: process.pid, hostname: os.hostname(), started_at: new Date().toISOString(), what, ...(boot ? { boot } : {}) };
+  const ticks = startTicks('self');
+  const info: LockInfo = {
+    pid: process.pid,
+    hostname: os.hostname(),
+    started_at: new Date().toISOString(),
+    what,
+    ...(boot ? { boot } : {}),
+    ...(ticks !== undefined ? { start_ticks: ticks } : {}),
+  };
   const text = JSON.stringify(info) + '\n';
   const deadline = Date.now() + ACQUIRE_DEADLINE_MS;
   let tookOverStaleFrom: number | undefined;
@@ -201,6 +234,7 @@ function parseLock(raw: string): LockInfo | undefined {
     started_at: typeof v.started_at === 'string' ? v.started_at : '?',
     what: typeof v.what === 'string' ? v.what : '',
     ...(typeof v.boot === 'string' ? { boot: v.boot } : {}),
+    ...(typeof v.start_ticks === 'number' ? { start_ticks: v.start_ticks } : {}),
   };
 }
 

@@ -92,6 +92,25 @@ describe('lock', () => {
     assert.throws(() => acquireLock(dir, 'send'), new RegExp(`locked by process ${process.ppid} `));
   });
 
+  test('a lock whose pid now belongs to a process that started at another tick is stale (a restarted container: pid 1 again); the same tick is respected', (t) => {
+    const stat = (() => {
+      try {
+        return fs.readFileSync(`/proc/${process.ppid}/stat`, 'utf8');
+      } catch {
+        return undefined;
+      }
+    })();
+    if (!stat) return t.skip('no /proc');
+    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    writeLock({ pid: process.ppid, hostname: os.hostname(), started_at: '2026-01-01T00:00:00.000Z', what: 'send news', boot: bootId(), start_ticks: ticks + 1 });
+    const l = take();
+    assert.equal(l.tookOverStaleFrom, process.ppid);
+    assert.equal(typeof JSON.parse(fs.readFileSync(l.file, 'utf8')).start_ticks, 'number', 'the new lock records its own');
+    l.release();
+    writeLock({ pid: process.ppid, hostname: os.hostname(), started_at: '2026-01-01T00:00:00.000Z', what: 'send news', boot: bootId(), start_ticks: ticks });
+    assert.throws(() => acquireLock(dir, 'send'), new RegExp(`locked by process ${process.ppid} `));
+  });
+
   test('a lock naming this very process, which it does not hold, is stale (its pid was a dead process\'s)', () => {
     writeLock({ pid: process.pid, hostname: os.hostname(), started_at: '2026-01-01T00:00:00.000Z', what: 'schedule' });
     assert.equal(liveLock(dir), undefined);
