@@ -531,8 +531,9 @@ export class SmtpTransport implements Transport {
       const round = this.round;
       let c: Conn;
       try {
-        c = await this.dial();
+        c = await this.dial(signal);
       } catch (e) {
+        if (signal?.aborted) throw signal.reason; // given up for an interrupt, not a server fault
         this.connectFailed(e as SmtpError, round);
         throw e;
       }
@@ -554,7 +555,8 @@ export class SmtpTransport implements Transport {
     }
   }
 
-  private dial(): Promise<Conn> {
+  /** A connection, greeted (and logged in); an interrupt abandons the attempt at once. */
+  private dial(signal?: AbortSignal): Promise<Conn> {
     const s = this.spec;
     const logger = this.opts.debug && this.opts.logger ? debugLogger(this.opts.logger) : false;
     const conn = new SMTPConnection({
@@ -578,17 +580,22 @@ export class SmtpTransport implements Transport {
     fastData(conn);
     return new Promise<Conn>((resolve, reject) => {
       let settled = false;
+      const onAbort = () => fail(signal!.reason instanceof Error ? signal!.reason : new Error('interrupted'));
       const fail = (err: Error) => {
         if (settled) return;
         settled = true;
+        signal?.removeEventListener('abort', onAbort);
         conn.close();
         reject(err);
       };
+      if (signal?.aborted) return fail(signal.reason instanceof Error ? signal.reason : new Error('interrupted'));
+      signal?.addEventListener('abort', onAbort, { once: true });
       conn.once('error', fail);
       conn.connect(() => {
         const done = () => {
           if (settled) return;
           settled = true;
+          signal?.removeEventListener('abort', onAbort);
           conn.removeListener('error', fail);
           // Later socket errors surface through send()'s callback; keep the process alive.
           conn.on('error', () => {});

@@ -6,6 +6,7 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { makeCert, makeUntrustedCert } from '../helpers/certs.js';
@@ -191,6 +192,24 @@ describe('SMTP faults against a scripted smtp-server (issue 3)', () => {
         assert.deepEqual([g.status, g.attempts], ['sent', 2]);
       },
     );
+  });
+
+  test('an interrupt while connecting to a server that never greets ends the send at once (exit 130), not at the greeting timeout', async () => {
+    const f = makeCampaign({ n: 1 });
+    const silent = net.createServer((s) => s.on('error', () => {}));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as net.AddressInfo).port;
+    try {
+      const ac = new AbortController();
+      const t0 = Date.now();
+      setTimeout(() => ac.abort(new Error('SIGTERM')), 300);
+      const r = await runCli(['send', f.campaign, '--transport', `smtp+plain://127.0.0.1:${port}`, '--yes'], { cwd: f.dir, signal: ac.signal });
+      assert.equal(r.code, 130, r.stderr);
+      assert.match(r.stderr, /interrupted while connecting; nothing was sent/);
+      assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
+    } finally {
+      silent.close();
+    }
   });
 
   test('a row added while the run goes on: the run stays unfinished (exit 1, said), and the next send sends it', async () => {
