@@ -81,8 +81,9 @@ export function resolveRecipientPath(
   if (!rel || leavesFolder(rel)) {
     throw new MailcampError('INPUT', `attachment path '${rendered}' leaves its folder ${shownDir(c, spec.baseDir)}`, where);
   }
-  // Hidden files (.env, .git/, .mailcamp/) are nobody's invoice: the list does not attach them.
-  if (rel.split(path.sep).some((seg) => seg.startsWith('.'))) {
+  // Hidden files (.env, .git/, .mailcamp/) are nobody's invoice: the list does not attach them
+  // (`..INV-7.pdf` is an odd name, not a hidden file).
+  if (rel.split(path.sep).some((seg) => /^\.(?!\.)/.test(seg))) {
     throw new MailcampError('INPUT', `attachment path '${rendered}' names a hidden file or folder; the list attaches only visible files`, where);
   }
   const st = fs.statSync(real);
