@@ -322,7 +322,8 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
     transport: shownTransport,
     campaignFile: o.dryRun || o.to ? undefined : campaignFileOf(c),
     // The outbox can tell whether a message left `sending` by a crash was written: its file.
-    staleVerdict: x.spec.kind === 'outbox' && !o.dryRun && !o.to && current?.transport === shownTransport ? outboxVerdicts(x.outDir!) : undefined,
+    // Its own outbox, also after the project was moved (the recorded folder is gone then).
+    staleVerdict: x.spec.kind === 'outbox' && !o.dryRun && !o.to && ownOutbox(current?.transport, shownTransport) ? outboxVerdicts(x.outDir!) : undefined,
     // An occurrence's first run is named by its stamp; a --restart of it is a new run in the same
     // journal, so it gets a suffix (run ids are unique; its report does not replace the first).
     newRunId: () =>
@@ -534,4 +535,10 @@ function interpolateFlag(value: string, env: Env): string {
     if (e instanceof MailcampError) throw new MailcampError('USAGE', `--transport: ${e.message}`);
     throw e;
   }
+}
+
+/** Whether the run recorded as written to `recorded` wrote where `now` writes: the same folder, or a moved one. */
+function ownOutbox(recorded: string | undefined, now: string): boolean {
+  if (!recorded?.startsWith('outbox:')) return false;
+  return recorded === now || !fs.existsSync(recorded.slice('outbox:'.length));
 }

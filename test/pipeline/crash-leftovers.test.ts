@@ -24,38 +24,46 @@ function deadPid(): number {
 describe('crash leftovers', () => {
   before(ensureBuilt);
 
-  test('outbox: a complete .eml counts as sent, a dead temporary file as not written, anything else stays unknown', async () => {
-    const f = makeCampaign({ n: 4 });
-    const box = path.join(f.dir, 'outbox', 'faults');
-    const first = await runCli(['send', f.campaign, '--limit', '1'], { cwd: f.dir });
-    assert.equal(first.code, 0, first.stderr);
+  for (const moved of [false, true]) {
+    test(`outbox: a complete .eml counts as sent, a dead temporary file as not written, anything else stays unknown${moved ? ' (the project moved before the resume)' : ''}`, async () => {
+      let f = makeCampaign({ n: 4 });
+      let box = path.join(f.dir, 'outbox', 'faults');
+      const first = await runCli(['send', f.campaign, '--limit', '1'], { cwd: f.dir });
+      assert.equal(first.code, 0, first.stderr);
 
-    // A crash while three messages were being written (the content on its way).
-    const j = openJournal(path.join(f.dir, '.mailcamp', 'faults'));
-    const keys = [A(2), A(3), A(4)];
-    await j.markSending(keys);
-    j.markHandedOver(keys);
-    const ids = keys.map((k) => j.get(k)!.messageId);
-    j.close();
-    const complete = `Message-ID: ${ids[0]}\r\nSubject: x\r\n\r\nwritten before the crash\r\n`;
-    fs.writeFileSync(path.join(box, `000003-${A(2)}.eml`), complete);
-    const pid = deadPid();
-    fs.writeFileSync(path.join(box, `000004-${A(3)}.eml.tmp-${pid}`), 'Message-ID: half');
-    // Another message's complete file with another Message-ID proves nothing for this one.
-    fs.writeFileSync(path.join(box, `000099-${A(4)}.eml`), 'Message-ID: <other@example.com>\r\n\r\n');
+      // A crash while three messages were being written (the content on its way).
+      const j = openJournal(path.join(f.dir, '.mailcamp', 'faults'));
+      const keys = [A(2), A(3), A(4)];
+      await j.markSending(keys);
+      j.markHandedOver(keys);
+      const ids = keys.map((k) => j.get(k)!.messageId);
+      j.close();
+      const complete = `Message-ID: ${ids[0]}\r\nSubject: x\r\n\r\nwritten before the crash\r\n`;
+      fs.writeFileSync(path.join(box, `000003-${A(2)}.eml`), complete);
+      const pid = deadPid();
+      fs.writeFileSync(path.join(box, `000004-${A(3)}.eml.tmp-${pid}`), 'Message-ID: half');
+      // Another message's complete file with another Message-ID proves nothing for this one.
+      fs.writeFileSync(path.join(box, `000099-${A(4)}.eml`), 'Message-ID: <other@example.com>\r\n\r\n');
+      if (moved) {
+        const to = `${f.dir}-moved`;
+        fs.renameSync(f.dir, to);
+        f = { ...f, dir: to, campaign: path.join(to, 'c.yaml') };
+        box = path.join(to, 'outbox', 'faults');
+      }
 
-    const r = await runCli(['send', f.campaign], { cwd: f.dir });
-    assert.equal(r.code, 1, r.stderr + r.stdout); // one unknown left
-    const s = await states(f);
-    assert.equal(s.get(A(2))!.status, 'sent');
-    assert.equal(s.get(A(2))!.response, `written 000003-${A(2)}.eml`);
-    assert.equal(fs.readFileSync(path.join(box, `000003-${A(2)}.eml`), 'utf8'), complete, 'not written again');
-    assert.equal(s.get(A(3))!.status, 'sent', 'written again: it never was');
-    assert.match(fs.readFileSync(path.join(box, `000004-${A(3)}.eml`), 'utf8'), new RegExp(`^Message-ID: ${ids[1]}\r$`, 'm'));
-    assert.equal(s.get(A(4))!.status, 'unknown');
-    assert.deepEqual(fs.readdirSync(box).filter((n) => n.includes('.tmp')), [], 'the dead temporary file is gone');
-    assert.match(r.stderr + r.stdout, /files are complete, recorded as sent: line 3/);
-  });
+      const r = await runCli(['send', f.campaign], { cwd: f.dir });
+      assert.equal(r.code, 1, r.stderr + r.stdout); // one unknown left
+      const s = await states(f);
+      assert.equal(s.get(A(2))!.status, 'sent');
+      assert.equal(s.get(A(2))!.response, `written 000003-${A(2)}.eml`);
+      assert.equal(fs.readFileSync(path.join(box, `000003-${A(2)}.eml`), 'utf8'), complete, 'not written again');
+      assert.equal(s.get(A(3))!.status, 'sent', 'written again: it never was');
+      assert.match(fs.readFileSync(path.join(box, `000004-${A(3)}.eml`), 'utf8'), new RegExp(`^Message-ID: ${ids[1]}\r$`, 'm'));
+      assert.equal(s.get(A(4))!.status, 'unknown');
+      assert.deepEqual(fs.readdirSync(box).filter((n) => n.includes('.tmp')), [], 'the dead temporary file is gone');
+      assert.match(r.stderr + r.stdout, /files are complete, recorded as sent: line 3/);
+    });
+  }
 
   test('killed while the report is written: never a finished run without its report', async () => {
     const n = 4000; // a report long enough to be caught in the writing
