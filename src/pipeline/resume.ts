@@ -17,7 +17,7 @@ import type { Campaign } from '../campaign/types.js';
 import { messageIdFor } from '../compose/headers.js';
 import { Diagnostics, formatDiagnostic } from '../shared/diagnostics.js';
 import { MailcampError } from '../shared/errors.js';
-import { realOr } from '../shared/paths.js';
+import { leavesFolder, realOr } from '../shared/paths.js';
 import { journalExists, openJournal, type SqliteJournal, type StaleVerdict } from '../state/journal.js';
 import type { JournalEntry, RunInfo } from '../state/types.js';
 import { unitsOf } from './units.js';
@@ -39,9 +39,20 @@ export function campaignFileOf(c: Campaign): string {
  * send of another file that still exists is refused. (A file moved or renamed has no old path
  * left: that is the same campaign.)
  */
-export function refuseOtherCampaign(current: RunInfo | undefined, c: Campaign): void {
+export function refuseOtherCampaign(current: RunInfo | undefined, c: Campaign, stateDir: string): void {
   const theirs = current?.campaignFile;
   if (!theirs || theirs === campaignFileOf(c) || !fs.existsSync(theirs)) return;
+  // The same place in another project: a copy of the project, state folder and all. Renaming
+  // this one would start a new journal and mail those the other copy reached again.
+  const inProject = path.relative(path.dirname(stateDir), campaignFileOf(c));
+  if (!leavesFolder(inProject) && theirs.endsWith(path.sep + inProject)) {
+    throw new MailcampError(
+      'STATE',
+      `campaign '${c.name}': this state folder holds a run of ${theirs}, another copy of this campaign (a copied project?); ` +
+        `send from there to resume it, or pass --state with a folder of this copy's own to start over (that sends to everyone again)`,
+      { file: c.displayFile },
+    );
+  }
   throw new MailcampError(
     'STATE',
     `campaign name '${c.name}' is taken: its journal holds a run of ${theirs}; give one of the two files its own \`name:\``,

@@ -235,6 +235,7 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
     const journal = openJournal(journalDir, { clock });
     try {
       return await sendWithJournal({
+        stateDir,
         tokenKey: tokenKey(stateDir, { create: !throwaway }),
         notice,
         occurrenceDir: o.occurrence && !throwaway ? journalDir : undefined,
@@ -286,6 +287,8 @@ interface Ctx {
   notes: string[];
   /** The secret behind X-Mailcamp-Recipient (state/token-key.ts). */
   tokenKey: Buffer;
+  /** The state folder (.mailcamp/). */
+  stateDir: string;
   /** Says a line now (o.onNotice), or keeps it in `into` for the summary. */
   notice: (line: string, into: string[]) => void;
   /** The journal's folder when it is a scheduled occurrence's (the rate limit counts its siblings). */
@@ -300,7 +303,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
 
   // A journal of another campaign file of the same name is refused; a finished run too (unless
   // --restart, or --resend-unknown with unknowns left).
-  if (!o.dryRun && !o.to) refuseOtherCampaign(journal.currentRun(), c);
+  if (!o.dryRun && !o.to) refuseOtherCampaign(journal.currentRun(), c, x.stateDir);
   const current = refuseFinishedRun(journal, c.name, o);
 
   // Connect before touching the run: a refused certificate or password changes nothing.

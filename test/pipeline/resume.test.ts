@@ -292,6 +292,23 @@ describe('resume, restart and the lock (issue 3)', () => {
     assert.equal(fs.readdirSync(path.join(top, 'x', 'outbox', 'campaign')).length, 5);
   });
 
+  test('a copied project (state folder and all) is refused in the copy with where the run belongs, not with advice to rename (which mails everyone again)', async () => {
+    const top = tmpDir();
+    const one = path.join(top, 'one');
+    fs.mkdirSync(path.join(one, '.mailcamp'), { recursive: true });
+    fs.mkdirSync(path.join(one, 'campaigns'));
+    fs.writeFileSync(path.join(one, 'campaigns', 't.hbs'), '<p>Hi {{name}}</p>\n');
+    fs.writeFileSync(path.join(one, 'campaigns', 'r.csv'), 'email,name\na@example.com,A\nb@example.com,B\n');
+    fs.writeFileSync(path.join(one, 'campaigns', 'news.yaml'), 'name: news\nfrom: news@example.com\nsubject: hi\ntemplate: t.hbs\nrecipients: r.csv\n');
+    assert.equal((await runCli(['send', 'campaigns/news.yaml', '--limit', '1'], { cwd: one })).code, 0);
+    const two = path.join(top, 'two');
+    fs.cpSync(one, two, { recursive: true });
+    const r = await runCli(['send', 'campaigns/news.yaml'], { cwd: two });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /this state folder holds a run of .*one\/campaigns\/news\.yaml, another copy of this campaign \(a copied project\?\); send from there to resume it/);
+    assert.doesNotMatch(r.stderr, /its own `name:`/);
+  });
+
   test('a name: changed while a run of the file was unfinished is refused (it would mail everyone again) unless --restart', async () => {
     const f = makeCampaign({ n: 4, name: 'probe' });
     const first = await runCli(['send', f.campaign, '--limit', '1'], { cwd: f.dir });
