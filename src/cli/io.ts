@@ -15,11 +15,21 @@ export interface Io {
 }
 
 export function out(io: Io, line: string): void {
-  io.stdout.write(redact(line) + '\n');
+  io.stdout.write(shown(line) + '\n');
 }
 
 export function err(io: Io, line: string): void {
-  io.stderr.write(redact(line) + '\n');
+  io.stderr.write(shown(line) + '\n');
+}
+
+/**
+ * Secrets masked, and control characters other than tab and line break shown as spaces: a
+ * server's reply or a list's value must not move the cursor, retitle the terminal or hide text
+ * (ESC sequences). The progress bar writes its own, not through here.
+ */
+function shown(line: string): string {
+  // eslint-disable-next-line no-control-regex
+  return redact(line).replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, ' ');
 }
 
 export function plural(n: number, word: string): string {

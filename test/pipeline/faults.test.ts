@@ -194,6 +194,40 @@ describe('SMTP faults against a scripted smtp-server (issue 3)', () => {
     );
   });
 
+  test("a server reply's terminal escape sequences reach neither send's nor status's output", async () => {
+    const f = makeCampaign({ n: 1 });
+    // A raw server: smtp-server would not send control characters in a reply.
+    const server = net.createServer((c) => {
+      c.on('error', () => {});
+      c.write('220 x ESMTP\r\n');
+      let buf = '';
+      c.on('data', (d) => {
+        buf += d;
+        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+          const line = buf.slice(0, i).toUpperCase();
+          buf = buf.slice(i + 1);
+          if (line.startsWith('EHLO')) c.write('250 x\r\n');
+          else if (line.startsWith('MAIL') || line.startsWith('RSET')) c.write('250 ok\r\n');
+          else if (line.startsWith('RCPT')) c.write('550 5.1.1 no \x1b]0;owned\x07 such \x1b[2J user\r\n');
+          else if (line.startsWith('QUIT')) c.end('221 bye\r\n');
+          else c.write('502 no\r\n');
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as net.AddressInfo).port;
+      const r = await runCli(['send', f.campaign, '--transport', `smtp+plain://127.0.0.1:${port}`, '--yes'], { cwd: f.dir });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /failed: 550 5\.1\.1 no +\]0;owned +such +\[2J user/);
+      const s = await runCli(['status', f.campaign], { cwd: f.dir });
+      assert.match(s.stdout, /5\.1\.1 no +\]0;owned/);
+      for (const text of [r.stderr, r.stdout, s.stdout, s.stderr]) assert.ok(!/[\x07\x1b]/.test(text), JSON.stringify(text));
+    } finally {
+      server.close();
+    }
+  });
+
   test('an interrupt while connecting to a server that never greets ends the send at once (exit 130), not at the greeting timeout', async () => {
     const f = makeCampaign({ n: 1 });
     const silent = net.createServer((s) => s.on('error', () => {}));
