@@ -5,7 +5,7 @@
 
 import path from 'node:path';
 import { wrap as b64wrap } from 'nodemailer/lib/base64';
-import { buildHeaderParam, encodeWord, encodeWords, foldLines } from 'nodemailer/lib/mime-funcs';
+import { buildHeaderParam } from 'nodemailer/lib/mime-funcs';
 import { LOOKS_ENCODED } from './headers.js';
 import { encode as qpEncode, wrap as qpWrap } from 'nodemailer/lib/qp';
 
@@ -46,28 +46,41 @@ export function textPart(subtype: 'plain' | 'html', body: string): string {
 
 /** `filename` parameter: plain when 7-bit safe, RFC 2231 continuations otherwise. */
 export function filenameParams(filename: string): string {
-  // Control characters (a tab) have no place in a parameter (RFC 2045 §5.1): spaces.
-  const params = buildHeaderParam('filename', filename.replace(/[\x00-\x1f\x7f]/g, ' '), 50);
-  // RFC 2231 §3: an extended section (`*0*=`, `*=`) is percent-encoded, a token already; any
-  // other value is a token or a quoted-string (a long ASCII name with spaces comes in sections).
-  return params.map((p) => `${p.key}=${p.key.endsWith('*') ? p.value : tokenOrQuoted(p.value)}`).join(';\r\n ');
+  return fileParams('filename', filename);
 }
 
 /**
- * Content-Type `name=` for old clients that ignore Content-Disposition (RFC 2047 words). A long
- * ASCII name is encoded words too: quoted as it is, a name without spaces cannot be folded and
- * the line would pass RFC 5322's 998 octets.
+ * A file-name parameter (Content-Disposition `filename`, Content-Type `name` for clients that
+ * read only that one): plain when it is short 7-bit text, RFC 2231 sections otherwise. Never
+ * RFC 2047 encoded words, which RFC 2047 §5 forbids inside a parameter and a quoted-string.
  */
-function nameParam(filename: string): string {
+function fileParams(key: 'filename' | 'name', filename: string): string {
+  // Control characters (a tab) have no place in a parameter (RFC 2045 §5.1): spaces.
   const plain = filename.replace(/[\x00-\x1f\x7f]/g, ' ');
-  if (plain.length > MAX_PLAIN_NAME) return `name=${quoted(encodeWord(plain, 'B', 52))}`; // every part, in words
-  // ASCII that reads as an encoded word is sent as one, or a client would show it decoded.
-  if (LOOKS_ENCODED.test(plain)) return `name=${quoted(encodeWord(plain, 'B', 52))}`;
-  return `name=${quoted(/^[\x20-\x7e]*$/.test(plain) ? plain : encodeWords(plain, 'B', 52, true))}`;
+  // ASCII that reads as an encoded word: lenient readers would show it decoded; sent in
+  // RFC 2231's own encoding, it reads back as written.
+  if (LOOKS_ENCODED.test(plain)) return extendedSections(key, plain);
+  const params = buildHeaderParam(key, plain, 50);
+  // RFC 2231 §3: an extended section (`*0*=`, `*=`) is percent-encoded, a token already; any
+  // other value is a token or a quoted-string (a long ASCII name with spaces comes in sections).
+  // (`name` quoted as every client has always seen it written.)
+  return params.map((p) => `${p.key}=${p.key.endsWith('*') ? p.value : key === 'name' ? quoted(p.value) : tokenOrQuoted(p.value)}`).join(';\r\n ');
 }
 
-/** Longest ASCII `name=` written as it is (the header line stays far below 998 octets). */
-const MAX_PLAIN_NAME = 200;
+/** `key*0*=utf-8''…; key*1*=…` (RFC 2231 §3–4), every character outside attribute-char percent-encoded. */
+function extendedSections(key: string, value: string): string {
+  const enc = [...Buffer.from(value, 'utf8')].map((b) => (/[A-Za-z0-9!#$&+.^_`|~-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`));
+  const sections: string[] = [];
+  for (let i = 0, cur = ''; i <= enc.length; i++) {
+    if (i === enc.length || cur.length + enc[i].length > 40) {
+      sections.push(cur);
+      cur = '';
+      if (i === enc.length) break;
+    }
+    cur += enc[i];
+  }
+  return sections.map((v, i) => `${key}*${i}*=${i === 0 ? "utf-8''" : ''}${v}`).join(';\r\n ');
+}
 
 /**
  * A parameter value as a token (RFC 2045 §5.1) when it is one, else as a quoted-string. `*`, `'`
@@ -95,8 +108,10 @@ export function binaryPart(content: Buffer, o: BinaryPartOptions): Buffer {
   // Folded like any header (RFC 5322 §2.2.3): a long non-ASCII name is many encoded words.
   const fn = filenameParams(o.filename);
   const disposition = `Content-Disposition: ${o.disposition}; ${fn}`;
+  const name = fileParams('name', o.filename);
+  const type = `Content-Type: ${o.contentType}; ${name}`;
   const head =
-    `${foldLines(`Content-Type: ${o.contentType}; ${nameParam(o.filename)}`, 76)}\r\n` +
+    `${name.includes('\r\n') || type.length > 76 ? `Content-Type: ${o.contentType};\r\n ${name}` : type}\r\n` +
     'Content-Transfer-Encoding: base64\r\n' +
     (o.contentId ? `Content-ID: <${o.contentId}>\r\n` : '') +
     `${fn.includes('\r\n') || disposition.length > 76 ? `Content-Disposition: ${o.disposition};\r\n ${fn}` : disposition}\r\n\r\n`;
