@@ -3,6 +3,7 @@
 // folder that the path's literal part names (design.md), so a CSV cell can never make
 // mailcamp read /etc/passwd or ../../secrets. Sizes are capped.
 
+import { isUtf8 } from 'node:buffer';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { AttachmentSpec, Campaign } from '../campaign/types.js';
@@ -49,7 +50,7 @@ export function prepareShared(spec: Extract<AttachmentSpec, { kind: 'shared' }>,
   const name = filename ?? path.basename(spec.path);
   return {
     filename: name,
-    part: binaryPart(content, { contentType: mimeTypeOf(spec.path), filename: name, disposition: 'attachment' }),
+    part: binaryPart(content, { contentType: typeWithCharset(spec.path, content), filename: name, disposition: 'attachment' }),
     size: content.length,
   };
 }
@@ -109,9 +110,21 @@ export function preparePerRecipient(file: string, filename: string | undefined):
   const name = filename ?? path.basename(file);
   return {
     filename: name,
-    part: binaryPart(content, { contentType: mimeTypeOf(file), filename: name, disposition: 'attachment' }),
+    part: binaryPart(content, { contentType: typeWithCharset(file, content), filename: name, disposition: 'attachment' }),
     size: content.length,
   };
+}
+
+/**
+ * A text attachment's charset: without one it is US-ASCII (RFC 2046 §4.1.2), and a UTF-8 CSV of
+ * names reads as garbage. Said when the file is UTF-8 with non-ASCII in it; a file in another
+ * encoding (a GBK export) is left without, as its encoding cannot be told for sure.
+ */
+function typeWithCharset(file: string, content: Buffer): string {
+  const type = mimeTypeOf(file);
+  if (!type.startsWith('text/') || /;\s*charset=/i.test(type)) return type;
+  const body = content[0] === 0xef && content[1] === 0xbb && content[2] === 0xbf ? content.subarray(3) : content;
+  return !/^[\x00-\x7f]*$/.test(body.toString('latin1')) && isUtf8(body) ? `${type}; charset=utf-8` : type;
 }
 
 /** The folder as the campaign's author wrote it (relative to the campaign file). */

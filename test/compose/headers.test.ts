@@ -251,3 +251,17 @@ test('Message-IDs: the same for a campaign, run and recipient (a retry reuses it
   assert.notEqual(id(k1, 'weekly-digest'), id(k2, 'weekly-digest'));
   assert.match(id(k1, 'weekly-digest'), /^<[A-Za-z0-9_-]{22}\.20261123@acme\.example>$/);
 });
+
+test('a text attachment in UTF-8 says charset=utf-8 (RFC 2046 §4.1.2: without one it is US-ASCII); ASCII and other encodings say none', async () => {
+  const gbk = Buffer.from([0xd5, 0xc5, 0xce, 0xb0, 0x0a]); // 张伟 in GBK
+  const { raw } = await build(
+    'attachments: [names.csv, plain.txt, old.csv]\n',
+    { 'names.csv': 'Name,城市\n张伟,上海\n', 'plain.txt': 'hello\n', 'old.csv': gbk },
+    { email: 'a@example.com', name: 'Ann' },
+  );
+  assert.match(raw, /^Content-Type: text\/csv; charset=utf-8; name="names\.csv"\r$/m);
+  assert.match(raw, /^Content-Type: text\/plain; name="plain\.txt"\r$/m);
+  assert.match(raw, /^Content-Type: text\/csv; name="old\.csv"\r$/m);
+  const m = await simpleParser(raw);
+  assert.equal(m.attachments.find((a) => a.filename === 'names.csv')!.content.toString('utf8'), 'Name,城市\n张伟,上海\n');
+});
