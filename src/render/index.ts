@@ -140,7 +140,13 @@ export async function compileCampaign(
   }
   let images: InlineImage[] = [];
   try {
-    ({ html, images } = inlineImages(html, tplDir, tplDisplay, domain, source));
+    let backgrounds: string[];
+    ({ html, images, backgrounds } = inlineImages(html, tplDir, tplDisplay, domain, source));
+    for (const b of backgrounds) {
+      const at = source.indexOf(b);
+      const place = at < 0 ? {} : { line: source.slice(0, at).split('\n').length, col: at - source.lastIndexOf('\n', at - 1) };
+      diag.warning(`background image ${b} is relative: only <img src> images are sent inside the message, and a mail client cannot load this one; use an https:// URL`, { file: tplDisplay, ...place });
+    }
   } catch (e) {
     diag.capture(e);
   }

@@ -69,7 +69,7 @@ export function inlineImages(
   domain: string,
   /** The template as written (MJML compiles to other lines): where a missing image is named. */
   source?: string,
-): { html: string; images: InlineImage[] } {
+): { html: string; images: InlineImage[]; backgrounds: string[] } {
   const images = new Map<string, InlineImage>();
   const problems = new Diagnostics();
   const out = html.replace(IMG_SRC, (whole, pre: string, quote: string | undefined, quoted: string | undefined, bare: string | undefined) => {
@@ -123,5 +123,18 @@ export function inlineImages(
     return `${pre}${q}cid:${img.cid}${q}`;
   });
   if (!problems.ok) throw new ValidationError(problems);
-  return { html: out, images: [...images.values()] };
+  return { html: out, images: [...images.values()], backgrounds: relativeBackgrounds(out) };
+}
+
+/**
+ * Relative images that are not `<img src>`: `background="bg.png"` (what MJML's background-url
+ * becomes) and CSS `url(bg.png)`. They are not inlined, and a mail client cannot load them.
+ */
+function relativeBackgrounds(html: string): string[] {
+  const found = new Set<string>();
+  for (const m of html.matchAll(/\bbackground\s*=\s*["']([^"']+)["']|url\(\s*["']?([^"')]+?)["']?\s*\)/gi)) {
+    const src = (m[1] ?? m[2]).trim();
+    if (isRelative(src) && !/^(cid|data):/i.test(src)) found.add(src);
+  }
+  return [...found];
 }

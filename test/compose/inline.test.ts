@@ -125,3 +125,22 @@ test('only images are inlined: a file that is not one, or an absolute path, is a
   assert.equal(new Set(cids).size, 3, cids.join(' '));
   assert.deepEqual(compiled.inlineImages.map((i) => i.contentType), ['image/png', 'image/png', 'image/png']);
 });
+
+test('a relative background image (MJML background-url, CSS url()) is a warning at its place: it is not inlined, and no client can load it', async () => {
+  const dir = tmpDir();
+  writeFiles(dir, {
+    'c.yaml': 'name: i\nfrom: news@acme.example\nsubject: Hi\ntemplate: t.mjml\nrecipients: r.csv\n',
+    't.mjml':
+      '<mjml><mj-body>\n<mj-section background-url="bg.png"><mj-column><mj-text>Hi {{name}}</mj-text></mj-column></mj-section>\n' +
+      '<mj-section background-url="https://cdn.example/bg.png"><mj-column><mj-raw><div style="background-image:url(\'tile.png\')">x</div></mj-raw></mj-column></mj-section>\n</mj-body></mjml>\n',
+    'r.csv': 'email,name\n',
+    'bg.png': 'PNG',
+  });
+  const d = new Diagnostics();
+  const compiled = await compileCampaign(loadCampaign(path.join(dir, 'c.yaml'), { env: {} }, d), ['email', 'name'], d);
+  assert.ok(compiled, JSON.stringify(d.errors));
+  assert.deepEqual(
+    d.warnings.map((w) => `${w.line}:${w.col}: ${w.message.split(':')[0]}`),
+    ['2:29: background image bg.png is relative', '3:110: background image tile.png is relative'],
+  );
+});
