@@ -60,11 +60,20 @@ import { runValidate } from './validate.js';
 
 export type { ConfirmInfo };
 
+/** Where a send goes: a transport URL's, or an embedding script's own Transport. */
+type SendSpec = TransportSpec | { kind: 'custom'; transport: Transport };
+
 export interface SendOptions {
   file: string;
   cwd?: string;
   env?: Env;
-  transport?: string;
+  /**
+   * A transport URL, as `--transport` takes (overrides the campaign's); or, for a script that
+   * embeds mailcamp, an object implementing Transport (send/transport.ts), used as the SMTP
+   * transport would be: rate limit, `concurrency`, retries, the journal, and confirmation
+   * (`yes` or `confirm`) all apply.
+   */
+  transport?: string | Transport;
   dryRun?: boolean;
   out?: string;
   limit?: number;
@@ -166,14 +175,20 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
   }
   const c = loaded.campaign;
   const prepared = loaded.prepared;
-  // ${VAR} works in --transport too, so a password need not appear on the command line.
-  const transportUrl = o.transport !== undefined ? interpolateFlag(o.transport, { ...loadDotEnv(c.dir), ...(o.env ?? process.env) }) : (c.transport ?? 'outbox');
-  let spec: TransportSpec;
-  try {
-    spec = parseTransportUrl(transportUrl, o.transport ? cwd : c.dir);
-  } catch (e) {
-    if (e instanceof MailcampError) throw new MailcampError('USAGE', `--transport: ${e.message}`);
-    throw e;
+  let transportUrl: string;
+  let spec: SendSpec;
+  if (typeof o.transport === 'object') {
+    transportUrl = o.transport.description;
+    spec = { kind: 'custom', transport: o.transport };
+  } else {
+    // ${VAR} works in --transport too, so a password need not appear on the command line.
+    transportUrl = o.transport !== undefined ? interpolateFlag(o.transport, { ...loadDotEnv(c.dir), ...(o.env ?? process.env) }) : (c.transport ?? 'outbox');
+    try {
+      spec = parseTransportUrl(transportUrl, o.transport ? cwd : c.dir);
+    } catch (e) {
+      if (e instanceof MailcampError) throw new MailcampError('USAGE', `--transport: ${e.message}`);
+      throw e;
+    }
   }
   const stateDir = findStateDir(c.dir, o.state ? path.resolve(cwd, o.state) : undefined);
   const throwaway = !!(o.dryRun || o.to);
@@ -203,8 +218,8 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
     if (o.dryRun) spec = { kind: 'outbox', dir: o.out ? path.resolve(cwd, o.out) : undefined };
     const outDir =
       spec.kind === 'outbox' ? (spec.dir ?? (o.out ? path.resolve(cwd, o.out) : path.join(c.dir, 'outbox', c.name, o.occurrence ? occurrenceStamp(o.occurrence.getTime()) : ''))) : undefined;
-    if (spec.kind === 'smtp' && !o.yes) {
-      const server = `${spec.host}:${spec.port}`;
+    if (spec.kind !== 'outbox' && !o.yes) {
+      const server = spec.kind === 'smtp' ? `${spec.host}:${spec.port}` : spec.transport.description;
       if (!o.confirm) {
         const count = o.to ? Math.min(o.limit ?? 1, total) : Math.min(o.limit ?? Infinity, total);
         throw new MailcampError('USAGE', `refusing to send ${count} message(s) to ${server} without confirmation: stdin is not a terminal; pass --yes`);
@@ -273,7 +288,7 @@ interface Ctx {
   c: Campaign;
   prepared: Loaded['prepared'];
   journal: SqliteJournal;
-  spec: TransportSpec;
+  spec: SendSpec;
   transportUrl: string;
   outDir?: string;
   clock: Clock;
@@ -319,7 +334,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   // Start or resume the run, then register every recipient before the first message goes out.
   // What this campaign tried within the hour counts towards its rate limit, a --restart too
   // (read before a new run drops the old run's entries).
-  const recentTries = c.rate && x.spec.kind === 'smtp' ? triedWithinTheHour(journal, x.occurrenceDir, clock.now()) : [];
+  const recentTries = c.rate && x.spec.kind !== 'outbox' ? triedWithinTheHour(journal, x.occurrenceDir, clock.now()) : [];
   const begun = beginRun(journal, current, {
     ...o,
     transport: shownTransport,
@@ -346,8 +361,8 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   const dispatcher = new Dispatcher({
     transport,
     journal,
-    concurrency: x.spec.kind === 'smtp' ? c.concurrency : Math.max(c.concurrency, 8),
-    rate: c.rate && x.spec.kind === 'smtp' ? campaignRateLimiter(c.rate, recentTries, clock, logger) : undefined,
+    concurrency: x.spec.kind !== 'outbox' ? c.concurrency : Math.max(c.concurrency, 8),
+    rate: c.rate && x.spec.kind !== 'outbox' ? campaignRateLimiter(c.rate, recentTries, clock, logger) : undefined,
     retry: new RetryPolicy(c.retry),
     clock,
     signal,
@@ -516,6 +531,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
 }
 
 function makeTransport(x: Ctx): Transport {
+  if (x.spec.kind === 'custom') return x.spec.transport;
   if (x.spec.kind === 'outbox') {
     return new OutboxTransport(x.outDir!, (msg) => msg.label ?? emlName(0, msg.envelope.to.join('_')));
   }
