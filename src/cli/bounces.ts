@@ -68,7 +68,7 @@ export function summaryLines(s: BouncesSummary): string[] {
   const c = s.counts;
   const lines = [
     `${s.mailbox} (${s.mailboxFile})${s.dryRun ? ' — dry run, nothing recorded' : ''}`,
-    `  read ${s.read} of ${plural(s.total, 'message')}${s.seenBefore ? ` (${s.seenBefore} processed before)` : ''}${s.duplicates ? `, ${plural(s.duplicates, 'duplicate')}` : ''}`,
+    `  read ${s.read} of ${plural(s.total, 'message')}${s.seenBefore ? ` (${s.seenBefore} processed before)` : ''}${s.duplicates ? `, ${plural(s.duplicates, 'duplicate')}` : ''}${s.vanished ? `, ${s.vanished} gone before they were read (removed by another client)` : ''}`,
     `  bounces: hard ${c.hard}, soft ${c.soft}, delayed ${c.delayed}`,
     `  unsubscribes ${c.unsubscribe}, complaints ${c.complaint}, auto-replies ${c.auto_reply}`,
     `  unrecognised ${c.unknown} (kept in the mailbox)`,

@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { classifyMessage, type Classification, type MessageKind } from '../receive/classify.js';
 import { loadMailboxConfig, type MailboxConfig } from '../receive/config.js';
-import { type Mailbox, type MailboxMessage, openMailbox } from '../receive/mailbox.js';
+import { type Mailbox, type MailboxMessage, MessageGone, openMailbox } from '../receive/mailbox.js';
 import { RecipientMatcher } from '../receive/match.js';
 import type { Env } from '../campaign/env.js';
 import { type Clock, systemClock } from '../shared/clock.js';
@@ -60,8 +60,10 @@ export interface BouncesSummary {
   read: number;
   /** Processed by an earlier run, not read again. */
   seenBefore: number;
-  /** Same Message-ID as a message processed before (another copy). */
+  /** A copy of a message processed before (another mailbox, a new UID). */
   duplicates: number;
+  /** Listed, then gone before it was read (expunged by another client). */
+  vanished: number;
   counts: Record<MessageKind, number>;
   /** Addresses newly on the suppression list. */
   suppressed: number;
@@ -100,6 +102,7 @@ export async function runBounces(o: BouncesOptions): Promise<BouncesSummary> {
     read: 0,
     seenBefore: 0,
     duplicates: 0,
+    vanished: 0,
     counts: { hard: 0, soft: 0, delayed: 0, auto_reply: 0, unsubscribe: 0, complaint: 0, unknown: 0 },
     suppressed: 0,
     deleted: 0,
@@ -126,7 +129,16 @@ export async function runBounces(o: BouncesOptions): Promise<BouncesSummary> {
         if (ACTIONABLE.has(before.kind)) done.push(msg.id);
         continue;
       }
-      const result = await readOne(mailbox, msg, cfg, stores, matcher, clock, o.dryRun);
+      let result: MessageResult;
+      try {
+        result = await readOne(mailbox, msg, cfg, stores, matcher, clock, o.dryRun);
+      } catch (e) {
+        // Expunged by another client since the listing (the mailbox is open in a mail client
+        // too): gone, nothing to learn from it; the run goes on.
+        if (!(e instanceof MessageGone)) throw e;
+        summary.vanished++;
+        continue;
+      }
       summary.read++;
       if (result.kind === 'duplicate') summary.duplicates++;
       else summary.counts[result.kind]++;

@@ -13,7 +13,7 @@
 import type { Readable } from 'node:stream';
 import { ImapFlow } from 'imapflow';
 import { MailcampError } from '../shared/errors.js';
-import type { Mailbox, MailboxMessage } from './mailbox.js';
+import { type Mailbox, type MailboxMessage, MessageGone } from './mailbox.js';
 import type { RemoteMailboxUrl } from './mailbox-url.js';
 
 export class ImapMailbox implements Mailbox {
@@ -95,9 +95,10 @@ export class ImapMailbox implements Mailbox {
     const client = this.need();
     try {
       const { content } = await client.download(this.uidOf(id), undefined, { uid: true });
-      if (!content) throw new Error('the server returned no message');
+      if (!content) throw new MessageGone(`message ${id} is no longer in the mailbox`);
       return content;
     } catch (e) {
+      if (e instanceof MessageGone) throw e;
       throw this.transportError(e, `cannot fetch message ${id}`);
     }
   }

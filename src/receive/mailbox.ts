@@ -23,6 +23,9 @@ export interface MailboxMessage {
   received?: Date;
 }
 
+/** fetch() of a message that is no longer there (another client expunged it after the listing). */
+export class MessageGone extends Error {}
+
 export interface Mailbox {
   /** The mailbox without credentials, e.g. `imaps://bounces@imap.example.com:993/INBOX`. */
   readonly identity: string;
@@ -30,7 +33,10 @@ export interface Mailbox {
   readonly canMove: boolean;
   open(): Promise<void>;
   list(): Promise<MailboxMessage[]>;
-  /** The message's bytes; the caller reads the stream to its end before the next call. */
+  /**
+   * The message's bytes; the caller reads the stream to its end before the next call. Throws
+   * MessageGone when the message went away since list().
+   */
   fetch(id: string): Promise<Readable>;
   /** Removes the messages (POP3: when the session ends, RFC 1939 §6 UPDATE state). */
   delete(ids: string[]): Promise<void>;

@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { test } from 'node:test';
 import { runBounces } from '../../src/pipeline/bounces.js';
-import type { Mailbox, MailboxMessage } from '../../src/receive/mailbox.js';
+import { type Mailbox, type MailboxMessage, MessageGone } from '../../src/receive/mailbox.js';
 import { MailcampError } from '../../src/shared/errors.js';
 import { recipientToken } from '../../src/compose/headers.js';
 import { openJournal } from '../../src/state/journal.js';
@@ -34,6 +34,7 @@ class FakeMailbox implements Mailbox {
   deleted: string[] = [];
   onDelete?: (ids: string[]) => void;
   failOn?: string;
+  goneOn?: string;
   constructor(
     private readonly messages: Array<{ id: string; raw: string }>,
     identity = 'fake://box',
@@ -49,6 +50,7 @@ class FakeMailbox implements Mailbox {
   async fetch(id: string) {
     this.ops.push(`fetch ${id}`);
     if (id === this.failOn) throw new MailcampError('TRANSPORT', 'connection lost', { host: 'fake:1' });
+    if (id === this.goneOn) throw new MessageGone(`message ${id} is no longer in the mailbox`);
     return Readable.from([Buffer.from(this.messages.find((m) => m.id === id)!.raw)]);
   }
   async delete(ids: string[]) {
@@ -199,6 +201,22 @@ test('records of the first format (Message-ID, no fingerprint) still make a copy
   db.close();
   const s = await runBounces({ file: 'mailbox.yaml', cwd: dir, mailbox: () => new FakeMailbox([{ id: '9', raw }], 'fake://new') });
   assert.equal(s.duplicates, 1);
+});
+
+test('a message another client expunged after the listing is skipped as gone; the run goes on and finishes', async () => {
+  const { dir, state } = project('url: dir:unused\nafter: delete\n');
+  const box = new FakeMailbox([
+    { id: '1', raw: bounce('g1', 'one@example.net') },
+    { id: '2', raw: bounce('g2', 'two@example.net') },
+    { id: '3', raw: bounce('g3', 'three@example.net') },
+  ]);
+  box.goneOn = '2';
+  const s = await runBounces({ file: 'mailbox.yaml', cwd: dir, mailbox: () => box });
+  assert.deepEqual([s.read, s.vanished, s.counts.hard], [2, 1, 2]);
+  assert.deepEqual(box.deleted, ['1', '3']);
+  const list = openSuppression(state);
+  assert.ok(list.has('one@example.net') && list.has('three@example.net'));
+  list.close();
 });
 
 test('--dry-run classifies but creates, records and deletes nothing', async () => {
