@@ -22,12 +22,15 @@ const onSignal = (sig: NodeJS.Signals) => {
 };
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
+// The terminal went away (ssh dropped, window closed): stop as for SIGTERM, not at once.
+process.on('SIGHUP', onSignal);
 // `mailcamp … | head`, a `| logger` that went away: a closed pipe ends the output quietly, as for
 // any Unix tool, and stops the command as SIGTERM does. Exiting on the spot would leave a send
 // as a kill -9 does (messages in flight `sending`, no report, the lock behind) with exit 0.
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
+    // (EIO: the terminal itself is gone, after a SIGHUP.)
+    if (e.code !== 'EPIPE' && e.code !== 'EIO' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
     if (!ac.signal.aborted) ac.abort(new Error('output closed'));
   });
 }

@@ -11,6 +11,7 @@ import { type ConfirmInfo, runSend, type SendSummary } from '../pipeline/send.js
 import { resolveOccurrence } from '../schedule/manual.js';
 import { latestOccurrenceWithJournal } from '../schedule/occurrence.js';
 import { Diagnostics } from '../shared/diagnostics.js';
+import { MailcampError } from '../shared/errors.js';
 import { redact } from '../shared/secrets.js';
 import { campaignStateDir, findStateDir } from '../state/folder.js';
 import { err, type Io, out, plural } from './io.js';
@@ -53,6 +54,8 @@ export function register(program: Command, io: Io, setExit: (n: number) => void)
     .option('--state <dir>', 'state folder (default: nearest .mailcamp/ above the campaign)')
     .option('--occurrence <time>', "send one occurrence of the campaign's schedule: its time (ISO with offset, or a stamp such as 20261116T080000Z), or 'due' for the latest one not yet sent")
     .action(async (file: string, f: SendFlags) => {
+      // One begins a new run for everyone, the other resends only the last run's unknown ones.
+      if (f.restart && f.resendUnknown) throw new MailcampError('USAGE', '--restart and --resend-unknown contradict each other: --restart sends to everyone again, --resend-unknown only the unknown ones of the last run');
       let occurrence: Date | undefined;
       // A scheduled campaign is sent one occurrence at a time (issue 7: `schedule` and a
       // manual `send` must never both send one): a plain send sends the latest due occurrence,

@@ -263,6 +263,14 @@ describe('validate', () => {
     assert.match(fifo.stderr, /\.env: not a regular file \(a pipe, device or socket\)/);
   });
 
+  test('--restart with --resend-unknown is a usage error (exit 2): one sends to everyone, the other only the unknown ones', async () => {
+    const { dir, campaign } = copyExample('newsletter');
+    const r = await runCli(['send', campaign, '--restart', '--resend-unknown'], { cwd: dir });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--restart and --resend-unknown contradict each other/);
+    assert.ok(!fs.existsSync(path.join(dir, 'outbox')), 'nothing written');
+  });
+
   test('a valid example validates with exit 0', async () => {
     const { dir, campaign } = copyExample('newsletter');
     const r = await runCli(['validate', campaign], { cwd: dir });

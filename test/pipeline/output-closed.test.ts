@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { before, test } from 'node:test';
 import { startSmtpServer } from '../helpers/smtp-server.js';
-import { CLI, ensureBuilt, makeCampaign, status } from './delivery-fixture.js';
+import { CLI, ensureBuilt, makeCampaign, spawnCli, status } from './delivery-fixture.js';
 
 before(ensureBuilt);
 
@@ -43,6 +43,24 @@ test('a send whose output pipe closes stops like SIGTERM: exit 130, nothing left
     const delivered = server.messages.map((m) => m.envelope.to[0]);
     assert.equal(delivered.length, N - N / 20);
     assert.equal(new Set(delivered).size, delivered.length, 'no duplicates');
+  } finally {
+    await server.close();
+  }
+});
+
+test('SIGHUP (the terminal went away) stops a send as SIGTERM does: exit 130, nothing left sending, the report written', async () => {
+  const f = makeCampaign({ n: 300, concurrency: 2 });
+  const server = await startSmtpServer({ starttls: false, script: (ctx) => (ctx.phase === 'data' ? { delay: 5 } : undefined) });
+  try {
+    const { child, done } = spawnCli(['send', f.campaign, '--transport', `smtp+plain://127.0.0.1:${server.port}`, '--yes'], f.dir);
+    while (server.messages.length < 20) await new Promise((r) => setTimeout(r, 20));
+    child.kill('SIGHUP');
+    const r = await done;
+    assert.equal(r.code, 130, r.stderr);
+    const s = await status(f, true);
+    assert.equal(s.state, 'interrupted');
+    assert.equal(s.totals.sending, 0);
+    assert.ok(fs.existsSync(path.join(f.dir, 'reports', 'faults', `${s.run_id}.json`)));
   } finally {
     await server.close();
   }
