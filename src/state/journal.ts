@@ -171,6 +171,17 @@ export class SqliteJournal implements Journal {
     if (this.readonly && !fs.existsSync(this.file)) {
       throw new MailcampError('STATE', 'no journal yet: nothing has been sent for this campaign', { file: this.file });
     }
+    // A journal (or its folder) this user may not write: said now, before anything connects.
+    if (!this.readonly) {
+      for (const p of [dir, this.file]) {
+        try {
+          fs.accessSync(p, fs.constants.W_OK);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+          throw new MailcampError('STATE', `cannot write the journal: ${p === dir ? 'its folder' : 'the file'} is read-only for this user; send needs to record every delivery`, { file: p });
+        }
+      }
+    }
     this.db = openDatabase(this.file, { readonly: this.readonly, version: SCHEMA_VERSION, migrate, synchronous: 'NORMAL', kind: { table: 'runs', what: 'journal' } });
     try {
       this.st = prepareStatements(this.db, this.readonly);
