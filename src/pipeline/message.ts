@@ -178,8 +178,13 @@ function attachmentNameWhere(c: Campaign, r: Rendered, bad: (name: string) => bo
   return { name: r.sharedAttachmentNames[i]!, template: c.attachments.filter((a) => a.kind === 'shared')[i].filename };
 }
 
+/** The names a template's tags use (helper arguments too; `{{发票号}}`, `{{[金额(元)]}}`), for the column an error is about. */
 function columnsIn(tpl: string): string[] {
-  return [...tpl.matchAll(/\{\{\{?\s*([A-Za-z0-9_.-]+)/g)].map((m) => m[1].split('.')[0]);
+  const names: string[] = [];
+  for (const m of tpl.matchAll(/\{\{\{?~?([^{}]*?)~?\}?\}\}/g)) {
+    for (const t of m[1].match(/\[[^\]]+\]|[^\s"'=()]+/g) ?? []) names.push(t.startsWith('[') ? t.slice(1, -1) : t.replace(/^(?:\.\.\/|this\.)+/, '').split('.')[0]);
+  }
+  return names;
 }
 
 /** DKIM-signs a composed message when the campaign asks for it (RFC 6376). */
