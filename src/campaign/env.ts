@@ -55,7 +55,7 @@ const VAR = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
  * Replaces `${VAR}` in `value`. `$${` escapes a literal `${`. Throws a MailcampError
  * (without a place; the caller adds it) naming the first missing variable.
  */
-export function interpolate(value: string, env: Env, opts: { secret?: boolean; url?: boolean } = {}): string {
+export function interpolate(value: string, env: Env, opts: { secret?: boolean; url?: boolean; dotEnvFile?: string } = {}): string {
   if (!value.includes('${')) return value;
   // A value that is the whole user name or the whole password of a URL's user:password@ part
   // is percent-encoded: a password with '@', '/', '#' or '?' in it would otherwise end the user
@@ -68,7 +68,7 @@ export function interpolate(value: string, env: Env, opts: { secret?: boolean; u
     if (whole.startsWith('$$')) return whole.slice(1);
     const v = env[name];
     if (v === undefined) {
-      throw new MailcampError('INPUT', `environment variable ${name} is not set (nor in .env)`);
+      throw new MailcampError('INPUT', `environment variable ${name} is not set (nor in ${opts.dotEnvFile ?? '.env'})`);
     }
     if (opts.secret || SECRET_NAME.test(name)) registerSecret(v);
     if (!userinfo || at < userinfo[0] || at >= userinfo[1]) return v;

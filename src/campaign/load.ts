@@ -103,7 +103,8 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
     });
     return undefined;
   }
-  const r = new SchemaReader(diag, env);
+  const dotEnv = displayPath(path.join(dir, '.env'), cwd);
+  const r = new SchemaReader(diag, env, dotEnv);
   r.checkKeys(root, CAMPAIGN_KEYS, '');
   const get = (k: string): PNode | undefined => root.entries.get(k)?.node;
   const pos: Record<string, Pos> = {};
@@ -230,7 +231,7 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
 
   // transport
   const tNode = get('transport');
-  const tReader = opts.transportUnused ? new SchemaReader(diag, new Proxy(env, { get: (t, k: string) => t[k] ?? '' })) : r;
+  const tReader = opts.transportUnused ? new SchemaReader(diag, new Proxy(env, { get: (t, k: string) => t[k] ?? '' }), dotEnv) : r;
   const transport = tReader.str(tNode, 'transport', { secret: true, url: true });
   if (transport !== undefined && tNode) {
     try {

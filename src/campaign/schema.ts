@@ -14,6 +14,8 @@ export class SchemaReader {
   constructor(
     readonly diag: Diagnostics,
     readonly env: Env,
+    /** The `.env` file that was (or would be) read, as shown in "not set" errors. */
+    readonly dotEnvFile?: string,
   ) {}
 
   error(msg: string, pos: Pos): void {
@@ -46,7 +48,7 @@ export class SchemaReader {
     const raw = String(n.value);
     if (opts.env === false) return raw;
     try {
-      return interpolate(raw, this.env, opts);
+      return interpolate(raw, this.env, { ...opts, dotEnvFile: this.dotEnvFile });
     } catch (e) {
       if (e instanceof MailcampError) {
         this.error(`${name}: ${e.message}`, n.pos);
@@ -96,7 +98,7 @@ export class SchemaReader {
     if (n.kind !== 'scalar') return undefined;
     if (typeof n.value !== 'string' || !n.value.includes('${')) return n.value as string | number | boolean;
     try {
-      return interpolate(n.value, this.env);
+      return interpolate(n.value, this.env, { dotEnvFile: this.dotEnvFile });
     } catch (e) {
       if (e instanceof MailcampError) {
         this.error(`${name}: ${e.message}`, n.pos);

@@ -68,7 +68,7 @@ export function loadMailboxConfig(file: string, opts: MailboxLoadOptions = {}): 
       col: root?.pos.col ?? 1,
     });
   }
-  const r = new SchemaReader(diag, env);
+  const r = new SchemaReader(diag, env, displayPath(path.join(dir, '.env'), cwd));
   let section: MapNode = root;
   let campaign: string | undefined;
   const unsubscribe: string[] = [];

@@ -263,6 +263,18 @@ describe('validate', () => {
     assert.match(fifo.stderr, /\.env: not a regular file \(a pipe, device or socket\)/);
   });
 
+  test("a variable that is not set names the .env that was looked in, beside the campaign, not the project's top", async () => {
+    const dir = writeFiles(tmpDir(), {
+      '.env': 'SMTP_PASS=at-the-top-is-not-read\n',
+      'campaigns/c.yaml': 'name: ev\nfrom: a@example.com\nsubject: x\ntemplate: t.hbs\nrecipients: r.csv\ntransport: smtp://u:${SMTP_PASS}@mail.example.com:587\n',
+      'campaigns/t.hbs': '<p>x</p>\n',
+      'campaigns/r.csv': 'email\na@example.com\n',
+    });
+    const r = await runCli(['validate', 'campaigns/c.yaml'], { cwd: dir, env: {} });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^campaigns\/c\.yaml:6:12: transport: environment variable SMTP_PASS is not set \(nor in campaigns\/\.env\)$/m);
+  });
+
   test('--restart with --resend-unknown is a usage error (exit 2): one sends to everyone, the other only the unknown ones', async () => {
     const { dir, campaign } = copyExample('newsletter');
     const r = await runCli(['send', campaign, '--restart', '--resend-unknown'], { cwd: dir });
