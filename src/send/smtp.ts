@@ -381,7 +381,14 @@ export class SmtpTransport implements Transport {
         'use smtps:// for a server with implicit TLS, or smtp+plain:// to send without TLS on a network you trust',
       );
     }
-    return new MailcampError('TRANSPORT', `${what}: ${describe(e)}`, { host: this.where, responseCode: e.responseCode });
+    // A certificate the machine does not trust: say the ways out, as the mailbox readers do.
+    const certificate = what === 'TLS failed' && /certificate|self.signed|CERT_|issuer/i.test(`${e.code} ${e.message}`);
+    return new MailcampError(
+      'TRANSPORT',
+      `${what}: ${describe(e)}`,
+      { host: this.where, responseCode: e.responseCode },
+      certificate ? "for a server whose certificate comes from a private CA add ?ca=FILE (its PEM) to the URL; for a test server, ?tls_verify=false" : undefined,
+    );
   }
 
   /**

@@ -454,6 +454,7 @@ describe('SMTP faults against a scripted smtp-server (issue 3)', () => {
         const r = await runCli(['send', f.campaign, '--transport', url, '--yes'], { cwd: f.dir, env: { SMTP_PASS: secret } });
         assert.equal(r.code, 3, `${scheme}: ${r.stderr}`);
         assert.match(r.stderr, /localhost:\d+: TLS failed: .*self-signed certificate/i);
+        assert.match(r.stderr, /add \?ca=FILE \(its PEM\) to the URL; for a test server, \?tls_verify=false/);
         assert.ok(!(r.stdout + r.stderr).includes(secret), 'password never printed');
         assert.equal(server.messages.length, 0);
       });
