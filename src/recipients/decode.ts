@@ -284,7 +284,8 @@ class TextCheck extends Transform {
         this.onGarbled(this.lines.line);
         this.diag.error(
           `bytes on this line are not valid ${this.enc.name}: check the encoding in the recipients mapping ` +
-            '(if the file is UTF-8, remove `encoding`)',
+            // GB18030 is GBK's superset (what newer Excel writes): a rare character like 𠮷 is only in it.
+            (/^(gbk|gb2312|cp936)$/i.test(this.enc.name) ? '(try `encoding: gb18030`, which also has the characters GBK lacks; if the file is UTF-8, remove `encoding`)' : '(if the file is UTF-8, remove `encoding`)'),
           { file: this.file, line: this.lines.line },
         );
         this.checking = false;

@@ -67,6 +67,14 @@ describe('encodings', () => {
     assert.match(r.errors[0], /^lists\/list\.csv:3: bytes on this line are not valid gbk/);
   });
 
+  test('a GB18030 file read as gbk (a character GBK lacks, like 𠮷) says to try gb18030, which reads it', async () => {
+    const bytes = iconv.encode('email,name\na@example.com,张𠮷\n', 'gb18030');
+    const r = await readAll(sourceFor(bytes, { encoding: 'gbk' }));
+    assert.match(r.errors[0], /^lists\/list\.csv:2: bytes on this line are not valid gbk: .*\(try `encoding: gb18030`/);
+    const ok = await readAll(sourceFor(bytes, { encoding: 'gb18030' }));
+    assert.deepEqual(ok.errors, []);
+  });
+
   test('a UTF-8 byte order mark is removed', async () => {
     const r = await readAll(sourceFor('\ufeffemail,name\na@example.com,Ann\n'));
     assert.deepEqual(r.header, ['email', 'name']);
