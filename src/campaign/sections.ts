@@ -239,7 +239,7 @@ export function readSchedule(r: SchemaReader, n: PNode | undefined): ScheduleSpe
     try {
       new Intl.DateTimeFormat('en', { timeZone: timezone });
     } catch {
-      r.error(`schedule.timezone: unknown time zone '${timezone}' (use an IANA name like Europe/Berlin)`, e('timezone')!.pos);
+      r.error(`schedule.timezone: unknown time zone '${timezone}' (${zoneHint(timezone)})`, e('timezone')!.pos);
     }
   }
   const missed = r.str(e('missed'), 'schedule.missed') ?? 'latest';
@@ -272,4 +272,36 @@ function atProblem(s: string): string | undefined {
   }
   if (m[7] && Number(m[7]) !== 0) return 'takes whole seconds (occurrences are named to the second)';
   return undefined;
+}
+
+/** Names people guess for their zone, and the IANA name that has the city. */
+const ZONE_GUESSES: Record<string, string> = {
+  'asia/beijing': 'Asia/Shanghai',
+  'asia/peking': 'Asia/Shanghai',
+  'asia/guangzhou': 'Asia/Shanghai',
+  'asia/shenzhen': 'Asia/Shanghai',
+  'asia/hangzhou': 'Asia/Shanghai',
+  'asia/chengdu': 'Asia/Shanghai',
+  'asia/hongkong': 'Asia/Hong_Kong',
+  'asia/taipei city': 'Asia/Taipei',
+  'asia/osaka': 'Asia/Tokyo',
+  'asia/mumbai': 'Asia/Kolkata',
+  'asia/delhi': 'Asia/Kolkata',
+  'asia/new delhi': 'Asia/Kolkata',
+  'europe/frankfurt': 'Europe/Berlin',
+  'europe/munich': 'Europe/Berlin',
+  'america/san francisco': 'America/Los_Angeles',
+  'america/san_francisco': 'America/Los_Angeles',
+  'america/washington': 'America/New_York',
+  'america/boston': 'America/New_York',
+  'cst': 'Asia/Shanghai (China) or America/Chicago (US Central)',
+};
+
+function zoneHint(zone: string): string {
+  const key = zone.trim().toLowerCase();
+  const guess = ZONE_GUESSES[key];
+  if (guess) return `did you mean ${guess}? IANA names the zone by one city`;
+  const known = Intl.supportedValuesOf('timeZone');
+  const close = suggest(zone, known);
+  return close ? `did you mean ${close}?` : 'use an IANA name like Europe/Berlin or Asia/Shanghai';
 }

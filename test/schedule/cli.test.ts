@@ -43,7 +43,11 @@ describe('validate with a schedule', () => {
     assert.equal(r.code, 2);
     const lines = r.stderr.split('\n');
     assert.ok(lines.includes("c.yaml:7:9: schedule.cron: invalid cron expression '0 9 * * 8': Invalid value for dayOfWeek: 8"), r.stderr);
-    assert.ok(lines.some((l) => l.startsWith("c.yaml:8:13: schedule.timezone: unknown time zone 'Europe/Berlim'")), r.stderr);
+    assert.ok(lines.includes("c.yaml:8:13: schedule.timezone: unknown time zone 'Europe/Berlim' (did you mean Europe/Berlin?)"), r.stderr);
+    // A city people guess that IANA files under another: named.
+    const beijing = project(tmpDir(), { 'c.yaml': 'schedule:\n  cron: "0 9 * * 1"\n  timezone: Asia/Beijing\n' });
+    const b = await runCli(['validate', 'c.yaml'], { cwd: beijing });
+    assert.match(b.stderr, /unknown time zone 'Asia\/Beijing' \(did you mean Asia\/Shanghai\?/);
   });
 
   test('at: a date the calendar does not have, or a fraction of a second, is an error (not moved to another day)', async () => {
