@@ -158,7 +158,15 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
   const cwd = o.cwd ?? process.cwd();
   if (o.to !== undefined) {
     const chk = checkAddress(o.to.trim());
-    if (!chk.ok) throw new MailcampError('USAGE', `--to ${JSON.stringify(o.to)}: ${chk.reason}`);
+    if (!chk.ok) {
+      // The list's wording ("put one address per row") does not fit a flag.
+      const reason = /display-name form/.test(chk.reason)
+        ? 'give the bare address only, like you@example.com'
+        : /several addresses|group syntax/.test(chk.reason)
+          ? 'give one address (a test send goes to one)'
+          : chk.reason;
+      throw new MailcampError('USAGE', `--to ${JSON.stringify(o.to)}: ${reason}`);
+    }
     o = { ...o, to: chk.address };
   }
 

@@ -76,6 +76,11 @@ describe('send --to (test send)', () => {
       assert.match(r.stderr, /--to/);
       assert.ok(!fs.existsSync(path.join(f.dir, 'outbox')), 'nothing written');
     }
+    // In words that fit a flag, not the list's ("put one address per row").
+    const named = await runCli(['send', f.campaign, '--dry-run', '--to', 'Me <me@x.example>'], { cwd: f.dir });
+    assert.equal(named.stderr.trim(), '--to "Me <me@x.example>": give the bare address only, like you@example.com');
+    const two = await runCli(['send', f.campaign, '--dry-run', '--to', 'a@x.example;b@x.example'], { cwd: f.dir });
+    assert.equal(two.stderr.trim(), '--to "a@x.example;b@x.example": give one address (a test send goes to one)');
   });
 
   test('to the outbox transport: the test copy is a file of its own, next to the delivered ones', async () => {
