@@ -149,6 +149,10 @@ function bar(done: number, total: number): string {
 async function ask(io: Io, info: ConfirmInfo): Promise<boolean> {
   const rl = readline.createInterface({ input: io.stdin, output: io.stderr });
   try {
+    if (info.restartAgain) {
+      const r = info.restartAgain;
+      err(io, `--restart: run ${r.runId} had not finished, and ${r.sent} of its ${r.recipients} recipient(s) were (maybe) reached: they get the message again (\`send\` without --restart resumes instead)`);
+    }
     const what = info.resume
       ? `Resume run ${info.resume.runId} of '${info.campaign}' (${info.resume.done} done): send ${plural(info.recipients, 'more message')}`
       : `Send ${plural(info.recipients, 'message')} of '${info.campaign}'`;

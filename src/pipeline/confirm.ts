@@ -14,6 +14,8 @@ export interface ConfirmInfo {
   campaign: string;
   /** Set when an unfinished run is resumed: its id, and how many of its recipients are done. */
   resume?: { runId: string; done: number };
+  /** Set when --restart leaves an unfinished run whose recipients were reached: they get it again. */
+  restartAgain?: { runId: string; sent: number; recipients: number };
 }
 
 /**
@@ -25,14 +27,19 @@ export function whatASendWouldDo(
   name: string,
   total: number,
   campaignDir: string | undefined,
-): { count: number; resume?: ConfirmInfo['resume'] } {
+): { count: number; resume?: ConfirmInfo['resume']; restartAgain?: ConfirmInfo['restartAgain'] } {
   let resume: ConfirmInfo['resume'];
+  let restartAgain: ConfirmInfo['restartAgain'];
   let left = total;
   const dir = campaignDir && (o.occurrence ? occurrenceDir(campaignDir, o.occurrence.getTime()) : campaignDir);
   if (dir && journalExists(dir)) {
     const peek = openJournal(dir, { readonly: true });
     try {
       const run = refuseFinishedRun(peek, name, o);
+      if (run && o.restart && run.state !== 'finished') {
+        const t = peek.totals();
+        if (t.sent + t.unknown + t.sending > 0) restartAgain = { runId: run.runId, sent: t.sent + t.unknown + t.sending, recipients: t.recipients };
+      }
       if (run && !o.restart) {
         const t = peek.totals();
         if (run.state === 'finished') left = t.unknown; // --resend-unknown
@@ -46,5 +53,5 @@ export function whatASendWouldDo(
       peek.close();
     }
   }
-  return { count: o.to ? Math.min(o.limit ?? 1, total) : Math.min(o.limit ?? Infinity, left), resume };
+  return { count: o.to ? Math.min(o.limit ?? 1, total) : Math.min(o.limit ?? Infinity, left), resume, restartAgain };
 }

@@ -232,8 +232,8 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
         const count = o.to ? Math.min(o.limit ?? 1, total) : Math.min(o.limit ?? Infinity, total);
         throw new MailcampError('USAGE', `refusing to send ${count} message(s) to ${server} without confirmation: stdin is not a terminal; pass --yes`);
       }
-      const { count, resume } = whatASendWouldDo(o, c.name, total, throwaway ? undefined : campaignStateDir(stateDir, c.name));
-      if (!(await o.confirm({ recipients: count, server, campaign: c.name, resume }))) {
+      const { count, resume, restartAgain } = whatASendWouldDo(o, c.name, total, throwaway ? undefined : campaignStateDir(stateDir, c.name));
+      if (!(await o.confirm({ recipients: count, server, campaign: c.name, resume, restartAgain }))) {
         throw new MailcampError('USAGE', 'not sent: confirmation declined');
       }
     }

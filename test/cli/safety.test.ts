@@ -177,6 +177,23 @@ describe('skipping rows', () => {
 });
 
 describe('the confirmation on a terminal', () => {
+  test('--restart of an unfinished run says, before the question, that those reached get it again', async () => {
+    const dir = project('email,name\na@example.com,A\nb@example.com,B\nc@example.com,C\n');
+    const server = await startSmtpServer({ starttls: false });
+    try {
+      const url = `smtp+plain://127.0.0.1:${server.port}`;
+      assert.equal((await runCli(['send', 'c.yaml', '--transport', url, '--yes', '--limit', '2'], { cwd: dir })).code, 0);
+      const no = await runCli(['send', 'c.yaml', '--transport', url, '--restart'], { cwd: dir, tty: true, input: 'n\n' });
+      assert.equal(no.code, 2);
+      const warning = no.stderr.search(/--restart: run \S+ had not finished, and 2 of its 3 recipient\(s\) were \(maybe\) reached: they get the message again/);
+      const question = no.stderr.indexOf('Send 3 messages');
+      assert.ok(warning >= 0 && question > warning, no.stderr);
+      assert.equal(server.messages.length, 2);
+    } finally {
+      await server.close();
+    }
+  });
+
   test('a resume asks about what is left, and the warnings come before the question', async () => {
     const dir = project('email,name\na@example.com,A\nb@example.com,B\nc@example.com,C\nd@example.com,D\nA@example.com,again\n');
     const server = await startSmtpServer({ starttls: false });
