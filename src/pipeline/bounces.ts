@@ -252,6 +252,13 @@ async function fetchAndClassify(mailbox: Mailbox, msg: MailboxMessage, cfg: Mail
  * no returned original either, it teaches nothing and is left for a person (`unknown`).
  */
 function mapToMailedAddress(c: Classification, matcher: RecipientMatcher): void {
+  // A reply asking to unsubscribe, from another address than the one the message it answers
+  // went to: both stop getting mail.
+  if (c.kind === 'unsubscribe' && c.answers?.length) {
+    const mailed = matcher.addressForMessageId(c.answers);
+    if (mailed && !c.recipients.some((r) => r.address === mailed)) c.recipients.push({ address: mailed, kind: 'unsubscribe', original: c.recipients[0]?.address });
+    return;
+  }
   if (c.kind !== 'hard' && c.kind !== 'soft' && c.kind !== 'delayed' && c.kind !== 'complaint') return;
   const mailed = matcher.addressFor(c.campaign, c.recipientToken);
   if (c.recipients.length === 0) {

@@ -38,6 +38,8 @@ export interface Classification {
   subject: string;
   from?: string;
   date?: Date;
+  /** Message-IDs a reply answers (In-Reply-To, References): unsubscribe requests. */
+  answers?: string[];
   /** The Date header as written (`date` is the time of reading when it does not parse). */
   dateHeader?: string;
   /** From the returned original, when the report includes its headers. */
@@ -104,7 +106,12 @@ export function classifyMail(mail: IncomingMail, opts: ClassifyOptions = {}): Cl
   }
 
   const unsub = unsubscribeRequest(mail, opts.unsubscribeAddresses ?? []);
-  if (unsub) return { ...base, kind: 'unsubscribe', via: `unsubscribe-${unsub.via}`, recipients: [{ address: unsub.address, kind: 'unsubscribe' }] };
+  if (unsub) {
+    // A reply names the message it answers: ours, sent to the address to unsubscribe (the
+    // sender may write from another one: an alias, a forward).
+    const replyTo = `${mail.header('in-reply-to') ?? ''} ${mail.header('references') ?? ''}`.match(/<[^<>\s]+>/g) ?? [];
+    return { ...base, kind: 'unsubscribe', via: `unsubscribe-${unsub.via}`, recipients: [{ address: unsub.address, kind: 'unsubscribe' }], answers: [...new Set(replyTo)] };
+  }
 
   return base;
 }

@@ -33,6 +33,50 @@ export class RecipientMatcher {
     return this.maps.get(campaign)?.get(token);
   }
 
+  /**
+   * The single address one of these Message-IDs was sent to, from the journals of this state
+   * folder (each campaign's, and its latest occurrences'): a reply's In-Reply-To and References.
+   */
+  addressForMessageId(ids: readonly string[]): string | undefined {
+    const ours = ids.filter((id) => /^<[^<>\s]+@[^<>\s]+>$/.test(id)).slice(0, 20);
+    if (!ours.length) return undefined;
+    for (const dir of this.allJournals()) {
+      const journal = openJournal(dir, { readonly: true });
+      try {
+        for (const id of ours) {
+          const e = journal.byMessageId(id);
+          if (e && /^[^\s,;@]+@[^\s,;@]+$/.test(e.email.trim())) return e.email.trim().toLowerCase();
+        }
+      } finally {
+        journal.close();
+      }
+    }
+    return undefined;
+  }
+
+  /** Every campaign's journal in the state folder, and its latest occurrences'. */
+  private allJournals(): string[] {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.stateDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+    } catch {
+      return [];
+    }
+    return names.flatMap((name) => this.journalsOf(path.join(this.stateDir, name)));
+  }
+
+  private journalsOf(dir: string): string[] {
+    const journals = journalExists(dir) ? [dir] : [];
+    const occ = path.join(dir, OCCURRENCES_DIR);
+    try {
+      const stamps = fs.readdirSync(occ).filter((s) => journalExists(path.join(occ, s))).sort().slice(-RECENT_OCCURRENCES);
+      for (const stamp of stamps) journals.push(path.join(occ, stamp));
+    } catch {
+      // no occurrences
+    }
+    return journals;
+  }
+
   private load(campaign: string): Map<string, string> | undefined {
     let dir: string;
     try {
@@ -43,14 +87,7 @@ export class RecipientMatcher {
     if (!fs.existsSync(dir)) return undefined;
     // The campaign's own journal, and those of its latest scheduled occurrences (bounces come
     // soon after a send; the token is the same in each: it depends on campaign and recipient).
-    const journals = journalExists(dir) ? [dir] : [];
-    const occ = path.join(dir, OCCURRENCES_DIR);
-    try {
-      const stamps = fs.readdirSync(occ).filter((s) => journalExists(path.join(occ, s))).sort().slice(-RECENT_OCCURRENCES);
-      for (const stamp of stamps) journals.push(path.join(occ, stamp));
-    } catch {
-      // no occurrences
-    }
+    const journals = this.journalsOf(dir);
     if (!journals.length) return undefined;
     const map = new Map<string, string>();
     const secret = existingTokenKey(this.stateDir);

@@ -398,6 +398,17 @@ export class SqliteJournal implements Journal {
     return r && toEntry(r);
   }
 
+  /**
+   * The entry a message with this Message-ID was sent for (a reply names it in In-Reply-To).
+   * Not indexed: a scan, for the few replies a `bounces` run reads.
+   */
+  byMessageId(messageId: string): JournalEntry | undefined {
+    this.usable();
+    this.flushNow();
+    const r = this.db.prepare('SELECT * FROM entries WHERE message_id = ? LIMIT 1').get(messageId) as EntryRow | undefined;
+    return r && toEntry(r);
+  }
+
   *entries(statuses?: DeliveryStatus[]): Generator<JournalEntry, void, undefined> {
     const wanted = statuses ? [...new Set(statuses)] : undefined;
     if (wanted && wanted.length === 0) return;

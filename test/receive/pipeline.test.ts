@@ -375,3 +375,21 @@ test('a subject with control characters stays one line in the suppression list',
     list.close();
   }
 });
+
+test('an unsubscribe reply from another address than the one mailed (an alias, a forward): the address its In-Reply-To was sent to is suppressed too', async () => {
+  const { dir, state } = project('url: dir:unused\n');
+  const j = openJournal(path.join(state, 'news'));
+  j.startRun('r1', 'outbox');
+  j.addPending({ key: 'jdoe@corp.example', row: 2, email: 'jdoe@corp.example', messageId: '<sent-to-jdoe.20261122@acme.example>' });
+  j.close();
+  const reply = (inReplyTo: string) =>
+    `From: John <john.doe@corp.example>\nTo: news@acme.example\nSubject: Re: Hi John\nIn-Reply-To: ${inReplyTo}\nReferences: ${inReplyTo}\nMessage-ID: <r-${inReplyTo.length}@corp.example>\n\nUnsubscribe\n\n> Hi John\n`;
+  const seen: string[][] = [];
+  await runBounces({
+    file: 'mailbox.yaml',
+    cwd: dir,
+    mailbox: () => new FakeMailbox([{ id: '1', raw: reply('<sent-to-jdoe.20261122@acme.example>') }, { id: '2', raw: reply('<someone-else@other.example>') }]),
+    onMessage: (m) => seen.push(m.suppressed),
+  });
+  assert.deepEqual(seen, [['john.doe@corp.example', 'jdoe@corp.example'], []]);
+});
