@@ -57,13 +57,33 @@ export function outboxVerdicts(dir: string): (e: JournalEntry) => StaleVerdict |
 /** The part of an outbox file name after its row (rows past 999,999 have more digits). */
 const suffixOf = (name: string): string => name.replace(/^\d+-/, '');
 
+const CAMPAIGN_HEADER = /^X-Mailcamp-Campaign:[ \t]*([^\r\n]*)/im;
+
+/**
+ * Where a message goes in the outbox: its own name, unless another campaign's message has it
+ * (two campaigns writing to one `outbox:DIR`, a pickup folder): then the name gets this
+ * campaign's name too, and neither replaces the other.
+ */
+function theirsAside(file: string, raw: Buffer): string {
+  if (!fs.existsSync(file)) return file;
+  const ours = CAMPAIGN_HEADER.exec(raw.toString('latin1', 0, Math.min(raw.length, 16 * 1024)))?.[1];
+  const theirs = headerIn(file, CAMPAIGN_HEADER);
+  if (!ours || theirs === undefined || theirs === ours) return file;
+  return file.replace(/\.eml$/, `.${ours}.eml`);
+}
+
 function messageIdIn(file: string): string | undefined {
+  return headerIn(file, /^Message-ID:[ \t]*(<[^>\r\n]*>)/im);
+}
+
+/** A header of an .eml file (its first 16 KiB), or undefined. */
+function headerIn(file: string, re: RegExp): string | undefined {
   let fd: number | undefined;
   try {
     fd = fs.openSync(file, 'r');
     const head = Buffer.alloc(16 * 1024);
     const n = fs.readSync(fd, head, 0, head.length, 0);
-    return /^Message-ID:[ \t]*(<[^>\r\n]*>)/im.exec(head.toString('latin1', 0, n))?.[1];
+    return re.exec(head.toString('latin1', 0, n))?.[1];
   } catch {
     return undefined;
   } finally {
@@ -96,7 +116,7 @@ export class OutboxTransport implements Transport {
     } catch (e) {
       return { status: 'deferred', response: `not written: ${(e as Error).message}`, notTried: true };
     }
-    const file = path.join(this.dir, this.nameFor(msg));
+    const file = theirsAside(path.join(this.dir, this.nameFor(msg)), msg.raw);
     const tmp = `${file}.tmp-${process.pid}`;
     try {
       await fs.promises.writeFile(tmp, msg.raw);

@@ -574,3 +574,18 @@ describe('folders the user names', () => {
     assert.match(host.stderr, /^dev-server: cannot listen on 192\.0\.2\.1:2600: /);
   });
 });
+
+test('two campaigns writing to one outbox:DIR (a pickup folder) do not replace each other\'s messages', async () => {
+  const dir = writeFiles(tmpDir(), {
+    't.hbs': '<p>Hi {{name}}</p>\n',
+    'r.csv': 'email,name\na@example.com,A\nb@example.com,B\n',
+    'news.yaml': 'name: news\nfrom: t@example.com\nsubject: "news for {{name}}"\ntemplate: t.hbs\nrecipients: r.csv\ntransport: outbox:out\n',
+    'promo.yaml': 'name: promo\nfrom: t@example.com\nsubject: "promo for {{name}}"\ntemplate: t.hbs\nrecipients: r.csv\ntransport: outbox:out\n',
+  });
+  for (const f of ['news.yaml', 'promo.yaml']) assert.equal((await runCli(['send', f], { cwd: dir })).code, 0);
+  const subjects = fs.readdirSync(path.join(dir, 'out')).map((n) => /^Subject: (.*)\r$/m.exec(fs.readFileSync(path.join(dir, 'out', n), 'utf8'))![1]).sort();
+  assert.deepEqual(subjects, ['news for A', 'news for B', 'promo for A', 'promo for B']);
+  // A run of the same campaign again (--restart) writes its own files anew, as before.
+  assert.equal((await runCli(['send', 'news.yaml', '--restart'], { cwd: dir })).code, 0);
+  assert.equal(fs.readdirSync(path.join(dir, 'out')).length, 4);
+});
