@@ -174,6 +174,7 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
     const same = headerNames.get(k.toLowerCase());
     headerNames.set(k.toLowerCase(), k);
     if (!/^[!-9;-~]+$/.test(k)) diag.error(`headers: '${k}' is not a valid header name`, v.pos);
+    else if (k.includes('{{')) diag.error(`headers: '${k}': a header name is not a template (only values are)`, v.pos);
     // Header names are case-insensitive: both would go out (RFC 5322 §3.6 allows Sender,
     // In-Reply-To, References once), and DKIM would sign only the last.
     else if (same) diag.error(`headers: '${k}' repeats '${same}' (header names are case-insensitive); give it once`, v.pos);

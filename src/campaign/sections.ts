@@ -178,7 +178,7 @@ export function readAttachments(
       pathNode = it.entries.get('path')?.node;
       filename = r.str(it.entries.get('filename')?.node, `${name}.filename`);
       filenamePos = it.entries.get('filename')?.node.pos;
-      if (filename !== undefined && /[\r\n\0/\\]/.test(filename.replace(/\{\{[^}]*\}\}/g, ''))) {
+      if (filename !== undefined && (/[\r\n\0/\\]/.test(filename.replace(/\{\{[^}]*\}\}/g, '')) || /^\s*\.{1,2}\s*$/.test(filename))) {
         r.error(`${name}.filename must be a plain file name`, it.entries.get('filename')!.node.pos);
       }
       if (!pathNode) {

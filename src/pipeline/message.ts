@@ -102,9 +102,9 @@ export function renderUnit(p: PreparedCampaign, u: Unit, o: RenderOptions): Rend
     throw new MailcampError('INPUT', `attachment filename ${JSON.stringify(empty.template)} is empty for this row`, { file: csv, line: u.row, column: columnOf(empty.template) });
   }
   // A name from the list is a file name, as a literal one must be (RFC 2183 §2.3: no path).
-  const pathy = attachmentNameWhere(c, rendered, (n) => /[/\\]/.test(n));
+  const pathy = attachmentNameWhere(c, rendered, (n) => /[/\\]/.test(n) || n.trim() === '.' || n.trim() === '..');
   if (pathy) {
-    throw new MailcampError('INPUT', `attachment filename ${JSON.stringify(pathy.name)} must be a plain file name, without '/' or '\\'`, {
+    throw new MailcampError('INPUT', `attachment filename ${JSON.stringify(pathy.name)} must be a plain file name, without '/' or '\\' (and not '.' or '..')`, {
       file: csv,
       line: u.row,
       column: columnOf(pathy.template),
