@@ -78,6 +78,24 @@ function helperError(opts: HelperOptions, message: string): HelperError {
   return new HelperError(message, at ? { line: at.line, col: at.column + 1 } : undefined);
 }
 
+/**
+ * An Intl formatter, or the helper's error at its call naming the option Intl refused
+ * (`locale="en_US"`, a misspelt time zone or currency) instead of Intl's own words.
+ */
+function intlOption<F>(opts: HelperOptions, helper: string, given: Record<string, unknown>, make: () => F): F {
+  try {
+    return make();
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    const shown = Object.entries(given)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}="${String(v)}"`)
+      .join(' ');
+    const hint = typeof given.locale === 'string' && given.locale.includes('_') ? ` (a language tag is written with '-': ${given.locale.replace(/_/g, '-')})` : '';
+    throw helperError(opts, `${helper}: an option Intl does not know: ${shown}${hint}; locales look like en-US or zh-CN, time zones like Asia/Shanghai, currencies like EUR`);
+  }
+}
+
 export function createEnvironment(): HB {
   const hb = Handlebars.create();
   // Only what we register is callable; these built-ins would otherwise leak internals.
@@ -96,8 +114,8 @@ export function createEnvironment(): HB {
     const { locale } = opts.hash as Record<string, string>;
     const timeZone = d.day ? 'UTC' : (opts.hash.timeZone as string | undefined);
     if (!(DATE_STYLES as readonly string[]).includes(style)) throw helperError(opts, `formatDate: style must be one of ${DATE_STYLES.join(', ')}`);
-    const fmt = cached(dateFormats, JSON.stringify([locale, style, timeZone]), () =>
-      new Intl.DateTimeFormat(locale || 'en', { dateStyle: style as 'long', timeZone }),
+    const fmt = intlOption(opts, 'formatDate', { locale, timeZone }, () =>
+      cached(dateFormats, JSON.stringify([locale, style, timeZone]), () => new Intl.DateTimeFormat(locale || 'en', { dateStyle: style as 'long', timeZone })),
     );
     return fmt.format(d.date);
   });
@@ -113,7 +131,9 @@ export function createEnvironment(): HB {
     if (currency) Object.assign(o, { style: 'currency', currency: String(currency) });
     else if (style) o.style = String(style) as 'percent';
     if (decimals !== undefined) o.minimumFractionDigits = o.maximumFractionDigits = Number(decimals);
-    const fmt = cached(numberFormats, JSON.stringify([locale, o]), () => new Intl.NumberFormat(locale ? String(locale) : 'en', o));
+    const fmt = intlOption(opts, 'formatNumber', { locale, currency, style }, () =>
+      cached(numberFormats, JSON.stringify([locale, o]), () => new Intl.NumberFormat(locale ? String(locale) : 'en', o)),
+    );
     return fmt.format(n);
   });
   hb.registerHelper('default', (value: unknown, fallback: unknown) =>

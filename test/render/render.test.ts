@@ -181,6 +181,18 @@ describe('render', () => {
     assert.equal(r.html, '2024年3月5日|1.234,50\u00a0€|n/a|yes');
   });
 
+  test('a helper option Intl refuses (locale="en_US", a misspelt zone or currency) is named in our words at the call, not in Intl\'s', async () => {
+    for (const [tpl, want] of [
+      ['{{formatNumber 3 locale="en_US"}}', /^formatNumber: an option Intl does not know: locale="en_US" \(a language tag is written with '-': en-US\)/],
+      ['{{formatNumber 3 currency="EURO"}}', /^formatNumber: an option Intl does not know: currency="EURO"/],
+      ['{{formatDate "2026-11-22T10:00:00Z" timeZone="Asia/Beijing"}}', /^formatDate: an option Intl does not know: timeZone="Asia\/Beijing"/],
+    ] as const) {
+      const { cc, errors } = await compiled({ 't.hbs': tpl });
+      assert.deepEqual(errors, []);
+      assert.throws(() => cc!.render(row({ email: 'a@x.com', name: 'A', city: '' }), new Date()), (e: unknown) => want.test((e as Error).message) || assert.fail((e as Error).message));
+    }
+  });
+
   test('lookup is strict like every variable: a key that is not there is an error, one that is gives its value', async () => {
     const { cc, errors } = await compiled({ 't.hbs': '{{lookup . "name"}}|{{lookup . "nmae"}}' });
     assert.deepEqual(errors, []);
