@@ -75,7 +75,9 @@ export function interpolate(value: string, env: Env, opts: { secret?: boolean; u
     const before = value[at - 1];
     const after = value[at + whole.length];
     const wholeField = (at === userinfo[0] || before === ':') && (after === ':' || after === '@');
-    if (!wholeField) return v;
+    // A piece of a user name or password (`news-${TEAM}@…`): the characters that would end the
+    // user info or the URL's authority early are encoded; the rest is as written.
+    if (!wholeField) return v.replace(/[@/?#:%\s]/g, (ch) => encodeURIComponent(ch));
     const user = (x: string) => (alreadyEncoded(x) ? x : encodeURIComponent(x));
     // The whole user info in one variable (`${SMTP_CREDS}@host`): user and password, each encoded.
     if (at === userinfo[0] && after === '@' && v.includes(':')) {

@@ -264,6 +264,11 @@ describe('loadCampaign', () => {
       const parsed = parseTransportUrl(t, process.cwd());
       assert.ok(parsed.kind === 'smtp' && parsed.pass === pw, `${pw}: ${t}`);
     }
+    // A variable that is a piece of the user name or password: a '#' or '@' in it does not end the user info.
+    const piece = loadCampaign(project(MIN + 'transport: smtp://news-${TEAM}:pw-${PIN}@smtp.example.com\n'), { env: { TEAM: 'a#b', PIN: '1@2/3' } }).transport!;
+    const p2 = parseTransportUrl(piece, process.cwd());
+    assert.ok(p2.kind === 'smtp');
+    assert.deepEqual([p2.host, p2.user, p2.pass], ['smtp.example.com', 'news-a#b', 'pw-1@2/3']);
   });
 
   test('transport URLs are checked', () => {
