@@ -265,3 +265,13 @@ test('a text attachment in UTF-8 says charset=utf-8 (RFC 2046 §4.1.2: without o
   const m = await simpleParser(raw);
   assert.equal(m.attachments.find((a) => a.filename === 'names.csv')!.content.toString('utf8'), 'Name,城市\n张伟,上海\n');
 });
+
+test('a body line starting with "From " is written =46rom in quoted-printable (RFC 2049 §3 (8)): an mbox store cannot turn it into ">From"', async () => {
+  const { raw } = await build('', { 't.hbs': '<p>Hello {{name}}</p>\n<p>From now on, prices change.</p>\n<p>From {{name}} too</p>\n' }, { email: 'a@example.com', name: 'Ann' });
+  assert.doesNotMatch(raw, /\r\nFrom /, 'no line starts with "From "');
+  assert.match(raw, /\r\n=46rom now on, prices change\./);
+  const m = await simpleParser(raw);
+  assert.match(m.text!, /^From now on, prices change\.$/m);
+  assert.match(m.text!, /^From Ann too$/m);
+  assert.match(m.html as string, /<p>From now on, prices change\.<\/p>/);
+});
