@@ -50,6 +50,10 @@ export function checkAddressSlowPath(s: string): AddressCheck {
   if (/[\r\n\0]/.test(s)) return fail('line break or NUL in address');
   if (/[\x00-\x1f\x7f]/.test(s)) return fail('control character in address');
   if (/^mailto:/i.test(s)) return fail("remove the 'mailto:' prefix");
+  // Invisible characters (zero-width space, soft hyphen, direction marks) come from copying out
+  // of web pages and documents, or from spoofing; IDNA would drop some from a domain without a word.
+  const invisible = /\p{Cf}/u.exec(s);
+  if (invisible) return fail(`invisible character U+${invisible[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} in the address (copied from a web page or document?): remove it`);
   // Typed with a Chinese or Japanese input method: say which character, not "missing '@'".
   const wide = /[＠，；．＜＞　]/.exec(s);
   if (wide) return fail(`full-width '${wide[0] === '　' ? 'space' : wide[0]}' in the address: write it in ASCII`);

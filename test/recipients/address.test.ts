@@ -124,3 +124,10 @@ test('full-width characters typed with a Chinese input method are named, not "mi
     assert.deepEqual(checkAddress(a), { ok: false, reason: `full-width '${ch}' in the address: write it in ASCII` });
   }
 });
+
+test('an invisible character (zero-width space, soft hyphen, direction mark) is refused wherever it is, not dropped from a domain', () => {
+  for (const [a, cp] of [['a\u200b@example.com', '200B'], ['b@exa\u200bmple.com', '200B'], ['c@ex\u00adample.com', '00AD'], ['d@example.com\u202e', '202E']]) {
+    const r = checkAddress(a);
+    assert.ok(!r.ok && r.reason.startsWith(`invisible character U+${cp} in the address`), `${JSON.stringify(a)}: ${JSON.stringify(r)}`);
+  }
+});
