@@ -187,7 +187,13 @@ export function registerPartials(hb: HB, templateDir: string, show: (file: strin
     if (leavesFolder(path.relative(top, realOr(path.join(dir, f))))) {
       throw new MailcampError('INPUT', 'the partial is a link to a file outside the template folder; only files below it can be used', { file: show(path.join(dir, f)) });
     }
-    hb.registerPartial(name, readTextFile(path.join(dir, f), show(path.join(dir, f))));
+    try {
+      hb.registerPartial(name, readTextFile(path.join(dir, f), show(path.join(dir, f))));
+    } catch (e) {
+      // Unreadable (saved as GBK, say): an error where a template uses it, not for every
+      // campaign of the folder (reading it again there throws the same error).
+      if (!(e instanceof MailcampError)) throw e;
+    }
     registered.set(name, path.join(dir, f));
   }
   return registered;

@@ -243,6 +243,21 @@ describe('validate', () => {
     assert.match(none.stderr, /c\.yaml:4:11: template not found/);
   });
 
+  test('a partial saved in another encoding is an error where a template uses it, not for every campaign of the folder', async () => {
+    const dir = writeFiles(tmpDir(), {
+      'partials/unused.hbs': iconv.encode('<p>页脚</p>\n', 'gbk'),
+      'r.csv': 'email,name\na@example.com,A\n',
+      't.hbs': '<p>{{name}}</p>\n',
+      'u.hbs': '<p>{{name}}</p>{{> unused}}\n',
+      'c.yaml': 'name: gp\nfrom: a@example.com\nsubject: x\ntemplate: t.hbs\nrecipients: r.csv\n',
+      'u.yaml': 'name: gu\nfrom: a@example.com\nsubject: x\ntemplate: u.hbs\nrecipients: r.csv\n',
+    });
+    assert.equal((await runCli(['validate', 'c.yaml'], { cwd: dir })).code, 0);
+    const used = await runCli(['validate', 'u.yaml'], { cwd: dir });
+    assert.equal(used.code, 2);
+    assert.match(used.stderr, /^partials\/unused\.hbs:1: invalid UTF-8 bytes on this line/m);
+  });
+
   test('a partial linked to a file outside the template folder, and a .env that is a pipe, are one-line errors (no hang, nothing read)', async () => {
     const dir = writeFiles(tmpDir(), {
       'secret.txt': 'SMTP_PASS=S3cr3tPW\n',
