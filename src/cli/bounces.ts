@@ -45,13 +45,15 @@ function jsonOf(m: MessageResult): Record<string, unknown> {
   return {
     source: m.source,
     message_id: m.messageId ?? null,
-    kind: m.kind,
+    // One of issue 5's seven kinds: a copy of a message read before says what it is, and that it is a copy.
+    kind: m.kind === 'duplicate' ? c.kind : m.kind,
     recipients: c.recipients.map((r) => r.address),
     status: c.status ?? null,
     diagnostic: c.diagnostic ?? null,
     campaign: c.campaign ?? null,
     subject: c.subject,
     suppressed: m.suppressed,
+    ...(m.kind === 'duplicate' ? { duplicate: true } : {}),
   };
 }
 

@@ -55,6 +55,12 @@ test('a folder of .eml files: summary, JSON lines, nothing counted twice, inbox 
 
   const again = await runCli(['bounces', 'mailbox.yaml'], { cwd: dir });
   assert.match(again.stdout, /read 0 of 5 messages \(5 processed before\)/);
+  // A copy under another name: its kind is one of issue 5's seven, and it says it is a copy.
+  fs.copyFileSync(path.join(dir, 'returned', 'lhost-exim-01.eml'), path.join(dir, 'returned', 'zz-copy.eml'));
+  const dupe = await runCli(['bounces', 'mailbox.yaml', '--json'], { cwd: dir });
+  const copied = dupe.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(copied.map((x) => [x.source, x.kind, x.duplicate, x.suppressed]), [['zz-copy.eml', 'soft', true, []]]);
+  fs.rmSync(path.join(dir, 'returned', 'zz-copy.eml'));
 
   const inbox = await runCli(['inbox', 'mailbox.yaml'], { cwd: dir });
   assert.equal(inbox.code, 0, inbox.stderr);
