@@ -88,7 +88,11 @@ export function classifyMail(mail: IncomingMail, opts: ClassifyOptions = {}): Cl
     };
   }
 
-  const bounce = findBounce(mail);
+  const found = findBounce(mail);
+  // An address with a control character or a space in it (a NUL from a broken report) is no
+  // address to suppress: a report naming only such ones is left for a person.
+  const bounce = found && { ...found, recipients: found.recipients.filter((r) => /^[^\s\x00-\x1f\x7f<>]+@[^\s\x00-\x1f\x7f<>]+$/.test(r.address)) };
+  if (bounce && !bounce.recipients.length) return { ...base, via: found.via, diagnostic: 'a delivery report whose recipients are not addresses' };
   if (bounce) {
     const recipients = bounce.recipients.map(verdictOf);
     const worst = bounce.recipients.reduce((a, b) => (RANK[b.severity] > RANK[a.severity] ? b : a));

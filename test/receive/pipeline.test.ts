@@ -393,3 +393,16 @@ test('an unsubscribe reply from another address than the one mailed (an alias, a
   });
   assert.deepEqual(seen, [['john.doe@corp.example', 'jdoe@corp.example'], []]);
 });
+
+test('a report whose recipient is not an address (a NUL in it) suppresses nobody and stays for a person', async () => {
+  const { dir, state } = project('url: dir:unused\nafter: delete\n');
+  const raw = bounce('nul', 'm4@exa\0mple.com');
+  const box = new FakeMailbox([{ id: '1', raw }]);
+  const seen: Array<[string, string[]]> = [];
+  await runBounces({ file: 'mailbox.yaml', cwd: dir, mailbox: () => box, onMessage: (m) => seen.push([m.kind, m.suppressed]) });
+  assert.deepEqual(seen, [['unknown', []]]);
+  assert.deepEqual(box.deleted, []);
+  const list = openSuppression(state);
+  assert.equal(list.count(), 0);
+  list.close();
+});
