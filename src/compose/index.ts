@@ -210,31 +210,9 @@ export function compose(p: PreparedCampaign, input: ComposeInput): Composed {
   if (at !== size) throw new Error('bug: message size');
   return {
     envelope: { from: c.from.address, to: input.to.map((a) => a.address) },
-    raw: fromEscaped(raw),
+    raw,
     messageId: input.messageId,
   };
-}
-
-const FROM_LINE = Buffer.from('\r\nFrom ', 'latin1');
-
-/**
- * A body line that starts with "From " is one an mbox store rewrites as ">From " (which also
- * breaks a DKIM body hash): such a line made its part quoted-printable, and in quoted-printable
- * its F is written `=46` (RFC 2049 §3 (8)). Headers never start a line with "From " (they have
- * a colon), base64 has no spaces, and a 7bit part has no such line (text-body.ts), so every one
- * found in the message is in a quoted-printable body.
- */
-function fromEscaped(raw: Buffer): Buffer {
-  let i = raw.indexOf(FROM_LINE);
-  if (i < 0) return raw;
-  const parts: Buffer[] = [];
-  let from = 0;
-  for (; i >= 0; i = raw.indexOf(FROM_LINE, i + FROM_LINE.length)) {
-    parts.push(raw.subarray(from, i + 2), Buffer.from('=46', 'latin1'));
-    from = i + 3; // after the F
-  }
-  parts.push(raw.subarray(from));
-  return Buffer.concat(parts);
 }
 
 /**

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { wrap as b64wrap } from 'nodemailer/lib/base64';
 import { buildHeaderParam } from 'nodemailer/lib/mime-funcs';
 import { LOOKS_ENCODED } from './headers.js';
+import { qpFromSafe } from './qp.js';
 import { encode as qpEncode, wrap as qpWrap } from 'nodemailer/lib/qp';
 
 export function crlf(s: string): string {
@@ -35,7 +36,7 @@ export function textPart(subtype: 'plain' | 'html', body: string): string {
     encoded = text;
   } else if (nonLatinRatio(text) < 0.5) {
     cte = 'quoted-printable';
-    encoded = qpWrap(qpEncode(text), 76);
+    encoded = qpFromSafe(qpWrap(qpEncode(text), 76));
   } else {
     cte = 'base64';
     encoded = b64wrap(Buffer.from(text, 'utf8').toString('base64'), 76);

@@ -156,3 +156,12 @@ function endsWithPartialEscape(str: string, a: number, b: number): boolean {
   }
   return false;
 }
+
+/**
+ * Quoted-printable lines that start with "From " get their F written `=46` (RFC 2049 §3 (8)): an
+ * mbox store rewrites such a line as ">From ", which changes the text and breaks a DKIM body
+ * hash. (The text made the part quoted-printable for it; without this the line went out as is.)
+ */
+export function qpFromSafe(encoded: string): string {
+  return encoded.includes('From ') ? encoded.replace(/(^|\r\n)From /g, '$1=46rom ') : encoded;
+}

@@ -28,7 +28,7 @@
 // copied into the message rather than encoded into it again.
 
 import { wrap as b64wrap } from 'nodemailer/lib/base64';
-import { encodeQp, wrapQp } from './qp.js';
+import { encodeQp, qpFromSafe, wrapQp } from './qp.js';
 
 const LINE = 76;
 
@@ -90,7 +90,7 @@ function add(a: Stats, b: Stats): void {
 
 /** QP of one CRLF-terminated line (its "\r\n" included). */
 function qpLine(line: string): string {
-  return wrapQp(encodeQp(line + '\r\n'));
+  return qpFromSafe(wrapQp(encodeQp(line + '\r\n')));
 }
 
 // wrap() of the last, unterminated piece as it goes at the end of a longer input: preceded by
@@ -99,8 +99,8 @@ const EMPTY_LINES = '\r\n'.repeat(LINE / 2 + 1);
 
 function qpTail(tail: string, before: number): string {
   const encoded = encodeQp(tail);
-  if (before + encoded.length <= LINE) return encoded; // the whole text fits: wrap() returns it as is
-  return wrapQp(EMPTY_LINES + encoded).slice(EMPTY_LINES.length);
+  if (before + encoded.length <= LINE) return qpFromSafe(encoded); // the whole text fits: wrap() returns it as is
+  return qpFromSafe(wrapQp(EMPTY_LINES + encoded).slice(EMPTY_LINES.length));
 }
 
 export class TextBodyEncoder {
