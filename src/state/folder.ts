@@ -36,7 +36,11 @@ const RESERVED_NAMES = new Set([
  * list) as through its own path, not a new one beside the link that would mail everyone again.
  */
 export function findStateDir(startDir: string, override?: string): string {
-  if (override !== undefined && override !== '') return path.resolve(override);
+  if (override !== undefined && override !== '') {
+    const dir = path.resolve(override);
+    if (fs.existsSync(dir) && !isDirectory(dir)) throw new MailcampError('USAGE', `--state: ${override} is a file, not a folder`);
+    return dir;
+  }
   const start = realOr(path.resolve(startDir));
   for (let dir = start; ; ) {
     const candidate = path.join(dir, STATE_DIR_NAME);

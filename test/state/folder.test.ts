@@ -41,6 +41,12 @@ describe('state folder', () => {
     assert.equal(findStateDir(path.join(elsewhere, 'link')), path.join(project, STATE_DIR_NAME));
   });
 
+  test('--state naming a file is a usage error, not a new state folder or "never sent"', () => {
+    const file = path.join(root, 'afile');
+    fs.writeFileSync(file, '');
+    assert.throws(() => findStateDir(root, file), (e: unknown) => e instanceof MailcampError && e.code === 'USAGE' && /is a file, not a folder/.test(e.message));
+  });
+
   test('a file named .mailcamp is not a state folder', () => {
     const project = path.join(root, 'p');
     const sub = path.join(project, 'sub');
