@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { checkAddress } from '../recipients/address.js';
+import { checkAddress, reasonForArgument } from '../recipients/address.js';
 import { MailcampError } from '../shared/errors.js';
 import { ensureStateDir, findStateDir } from '../state/folder.js';
 import { openSuppression, suppressionFile } from '../state/suppression.js';
@@ -69,7 +69,7 @@ export function register(program: Command, io: Io, setExit: (n: number) => void)
     const checked = addresses.map((a) => ({ raw: a, c: checkAddress(a) }));
     const bad = checked.filter((x) => !x.c.ok);
     if (bad.length) {
-      throw new MailcampError('USAGE', bad.map((x) => `'${x.raw}': ${(x.c as { reason: string }).reason}`).join('; '));
+      throw new MailcampError('USAGE', bad.map((x) => `'${x.raw}': ${reasonForArgument((x.c as { reason: string }).reason, 'give each address as an argument of its own')}`).join('; '));
     }
     const dir = ensureStateDir(stateDirOf(io, f));
     const list = openSuppression(dir);

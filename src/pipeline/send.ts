@@ -13,7 +13,7 @@ import path from 'node:path';
 import type { Campaign } from '../campaign/types.js';
 import { campaignInputs } from '../campaign/inputs.js';
 import { type Env, interpolate, loadDotEnv } from '../campaign/env.js';
-import { checkAddress } from '../recipients/address.js';
+import { checkAddress, reasonForArgument } from '../recipients/address.js';
 import { checkReportDestination, reportPaths, writeReportAfterDelivery } from '../report/write-report.js';
 import type { Composed } from '../compose/index.js';
 import { Dispatcher, type DispatchEvent, type Job } from '../send/dispatcher.js';
@@ -159,13 +159,7 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
   if (o.to !== undefined) {
     const chk = checkAddress(o.to.trim());
     if (!chk.ok) {
-      // The list's wording ("put one address per row") does not fit a flag.
-      const reason = /display-name form/.test(chk.reason)
-        ? 'give the bare address only, like you@example.com'
-        : /several addresses|group syntax/.test(chk.reason)
-          ? 'give one address (a test send goes to one)'
-          : chk.reason;
-      throw new MailcampError('USAGE', `--to ${JSON.stringify(o.to)}: ${reason}`);
+      throw new MailcampError('USAGE', `--to ${JSON.stringify(o.to)}: ${reasonForArgument(chk.reason, 'give one address (a test send goes to one)')}`);
     }
     o = { ...o, to: chk.address };
   }

@@ -32,6 +32,17 @@ const DOT = /[.\u3002\uFF0E\uFF61]/; // UTS #46 maps the ideographic and full-wi
 const PLAIN =
   /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+(?:\.[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+)*@(?:(?!xn--)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?!xn--)[A-Za-z]{2,63}$/i;
 
+/**
+ * A reason of checkAddress in words for an address given on the command line: the list's
+ * ("put only the address here and the name in the name column", "one address per row") do
+ * not fit a flag or an argument.
+ */
+export function reasonForArgument(reason: string, several: string): string {
+  if (/display-name form/.test(reason)) return 'give the bare address only, like you@example.com';
+  if (/several addresses|group syntax/.test(reason)) return several;
+  return reason;
+}
+
 export function checkAddress(raw: string): AddressCheck {
   const s = raw;
   if (s.length <= 254 && PLAIN.test(s)) {

@@ -149,6 +149,9 @@ test('suppress add, list, remove by hand; send skips a suppressed address with t
   assert.match(add.stdout, /suppressed 2 addresses/);
   const bad = await runCli(['suppress', 'add', 'not an address'], { cwd: dir });
   assert.equal(bad.code, 2);
+  // In words for an argument, not the list's ("the name column", "one address per row").
+  const named = await runCli(['suppress', 'add', 'Bob <bob@x.example>', 'a@x.example,b@x.example'], { cwd: dir });
+  assert.equal(named.stderr.trim(), "'Bob <bob@x.example>': give the bare address only, like you@example.com; 'a@x.example,b@x.example': give each address as an argument of its own");
   const again = await runCli(['suppress', 'add', 'x@example.org', '--reason', 'asked by phone'], { cwd: dir });
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stderr, /^x@example\.org was already suppressed \(manual: asked by phone\); that entry is replaced$/m);
