@@ -13,7 +13,7 @@
 import type { Readable } from 'node:stream';
 import { ImapFlow } from 'imapflow';
 import { MailcampError } from '../shared/errors.js';
-import { type Mailbox, type MailboxMessage, MessageGone } from './mailbox.js';
+import { certificateProblem, type Mailbox, type MailboxMessage, MessageGone } from './mailbox.js';
 import type { RemoteMailboxUrl } from './mailbox-url.js';
 
 export class ImapMailbox implements Mailbox {
@@ -153,14 +153,15 @@ export class ImapMailbox implements Mailbox {
   }
 
   private transportError(e: unknown, what: string): MailcampError {
+    // (`what` says the step; a certificate problem is the connection's, not the login's.)
     if (e instanceof MailcampError) return e;
     const err = e as { authenticationFailed?: boolean; tlsFailed?: boolean; code?: string; responseText?: string; message?: string };
     let msg = messageOf(e);
     let hint: string | undefined;
     if (err.authenticationFailed || err.code === 'AUTHENTICATIONFAILED') msg = `authentication failed${err.responseText ? `: ${err.responseText}` : ''}`;
     else if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/i.test(err.code ?? '')) {
-      msg = `TLS certificate not trusted (${err.code}: ${err.message})`;
-      hint = 'for a private CA add ca: to the mailbox file; for a test server add ?tls_verify=false to the url';
+      ({ msg, hint } = certificateProblem(err.code, err.message));
+      what = 'cannot connect';
     } else if (err.tlsFailed && /does not support STARTTLS/i.test(err.message ?? '')) {
       msg = 'the server does not offer STARTTLS; refusing to send the password in clear';
     } else if (err.tlsFailed) msg = `TLS failed: ${msg}`;

@@ -23,6 +23,15 @@ export interface MailboxMessage {
   received?: Date;
 }
 
+/** A certificate the server showed and TLS refused, said alike for IMAP and POP3, with the way out. */
+export function certificateProblem(code: string | undefined, message: string | undefined): { msg: string; hint: string } {
+  const msg = `TLS certificate not trusted (${[code, message].filter(Boolean).join(': ')})`;
+  const hint = /ALTNAME|does not match|Hostname/i.test(`${code} ${message}`)
+    ? "the certificate is for another host name: put the name it was issued for in the url"
+    : 'for a private CA add ca: to the mailbox file; for a test server add ?tls_verify=false to the url';
+  return { msg, hint };
+}
+
 /** fetch() of a message that is no longer there (another client expunged it after the listing). */
 export class MessageGone extends Error {}
 

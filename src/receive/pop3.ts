@@ -6,7 +6,7 @@
 
 import type { Readable } from 'node:stream';
 import { MailcampError } from '../shared/errors.js';
-import type { Mailbox, MailboxMessage } from './mailbox.js';
+import { certificateProblem, type Mailbox, type MailboxMessage } from './mailbox.js';
 import type { RemoteMailboxUrl } from './mailbox-url.js';
 import { Pop3Client, Pop3Error } from './pop3-client.js';
 
@@ -109,12 +109,12 @@ export class Pop3Mailbox implements Mailbox {
   private error(e: unknown, what: string): MailcampError {
     if (e instanceof MailcampError) return e;
     if (e instanceof Pop3Error) {
-      let hint: string | undefined;
       if (e.kind === 'tls' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/i.test(`${e.code} ${e.message}`)) {
-        hint = 'for a private CA add ca: to the mailbox file; for a test server add ?tls_verify=false to the url';
+        const { msg, hint } = certificateProblem(e.code, e.message);
+        return new MailcampError('TRANSPORT', `cannot connect: ${msg}`, { host: this.where }, hint);
       }
       const msg = e.kind === 'auth' ? `authentication failed: ${e.message.replace(/^(USER|PASS):\s*/, '')}` : e.message;
-      return new MailcampError('TRANSPORT', `${what}: ${msg}`, { host: this.where }, hint);
+      return new MailcampError('TRANSPORT', `${what}: ${msg}`, { host: this.where });
     }
     throw e;
   }
