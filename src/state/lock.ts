@@ -266,7 +266,9 @@ function lockedError(file: string, holder: LockInfo, otherHost: boolean): Mailca
     : doing;
   return new MailcampError(
     'STATE',
-    `campaign is locked by ${who} (started ${holder.started_at}); wait for it or stop it`,
+    /^bounces\b/.test(holder.what ?? '')
+      ? `another bounces run is recording into this state folder: ${who} (started ${holder.started_at}); wait for it or stop it`
+      : `campaign is locked by ${who} (started ${holder.started_at}); wait for it or stop it`,
     { file },
     hint,
   );

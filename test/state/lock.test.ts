@@ -63,6 +63,12 @@ describe('lock', () => {
     assert.equal(fs.readFileSync(l.file, 'utf8'), JSON.stringify(onDisk) + '\n', 'the holder keeps it');
   });
 
+  test('a lock held by a bounces run says so, not "campaign is locked"', () => {
+    take('bounces mailbox.yaml');
+    assert.throws(() => acquireLock(dir, 'bounces mailbox.yaml'), /^Error$|another bounces run is recording into this state folder: process \d+ /);
+    assert.throws(() => acquireLock(dir, 'bounces mailbox.yaml'), (e: unknown) => e instanceof MailcampError && /^another bounces run is recording into this state folder/.test(e.message));
+  });
+
   test('release() frees it for the next one, once', () => {
     const l = take();
     l.release();
