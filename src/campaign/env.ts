@@ -26,7 +26,9 @@ export function loadDotEnv(dir: string): Env {
     throw new MailcampError('INPUT', code === 'EACCES' || code === 'EPERM' ? 'permission denied reading the file' : `cannot read the file: ${code ?? (e as Error).message}`, { file });
   }
   const out: Env = {};
+  let lineNo = 0;
   for (const raw of text.split(/\r?\n/)) {
+    lineNo++;
     const line = raw.trim();
     if (!line || line.startsWith('#')) continue;
     const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
@@ -40,6 +42,9 @@ export function loadDotEnv(dir: string): Env {
     if (q) {
       v = q[1];
       if (m[2].startsWith('"')) v = v.replace(/\\n/g, '\n').replace(/\\"/g, '"');
+    } else if (/^["']/.test(v)) {
+      // `SMTP_PASS="S3cr3t` (no closing quote): the quote would go out as part of the password.
+      throw new MailcampError('INPUT', `${m[1]}: the value opens a quote (${v[0]}) that does not close on this line`, { file, line: lineNo });
     } else {
       v = v.replace(/\s+#.*$/, '');
     }

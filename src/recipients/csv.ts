@@ -293,6 +293,13 @@ class Reader implements CsvReader {
           });
           continue;
         }
+        // A NUL byte has no place in mail text (RFC 5322 §2.3, RFC 2045 §2.7): not even a body.
+        const nul = row.values.findIndex((v) => v.includes('\0'));
+        if (nul >= 0) {
+          const column = this.columns.find(([i]) => i === nul)?.[1];
+          this.diag.error('NUL byte in the value (a binary file, or a broken export?)', { file: this.src.displayFile, line: row.line, column });
+          continue;
+        }
         yield { row: row.line, fields: this.toFields(row.values) };
       }
     } finally {

@@ -96,7 +96,7 @@ export async function compileCampaign(
     : { names: rowNames, compound, shapes, text: new Set([...columns, ...plainData].filter((k) => !BUILTINS.includes(k))) };
   const describe = c.groupBy
     ? `a group message sees: ${[c.groupBy, 'group', 'members', ...dataKeys].join(', ')}; member columns inside {{#each members}}`
-    : `CSV columns: ${columns.join(', ')}` + (dataKeys.length ? `; data: ${dataKeys.join(', ')}` : '');
+    : `CSV columns: ${shortList(columns)}` + (dataKeys.length ? `; data: ${shortList(dataKeys)}` : '');
 
   const source = readTextFile(c.template.path, tplDisplay);
   // A plain-text file given as the template goes out as HTML: its line breaks are lost.
@@ -370,3 +370,8 @@ function contextFor(c: Campaign, input: RenderInput, now: Date, campaign: { name
 }
 
 export type { HB };
+
+/** A list for an error line: a list of 5,000 columns made a 34 KB one. */
+function shortList(names: string[], max = 40): string {
+  return names.length <= max ? names.join(', ') : `${names.slice(0, max).join(', ')}, … and ${names.length - max} more`;
+}

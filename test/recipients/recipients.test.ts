@@ -95,7 +95,7 @@ describe('readRecipients', () => {
     const r = await collect(sourceFor('email,name\na@example.com,"Ann\r\nBcc: x@evil.example"\nb@example.com,"B\0"\nc@example.com,C\n'));
     assert.deepEqual(r.errors, [
       "lists/list.csv:2: column 'name': line break or NUL in a value that goes into a header",
-      "lists/list.csv:4: column 'name': line break or NUL in a value that goes into a header",
+      "lists/list.csv:4: column 'name': NUL byte in the value (a binary file, or a broken export?)",
     ]);
     assert.deepEqual(
       r.recipients.map((x) => x.row),
