@@ -9,6 +9,7 @@ import { loadDotEnv } from '../../src/campaign/env.js';
 import { loadCampaign } from '../../src/campaign/load.js';
 import { Diagnostics, formatDiagnostic, ValidationError } from '../../src/shared/diagnostics.js';
 import { parseTransportUrl } from '../../src/send/transport-url.js';
+import { MailcampError } from '../../src/shared/errors.js';
 import { redact } from '../../src/shared/secrets.js';
 import { tmpDir, writeFiles } from '../helpers/tmp.js';
 
@@ -106,6 +107,12 @@ describe('loadCampaign', () => {
     assert.equal(redact('use smtp://user:hunter2@smtp.example.com:587'), 'use smtp://user:***@smtp.example.com:587');
     const p = problems(project(MIN + 'data: { who: "${NOPE_NOT_SET}" }\n'));
     assert.deepEqual(p, ['c.yaml:6:14: data.who: environment variable NOPE_NOT_SET is not set (nor in .env)']);
+    // A quote that does not close: an error at its line, not a password with a quote in it.
+    const open = project(MIN + 'transport: smtp://u:${SMTP_PASS}@smtp.example.com:587\n', { '.env': 'A=1\nSMTP_PASS="S3cr3tPW\n' });
+    assert.throws(
+      () => loadCampaign(open, { env: {} }),
+      (e: unknown) => e instanceof MailcampError && /\.env:2: SMTP_PASS: the value opens a quote \("\) that does not close on this line$/.test(e.toString()) && !e.toString().includes('S3cr3tPW'),
+    );
   });
 
   test('.env: quotes, a comment after a quoted or plain value, export, CRLF', () => {

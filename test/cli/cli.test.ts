@@ -290,6 +290,18 @@ describe('validate', () => {
     assert.match(r.stderr, /^campaigns\/c\.yaml:6:12: transport: environment variable SMTP_PASS is not set \(nor in campaigns\/\.env\)$/m);
   });
 
+  test('an unknown variable in a list of many columns lists 40 of them, not a 34 KB line', async () => {
+    const cols = Array.from({ length: 60 }, (_, i) => `c${i}`);
+    const dir = writeFiles(tmpDir(), {
+      'r.csv': `email,${cols.join(',')}\na@example.com,${cols.map(() => 'x').join(',')}\n`,
+      't.hbs': '<p>{{nmae}}</p>\n',
+      'c.yaml': 'name: wide\nfrom: a@example.com\nsubject: x\ntemplate: t.hbs\nrecipients: r.csv\n',
+    });
+    const r = await runCli(['validate', 'c.yaml'], { cwd: dir });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /unknown variable 'nmae'.*CSV columns: email, c0, .*c38, … and 21 more/);
+  });
+
   test('--restart with --resend-unknown is a usage error (exit 2): one sends to everyone, the other only the unknown ones', async () => {
     const { dir, campaign } = copyExample('newsletter');
     const r = await runCli(['send', campaign, '--restart', '--resend-unknown'], { cwd: dir });
