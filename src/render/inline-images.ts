@@ -29,12 +29,14 @@ export function contentTypeOf(file: string): string {
   return TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
 }
 
-/** The image type its first bytes say, for a file whose name has no image extension. */
+/** The image type its first bytes say (or, for SVG, its start), whatever the file is called. */
 function sniffImage(b: Buffer): string | undefined {
   if (b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) return 'image/png';
   if (b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'image/jpeg';
   if (b.subarray(0, 4).toString('latin1') === 'GIF8') return 'image/gif';
   if (b.subarray(0, 4).toString('latin1') === 'RIFF' && b.subarray(8, 12).toString('latin1') === 'WEBP') return 'image/webp';
+  if (b.subarray(0, 2).toString('latin1') === 'BM') return 'image/bmp';
+  if (/^(\ufeff)?\s*(<\?xml[^>]*>\s*)?(<!--[\s\S]*?-->\s*)*(<!DOCTYPE svg[^>]*>\s*)?<svg[\s>]/i.test(b.subarray(0, 4096).toString('utf8'))) return 'image/svg+xml';
   return undefined;
 }
 
@@ -101,8 +103,9 @@ export function inlineImages(
         problems.error(`${why}: ${src} (looked in ${baseDir})`, { file: displayTemplate, ...placeOf(source ?? html, src) });
         return whole;
       }
-      // Only images are inlined: `<img src="../.env">` would mail the file as a part.
-      const contentType = TYPES[path.extname(file).toLowerCase()] ?? sniffImage(content);
+      // Only images are inlined, told by their bytes (a name can lie, a symlink named x.png can
+      // point at .env): `<img src="../.env">` would mail the file as a part.
+      const contentType = sniffImage(content);
       if (!contentType) {
         problems.error(`image ${src} is not an image file (.png, .jpg, .gif, .webp, .svg, .bmp)`, { file: displayTemplate, ...placeOf(source ?? html, src) });
         return whole;

@@ -3,6 +3,7 @@
 // client lists an unused image as an attachment.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { simpleParser } from 'mailparser';
@@ -12,14 +13,19 @@ import { compileCampaign } from '../../src/render/index.js';
 import { Diagnostics } from '../../src/shared/diagnostics.js';
 import { tmpDir, writeFiles } from '../helpers/tmp.js';
 
+/** A file an image check takes for a PNG: its signature, then `tag`. */
+function png(tag: string): Buffer {
+  return Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.from(tag)]);
+}
+
 test('an image inside {{#if}} is attached only to the messages that show it', async () => {
   const dir = tmpDir();
   writeFiles(dir, {
     'c.yaml': 'name: i\nfrom: news@acme.example\nsubject: Hi\ntemplate: t.hbs\nrecipients: r.csv\n',
     't.hbs': '<p><img src="logo.png"> Hello {{name}}</p>\n{{#if vip}}<p><img src="gold.png"></p>{{/if}}\n{{#if plain}}<p>no images</p>{{/if}}\n',
     'r.csv': 'email,name,vip,plain\n',
-    'logo.png': 'LOGO',
-    'gold.png': 'GOLD',
+    'logo.png': png('LOGO'),
+    'gold.png': png('GOLD'),
   });
   const diag = new Diagnostics();
   const c = loadCampaign(path.join(dir, 'c.yaml'), { env: {} }, diag);
@@ -33,9 +39,9 @@ test('an image inside {{#if}} is attached only to the messages that show it', as
     return { raw: raw.toString('latin1'), parsed: await simpleParser(raw) };
   };
   const vip = await message('yes');
-  assert.deepEqual(vip.parsed.attachments.map((a) => [a.content.toString(), a.related]).sort(), [['GOLD', true], ['LOGO', true]]);
+  assert.deepEqual(vip.parsed.attachments.map((a) => [a.content.subarray(8).toString(), a.related]).sort(), [['GOLD', true], ['LOGO', true]]);
   const plain = await message('');
-  assert.deepEqual(plain.parsed.attachments.map((a) => [a.content.toString(), a.related]), [['LOGO', true]]);
+  assert.deepEqual(plain.parsed.attachments.map((a) => [a.content.subarray(8).toString(), a.related]), [['LOGO', true]]);
   assert.equal((plain.raw.match(/Content-ID:/g) ?? []).length, 1);
   assert.match(plain.raw, /multipart\/related/);
 });
@@ -46,7 +52,7 @@ test('HTML that shows none of the images: no multipart/related at all', async ()
     'c.yaml': 'name: i\nfrom: news@acme.example\nsubject: Hi\ntemplate: t.hbs\nrecipients: r.csv\n',
     't.hbs': '<p>Hello {{name}}</p>{{#if vip}}<img src="gold.png">{{/if}}\n',
     'r.csv': 'email,name,vip\n',
-    'gold.png': 'GOLD',
+    'gold.png': png('GOLD'),
   });
   const diag = new Diagnostics();
   const c = loadCampaign(path.join(dir, 'c.yaml'), { env: {} }, diag);
@@ -67,7 +73,7 @@ test('an unquoted src is inlined too; every missing image and every relative src
     'c.yaml': 'name: i\nfrom: news@acme.example\nsubject: Hi\ntemplate: t.hbs\nrecipients: r.csv\n',
     't.hbs': '<p><img src=logo.png alt=x> Hello {{name}}</p>\n',
     'r.csv': 'email,name\n',
-    'logo.png': 'LOGO',
+    'logo.png': png('LOGO'),
   });
   const diag = new Diagnostics();
   const c = loadCampaign(path.join(dir, 'c.yaml'), { env: {} }, diag);
@@ -85,7 +91,7 @@ test('an unquoted src is inlined too; every missing image and every relative src
   const m = await simpleParser(raw);
   assert.equal(m.attachments.length, 1);
   // mailparser puts the linked part's bytes in place of its cid: the link holds.
-  assert.match(m.html as string, /<img src="data:image\/png;base64,TE9HTw==" alt=x>/);
+  assert.match(m.html as string, new RegExp(`<img src="data:image/png;base64,${png('LOGO').toString('base64').replace(/[+/]/g, '\\$&')}" alt=x>`));
 
   writeFiles(dir, { 't.hbs': '<p><img src="a.png"></p>\n<p><img src=b.png></p>\n<p><img src="photos/{{name}}.png"></p>\n<p><img src="{{cdn}}/x.png"></p>\n' });
   const d2 = new Diagnostics();
@@ -115,6 +121,16 @@ test('only images are inlined: a file that is not one, or an absolute path, is a
   assert.deepEqual(
     d.errors.map((e) => `${e.line}:${e.col}: ${e.message}`),
     ['1:14: image ../secret.txt is not an image file (.png, .jpg, .gif, .webp, .svg, .bmp)', '2:14: image /etc/hostname: an absolute path; write it relative to the template, or as an https:// URL'],
+  );
+
+  // A name can lie: a text file called y.png, a link x.png to the campaign's secrets.
+  writeFiles(dir, { 't/t.hbs': '<p><img src="y.png"><img src="x.png"></p>\n', 't/y.png': 'not an image\n', '.env': 'SMTP_PASS=x\n' });
+  fs.symlinkSync('../.env', path.join(dir, 't', 'x.png'));
+  const d1 = new Diagnostics();
+  assert.equal(await compileCampaign(loadCampaign(path.join(dir, 'c.yaml'), { env: {} }, d1), ['email', 'name'], d1), undefined);
+  assert.deepEqual(
+    d1.errors.map((e) => e.message),
+    ['image y.png is not an image file (.png, .jpg, .gif, .webp, .svg, .bmp)', 'image x.png is not an image file (.png, .jpg, .gif, .webp, .svg, .bmp)'],
   );
 
   writeFiles(dir, { 't/t.hbs': '<p><img src="图标.png"> <img src="图像.png"> <img src="logo"></p>\n', 't/图标.png': png, 't/图像.png': png });
