@@ -343,7 +343,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
     campaignFile: o.dryRun || o.to ? undefined : campaignFileOf(c),
     // The outbox can tell whether a message left `sending` by a crash was written: its file.
     // Its own outbox, also after the project was moved (the recorded folder is gone then).
-    staleVerdict: x.spec.kind === 'outbox' && !o.dryRun && !o.to && ownOutbox(current?.transport, shownTransport) ? outboxVerdicts(x.outDir!) : undefined,
+    staleVerdict: x.spec.kind === 'outbox' && !o.dryRun && !o.to && ownOutbox(current?.transport, shownTransport) ? outboxVerdicts(x.outDir!, c.name) : undefined,
     // An occurrence's first run is named by its stamp; a --restart of it is a new run in the same
     // journal, so it gets a suffix (run ids are unique; its report does not replace the first).
     newRunId: () =>

@@ -26,7 +26,7 @@ export function emlName(row: number, key: string): string {
  * removed. Anything else (the file moved away by whatever picks the outbox up, say) stays
  * `unknown`.
  */
-export function outboxVerdicts(dir: string): (e: JournalEntry) => StaleVerdict | undefined {
+export function outboxVerdicts(dir: string, campaign: string): (e: JournalEntry) => StaleVerdict | undefined {
   const TEMP = /^(\d{6,}-.*\.eml)\.tmp-(\d+)$/;
   const leftBehind = new Set(removeDeadTemps(dir, (name) => {
     const m = TEMP.exec(name);
@@ -46,11 +46,15 @@ export function outboxVerdicts(dir: string): (e: JournalEntry) => StaleVerdict |
     bySuffix.set(k, [...(bySuffix.get(k) ?? []), name]);
   }
   return (e) => {
-    const suffix = suffixOf(emlName(0, e.key));
-    for (const name of bySuffix.get(suffix) ?? []) {
-      if (messageIdIn(path.join(dir, name)) === e.messageId) return { status: 'sent', response: `written ${name}` };
+    // Its own name, or the one it gets in an outbox another campaign writes to (theirsAside).
+    const own = suffixOf(emlName(0, e.key));
+    const suffixes = [own, own.replace(/\.eml$/, `.${campaign}.eml`)];
+    for (const suffix of suffixes) {
+      for (const name of bySuffix.get(suffix) ?? []) {
+        if (messageIdIn(path.join(dir, name)) === e.messageId) return { status: 'sent', response: `written ${name}` };
+      }
     }
-    return leftBehind.has(suffix) ? { status: 'pending' } : undefined;
+    return suffixes.some((x) => leftBehind.has(x)) ? { status: 'pending' } : undefined;
   };
 }
 

@@ -65,6 +65,30 @@ describe('crash leftovers', () => {
     });
   }
 
+  test('outbox shared with another campaign: the crash verdicts find files under their .<name>.eml names too', async () => {
+    const f = makeCampaign({ n: 4, extra: 'transport: outbox:out\n' });
+    const box = path.join(f.dir, 'out');
+    fs.mkdirSync(box);
+    // Another campaign's messages already hold the plain names.
+    for (const [row, k] of [[3, A(2)], [4, A(3)]] as const) fs.writeFileSync(path.join(box, `00000${row}-${k}.eml`), 'X-Mailcamp-Campaign: other\r\nMessage-ID: <o@x>\r\n\r\n');
+    assert.equal((await runCli(['send', f.campaign, '--limit', '1'], { cwd: f.dir })).code, 0);
+    const j = openJournal(path.join(f.dir, '.mailcamp', 'faults'));
+    const keys = [A(2), A(3)];
+    await j.markSending(keys);
+    j.markHandedOver(keys);
+    const ids = keys.map((k) => j.get(k)!.messageId);
+    j.close();
+    fs.writeFileSync(path.join(box, `000003-${A(2)}.faults.eml`), `X-Mailcamp-Campaign: faults\r\nMessage-ID: ${ids[0]}\r\n\r\nwritten before the crash\r\n`);
+    fs.writeFileSync(path.join(box, `000004-${A(3)}.faults.eml.tmp-${deadPid()}`), 'Message-ID: half');
+    const r = await runCli(['send', f.campaign], { cwd: f.dir });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const s = await states(f);
+    assert.equal(s.get(A(2))!.response, `written 000003-${A(2)}.faults.eml`, 'complete: recorded as sent, not written again');
+    assert.equal(s.get(A(3))!.status, 'sent');
+    assert.match(fs.readFileSync(path.join(box, `000004-${A(3)}.faults.eml`), 'utf8'), new RegExp(`^Message-ID: ${ids[1]}\r$`, 'm'));
+    assert.match(fs.readFileSync(path.join(box, `000004-${A(3)}.eml`), 'utf8'), /X-Mailcamp-Campaign: other/, "the other campaign's file kept");
+  });
+
   test('killed while the report is written: never a finished run without its report', async () => {
     const n = 4000; // a report long enough to be caught in the writing
     const f = makeCampaign({ n, concurrency: 8 });
