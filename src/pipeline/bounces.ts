@@ -222,7 +222,11 @@ async function readOne(
  */
 function fingerprint(c: Classification): string {
   const h = crypto.createHash('sha256');
-  for (const part of [c.messageId ?? '', c.dateHeader ?? '', c.kind, c.from ?? '', c.subject, c.status ?? '', c.diagnostic ?? '']) h.update(part).update('\0');
+  // The returned original (its Message-ID, our recipient token) tells apart two reports of one
+  // server, in one second, about two messages to one address.
+  for (const part of [c.messageId ?? '', c.dateHeader ?? '', c.kind, c.from ?? '', c.subject, c.status ?? '', c.diagnostic ?? '', c.originalMessageId ?? '', c.campaign ?? '', c.recipientToken ?? '']) {
+    h.update(part).update('\0');
+  }
   for (const r of c.recipients) h.update(`${r.address}\0${r.kind}\0${r.status ?? ''}\0${r.diagnostic ?? ''}\0`);
   return h.digest('base64url');
 }

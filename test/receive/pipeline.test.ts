@@ -406,3 +406,22 @@ test('a report whose recipient is not an address (a NUL in it) suppresses nobody
   assert.equal(list.count(), 0);
   list.close();
 });
+
+test('two reports without a Message-ID or Date of their own, about two different messages to one address, count twice', async () => {
+  const { dir, state } = project('url: dir:unused\nsoft_bounce_limit: 5\n');
+  const strip = (raw: string) => {
+    const i = raw.search(/\r?\n\r?\n/);
+    return raw.slice(0, i).split(/\r?\n/).filter((l) => !/^(Message-ID|Date):/i.test(l)).join('\n') + raw.slice(i);
+  };
+  const about = (id: string) => strip(dsn({ id: 'same', sentTo: 'news@acme.example', finalRecipient: 'full@example.net', status: '4.2.2', diagnostic: '452 4.2.2 Mailbox full', original: ORIGINAL.replace('<orig@acme.example>', `<${id}@acme.example>`) }));
+  const box = new FakeMailbox([
+    { id: '1', raw: about('first') },
+    { id: '2', raw: about('second') },
+    { id: '3', raw: about('first') }, // a copy of the first
+  ]);
+  const s = await runBounces({ file: 'mailbox.yaml', cwd: dir, mailbox: () => box });
+  assert.deepEqual([s.counts.soft, s.duplicates], [2, 1]);
+  const list = openSuppression(state);
+  assert.equal(list.softBounces('full@example.net'), 2);
+  list.close();
+});
