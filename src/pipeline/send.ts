@@ -179,6 +179,9 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
   const prepared = loaded.prepared;
   let transportUrl: string;
   let spec: SendSpec;
+  if (o.transport !== undefined && typeof o.transport !== 'string' && !isTransport(o.transport)) {
+    throw new MailcampError('USAGE', 'transport must be a URL, or an object with description, open(), send(), close() and abort() (see Transport)');
+  }
   if (typeof o.transport === 'object') {
     transportUrl = o.transport.description;
     spec = { kind: 'custom', transport: o.transport };
@@ -562,4 +565,9 @@ function interpolateFlag(value: string, env: Env): string {
 function ownOutbox(recorded: string | undefined, now: string): boolean {
   if (!recorded?.startsWith('outbox:')) return false;
   return recorded === now || !fs.existsSync(recorded.slice('outbox:'.length));
+}
+
+function isTransport(t: unknown): t is Transport {
+  const x = t as Partial<Record<keyof Transport, unknown>> | null;
+  return typeof x === 'object' && x !== null && typeof x.description === 'string' && ['open', 'send', 'close', 'abort'].every((k) => typeof x[k as keyof Transport] === 'function');
 }

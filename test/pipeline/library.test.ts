@@ -44,3 +44,14 @@ test('runSend through a Transport of the script: every message once, a deferral 
   assert.equal(report.transport, 'recorder:test');
   assert.ok(report.messages.every((m: { status: string }) => m.status === 'sent'));
 });
+
+test('runSend with something that is neither a URL nor a Transport is a usage error, nothing sent', async () => {
+  const f = makeCampaign({ n: 1 });
+  for (const t of [{}, 42, { description: 'x', send: 1 }]) {
+    await assert.rejects(
+      runSend({ file: f.campaign, cwd: f.dir, transport: t as unknown as Transport, yes: true }),
+      (e: unknown) => e instanceof MailcampError && e.code === 'USAGE' && /transport must be a URL, or an object/.test(e.message),
+    );
+  }
+  assert.ok(!fs.existsSync(path.join(f.dir, 'outbox')));
+});
