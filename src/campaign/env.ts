@@ -11,12 +11,15 @@ import { registerSecret } from '../shared/secrets.js';
 
 export type Env = Record<string, string | undefined>;
 
+/** A .env holds a few variables; a huge one is a mistake (and would be read whole). */
+const MAX_DOTENV_BYTES = 1024 * 1024;
+
 /** Reads KEY=VALUE lines (optional `export`, quotes, # comments) from `<dir>/.env`. */
 export function loadDotEnv(dir: string): Env {
   const file = path.join(dir, '.env');
   let text: string;
   try {
-    assertRegularFile(file, file);
+    assertRegularFile(file, file, MAX_DOTENV_BYTES);
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
     if (e instanceof MailcampError) throw e;

@@ -32,7 +32,7 @@ export function readTextFile(file: string, display: string): string {
  * Throws unless `file` (symlinks followed) is a regular file: a FIFO would hang the read, a
  * device like /dev/zero never end it. A missing file is left to the read that follows.
  */
-export function assertRegularFile(file: string, display: string): void {
+export function assertRegularFile(file: string, display: string, maxBytes?: number): void {
   let st: fs.Stats;
   try {
     st = fs.statSync(file);
@@ -40,6 +40,7 @@ export function assertRegularFile(file: string, display: string): void {
     return;
   }
   if (!st.isFile() && !st.isDirectory()) throw new MailcampError('INPUT', 'not a regular file (a pipe, device or socket)', { file: display });
+  if (maxBytes !== undefined && st.size > maxBytes) throw new MailcampError('INPUT', `${st.size} bytes: too large for this file (at most ${maxBytes})`, { file: display });
 }
 
 /** Why a file could not be read, in words (an error names the file). */

@@ -107,6 +107,9 @@ describe('loadCampaign', () => {
     assert.equal(redact('use smtp://user:hunter2@smtp.example.com:587'), 'use smtp://user:***@smtp.example.com:587');
     const p = problems(project(MIN + 'data: { who: "${NOPE_NOT_SET}" }\n'));
     assert.deepEqual(p, ['c.yaml:6:14: data.who: environment variable NOPE_NOT_SET is not set (nor in .env)']);
+    // A .env of megabytes is a mistake, not a file to read whole.
+    const big = project(MIN, { '.env': `A=${'x'.repeat(2 * 1024 * 1024)}\n` });
+    assert.throws(() => loadCampaign(big, { env: {} }), (e: unknown) => e instanceof MailcampError && /\.env: \d+ bytes: too large for this file/.test(e.toString()));
     // A quote that does not close: an error at its line, not a password with a quote in it.
     const open = project(MIN + 'transport: smtp://u:${SMTP_PASS}@smtp.example.com:587\n', { '.env': 'A=1\nSMTP_PASS="S3cr3tPW\n' });
     assert.throws(
