@@ -94,6 +94,7 @@ export function headerUrls(name: string, value: string): string {
  * row, before anything is sent.
  */
 export function checkHeaderValue(name: string, value: string): void {
+  if (!value.trim()) return; // left out of the message (compose)
   switch (headerShape(name)) {
     case 'addresses':
       headerAddresses(name, value);

@@ -19,6 +19,7 @@ import { checkAddress } from '../recipients/address.js';
 import { MailcampError } from '../shared/errors.js';
 import { type PreparedAttachment, prepareShared } from './attachments.js';
 import { dkimSigner, type Signer } from './dkim.js';
+import { headerShape } from './custom-headers.js';
 import { assertHeaderSafe, headerLine, rfc5322Date } from './headers.js';
 import { binaryPart } from './parts.js';
 import { TextBodyEncoder } from './text-body.js';
@@ -141,7 +142,8 @@ export function compose(p: PreparedCampaign, input: ComposeInput): Composed {
   head += listUnsubscribe(c, r, !input.testSend && !c.groupBy);
   head += `X-Mailcamp-Campaign: ${c.name}${CRLF}`;
   head += `X-Mailcamp-Recipient: ${input.recipientToken}${CRLF}`;
-  for (const [k, v] of r.headers) head += customHeaderLine(p, k, v);
+  // A structured header a row leaves empty (an optional In-Reply-To column) is left out: `<>` is no message id.
+  for (const [k, v] of r.headers) if (v.trim() || headerShape(k) === 'text') head += customHeaderLine(p, k, v);
   head += `MIME-Version: 1.0${CRLF}`;
 
   // Text goes into `text` until a ready-made part (a Buffer) comes, then both into `chunks`;

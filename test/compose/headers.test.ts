@@ -275,3 +275,10 @@ test('a body line starting with "From " is written =46rom in quoted-printable (R
   assert.match(m.text!, /^From Ann too$/m);
   assert.match(m.html as string, /<p>From now on, prices change\.<\/p>/);
 });
+
+test('a structured custom header a row leaves empty is left out (no "In-Reply-To: <>"); an empty text header stays', async () => {
+  const { raw } = await build('headers:\n  In-Reply-To: "{{ref}}"\n  Sender: "{{ref}}"\n  X-Note: "{{ref}}"\n', {}, { email: 'a@example.com', name: 'Ann', ref: '' });
+  const head = raw.slice(0, raw.indexOf('\r\n\r\n'));
+  assert.doesNotMatch(head, /^(In-Reply-To|Sender):/m);
+  assert.match(head, /^X-Note: ?$/m);
+});
