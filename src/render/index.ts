@@ -150,6 +150,19 @@ export async function compileCampaign(
   } catch (e) {
     diag.capture(e);
   }
+  // Images in the partials the HTML uses: their HTML becomes the message's, so their relative
+  // src are the template folder's (as in the template itself), inlined the same way; the
+  // partial is registered again with its cid: links.
+  for (const p of partialsUsed([html], partials)) {
+    if (!/<img\b/i.test(p.source)) continue;
+    try {
+      const done = inlineImages(p.source, tplDir, p.file, domain, p.source);
+      hb.registerPartial(p.name, done.html);
+      for (const img of done.images) if (!images.some((i) => i.cid === img.cid)) images.push(img);
+    } catch (e) {
+      diag.capture(e);
+    }
+  }
 
   const compile = (src: string, file: string, escape: boolean, place?: { line: number }, instead: MailcampError[] = []): Tpl | undefined => {
     try {

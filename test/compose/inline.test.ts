@@ -160,3 +160,33 @@ test('a relative background image (MJML background-url, CSS url()) is a warning 
     ['2:29: background image bg.png is relative', '3:110: background image tile.png is relative'],
   );
 });
+
+test("an <img src> in a partial the HTML uses is inlined like one in the template (relative to the template's folder); a missing one is named in the partial", async () => {
+  const dir = tmpDir();
+  writeFiles(dir, {
+    'c.yaml': 'name: i\nfrom: news@acme.example\nsubject: Hi\ntemplate: t/t.hbs\nrecipients: r.csv\n',
+    't/t.hbs': '{{> hdr}}<p><img src="../images/logo.png"> Hello {{name}}</p>\n',
+    't/partials/hdr.hbs': '<div><img src="../images/logo.png"><img src="../images/badge.png"></div>\n',
+    'images/logo.png': png('LOGO'),
+    'images/badge.png': png('BADGE'),
+    'r.csv': 'email,name\n',
+  });
+  const d = new Diagnostics();
+  const compiled = (await compileCampaign(loadCampaign(path.join(dir, 'c.yaml'), { env: {} }, d), ['email', 'name'], d))!;
+  assert.ok(compiled, JSON.stringify(d.errors));
+  assert.deepEqual(compiled.inlineImages.map((i) => i.filename).sort(), ['badge.png', 'logo.png']);
+  const raw = compose(prepare(compiled), {
+    to: [{ address: 'a@example.com' }],
+    rendered: compiled.render({ row: 2, email: 'a@example.com', name: 'Ann', fields: { email: 'a@example.com', name: 'Ann' } }, new Date(0)),
+    messageId: '<i.4@acme.example>',
+    date: new Date(0),
+    recipientToken: 't',
+    attachments: [],
+  }).raw.toString('latin1');
+  assert.doesNotMatch(raw, /src="\.\.\/images/, 'no relative link left');
+  assert.equal((raw.match(/^Content-ID:/gm) ?? []).length, 2, 'one part per image');
+  writeFiles(dir, { 't/partials/hdr.hbs': '<div>\n<img src="nope.png"></div>\n' });
+  const d2 = new Diagnostics();
+  assert.equal(await compileCampaign(loadCampaign(path.join(dir, 'c.yaml'), { env: {} }, d2), ['email', 'name'], d2), undefined);
+  assert.deepEqual(d2.errors.map((e) => `${e.file}:${e.line}:${e.col}: ${e.message.replace(/ \(looked in .*\)$/, '')}`), [`${path.join(dir, 't', 'partials', 'hdr.hbs')}:2:11: image not found: nope.png`]);
+});
