@@ -82,6 +82,8 @@ export async function compileCampaign(
   // (A list of plain values prints as "a,b", as Handlebars does; one holding mappings does not.)
   const isMap = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
   const compound = new Set(dataKeys.filter((k) => !shadowing.has(k) && (isMap(c.data[k]) || (Array.isArray(c.data[k]) && (c.data[k] as unknown[]).some(isMap)))));
+  // A group's members are a list of mappings: {{members}} would print "[object Object],…".
+  if (c.groupBy) compound.add('members');
   // Always text: CSV columns, and data: values that are neither a mapping nor a list (unless a built-in of that name wins).
   const plainData = dataKeys.filter((k) => typeof c.data[k] !== 'object' || c.data[k] === null);
   const shapes = BUILTIN_SHAPES as Map<string, readonly string[]>;
@@ -367,6 +369,8 @@ function placeInSource(compiled: string, source: string, loc: { line: number; co
 
 function contextFor(c: Campaign, input: RenderInput, now: Date, campaign: { name: string }, occurrence: Date): Record<string, unknown> {
   const recipient = { email: input.email, row: input.row, name: input.name ?? '' };
+  // {{recipient}} prints the address, as {{campaign}} prints the name (not "[object Object]").
+  Object.defineProperty(recipient, 'toString', { value: () => input.email, enumerable: false });
   if (input.members) {
     return {
       ...c.data,

@@ -616,3 +616,14 @@ test('two campaigns writing to one outbox:DIR (a pickup folder) do not replace e
   assert.equal((await runCli(['send', 'news.yaml', '--restart'], { cwd: dir })).code, 0);
   assert.equal(fs.readdirSync(path.join(dir, 'out')).length, 4);
 });
+
+test('{{members}} of a group message is an error naming the loop to write ({{#each members}}), not "[object Object],…"', async () => {
+  const dir = writeFiles(tmpDir(), {
+    'r.csv': 'email,team\na@example.com,x\n',
+    't.hbs': '<p>{{members}}</p>\n',
+    'c.yaml': 'name: g\nfrom: a@example.com\nsubject: x\ntemplate: t.hbs\nrecipients: r.csv\ngroup_by: team\n',
+  });
+  const r = await runCli(['validate', 'c.yaml'], { cwd: dir });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^t\.hbs:1:6: 'members' is a mapping or a list, which has no text: .*\{\{#each members\}\}/m);
+});

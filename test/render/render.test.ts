@@ -163,6 +163,14 @@ describe('render', () => {
     assert.match(r.text, /t \/ t/);
   });
 
+  test('{{recipient}} is the address, like {{recipient.email}} (not "[object Object]")', async () => {
+    const { cc, errors } = await compiled({ 't.hbs': '<p>{{recipient}} / {{recipient.email}}</p>', subject: 'for {{recipient}}' });
+    assert.deepEqual(errors, []);
+    const r = cc!.render(row({ email: 'a@example.com', name: 'Ann', city: 'x' }), new Date());
+    assert.equal(r.subject, 'for a@example.com');
+    assert.match(r.html, /<p>a@example\.com \/ a@example\.com<\/p>/);
+  });
+
   test('subject and text are not HTML-escaped; HTML is', async () => {
     const { cc } = await compiled({ 't.hbs': '<p>{{name}}</p>', subject: '{{name}} news' });
     const r = cc!.render(row({ email: 'a@example.com', name: 'Tom & Jerry <3', city: 'x' }), new Date());
