@@ -39,7 +39,15 @@ export async function runPreview(o: PreviewOptions): Promise<PreviewResult> {
   // As the list's addresses are keyed: an internationalized domain as A-labels.
   const chk = o.email !== undefined ? checkAddress(o.email.trim()) : undefined;
   const want = chk?.ok ? chk.address.toLowerCase() : o.email?.toLowerCase();
+  // The record a line inside a multi-line value belongs to (the line an editor shows it on).
+  let spanning: { row: number; email: string } | undefined;
   for await (const u of unitsOf(c, diag)) {
+    if (o.row !== undefined) {
+      for (const m of u.members) {
+        const breaks = Object.values(m.fields).reduce((n, v) => n + (v.match(/\n/g)?.length ?? 0), 0);
+        if (m.row < o.row && o.row <= m.row + breaks) spanning = { row: m.row, email: m.email };
+      }
+    }
     const match =
       (o.row === undefined && want === undefined) ||
       (o.row !== undefined && u.members.some((m) => m.row === o.row)) ||
@@ -63,7 +71,12 @@ export async function runPreview(o: PreviewOptions): Promise<PreviewResult> {
   }
   diag.throwIfErrors();
   const what = o.row !== undefined ? `line ${o.row}` : o.email ? `address ${o.email}` : 'any recipient';
-  const header = o.row === 1 ? ' (line 1 is the header; the first recipient is on line 2)' : '';
+  const header =
+    o.row === 1
+      ? ' (line 1 is the header; the first recipient is on line 2)'
+      : spanning
+        ? ` (line ${o.row} is inside the record that starts on line ${spanning.row}, ${spanning.email}: use --row ${spanning.row})`
+        : '';
   throw new MailcampError('USAGE', `no recipient at ${what} in ${c.recipients.displayFile}${header}`);
 }
 

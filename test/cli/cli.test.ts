@@ -627,3 +627,15 @@ test('{{members}} of a group message is an error naming the loop to write ({{#ea
   assert.equal(r.code, 2);
   assert.match(r.stderr, /^t\.hbs:1:6: 'members' is a mapping or a list, which has no text: .*\{\{#each members\}\}/m);
 });
+
+test('preview --row of a line inside a multi-line record names the line the record starts on', async () => {
+  const dir = writeFiles(tmpDir(), {
+    'r.csv': 'email,name,note\na@example.com,A,"line one\nline two\nline three"\nb@example.com,B,x\n',
+    't.hbs': '<p>{{name}}</p>\n',
+    'c.yaml': 'name: ml\nfrom: a@example.com\nsubject: x\ntemplate: t.hbs\nrecipients: r.csv\n',
+  });
+  const inside = await runCli(['preview', 'c.yaml', '--row', '3', '--out', 'p'], { cwd: dir });
+  assert.equal(inside.code, 2);
+  assert.equal(inside.stderr.trim(), 'no recipient at line 3 in r.csv (line 3 is inside the record that starts on line 2, a@example.com: use --row 2)');
+  assert.equal((await runCli(['preview', 'c.yaml', '--row', '5', '--out', 'p'], { cwd: dir })).code, 0);
+});
