@@ -11,6 +11,7 @@
 //   A lock naming this very process that it does not hold is stale too, and so is one whose
 //   pid now belongs to a process that started at another clock tick since boot than the
 //   holder did (Linux /proc: a container restarted on the same boot, where mailcamp was pid 1).
+//   A holder in another pid namespace counts as alive while any process we can see is in it.
 //   Where that cannot be read, a pid reused by an unrelated process keeps the lock held: the
 //   safe mistake.
 // - Taking over must not let two processes win. Deleting the stale file and creating a new one
@@ -47,6 +48,8 @@ export interface LockInfo {
   boot?: string;
   /** The holder's start in clock ticks since boot (Linux), to tell a reused pid. */
   start_ticks?: number;
+  /** The holder's pid namespace (Linux): its pid means something only in the same one. */
+  pidns?: string;
 }
 
 /** Lock files this process holds now. */
@@ -57,6 +60,11 @@ export function holderAlive(holder: LockInfo, file: string): boolean {
   if (holder.hostname !== os.hostname()) return true;
   const boot = bootId();
   if (holder.boot && boot && holder.boot !== boot) return false;
+  // A holder in another pid namespace (another container, or the host): its pid means nothing
+  // here. It is alive as long as some process we can see still lives in that namespace (a
+  // restarted container's old one is gone; a container beside us is not).
+  const ns = pidNamespace('self');
+  if (holder.pidns && ns && holder.pidns !== ns) return namespaceInUse(holder.pidns);
   if (holder.pid === process.pid) return heldHere.has(path.resolve(file));
   if (!isAlive(holder.pid)) return false;
   // The pid is taken, but by another process than the one that wrote the lock: the holder died
@@ -67,6 +75,26 @@ export function holderAlive(holder: LockInfo, file: string): boolean {
     if (now !== undefined && now !== holder.start_ticks) return false;
   }
   return true;
+}
+
+/** The pid namespace of a process (`pid:[4026531836]`), where /proc tells. */
+function pidNamespace(pid: number | 'self'): string | undefined {
+  try {
+    return fs.readlinkSync(`/proc/${pid}/ns/pid`);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether any process this one can see is in pid namespace `ns`. */
+function namespaceInUse(ns: string): boolean {
+  let pids: string[];
+  try {
+    pids = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return true; // cannot look: the safe answer
+  }
+  return pids.some((p) => pidNamespace(Number(p)) === ns);
 }
 
 /** When process `pid` started, in clock ticks since boot (proc(5) stat field 22); Linux only. */
@@ -95,6 +123,7 @@ export function acquireLock(dir: string, what: string): Lock {
   const file = path.join(dir, LOCK_FILE);
   const boot = bootId();
   const ticks = startTicks('self');
+  const pidns = pidNamespace('self');
   const info: LockInfo = {
     pid: process.pid,
     hostname: os.hostname(),
@@ -102,6 +131,7 @@ export function acquireLock(dir: string, what: string): Lock {
     what,
     ...(boot ? { boot } : {}),
     ...(ticks !== undefined ? { start_ticks: ticks } : {}),
+    ...(pidns ? { pidns } : {}),
   };
   const text = JSON.stringify(info) + '\n';
   const deadline = Date.now() + ACQUIRE_DEADLINE_MS;
@@ -235,6 +265,7 @@ function parseLock(raw: string): LockInfo | undefined {
     what: typeof v.what === 'string' ? v.what : '',
     ...(typeof v.boot === 'string' ? { boot: v.boot } : {}),
     ...(typeof v.start_ticks === 'number' ? { start_ticks: v.start_ticks } : {}),
+    ...(typeof v.pidns === 'string' ? { pidns: v.pidns } : {}),
   };
 }
 

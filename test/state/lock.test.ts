@@ -116,6 +116,14 @@ describe('lock', () => {
     assert.throws(() => acquireLock(dir, 'send'), new RegExp(`locked by process ${process.ppid} `));
   });
 
+  test('a lock from another pid namespace (a container) is stale once no process is left in it, whatever its pid means here', (t) => {
+    if (!fs.existsSync('/proc/self/ns/pid')) return t.skip('no /proc');
+    writeLock({ pid: 1, hostname: os.hostname(), started_at: '2026-01-01T00:00:00.000Z', what: 'send news', boot: bootId(), start_ticks: 1, pidns: 'pid:[1]' });
+    const l = take();
+    assert.equal(l.tookOverStaleFrom, 1);
+    assert.equal(JSON.parse(fs.readFileSync(l.file, 'utf8')).pidns, fs.readlinkSync('/proc/self/ns/pid'));
+  });
+
   test('a lock naming this very process, which it does not hold, is stale (its pid was a dead process\'s)', () => {
     writeLock({ pid: process.pid, hostname: os.hostname(), started_at: '2026-01-01T00:00:00.000Z', what: 'schedule' });
     assert.equal(liveLock(dir), undefined);
