@@ -4,7 +4,8 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { checkHeaderValue } from '../compose/custom-headers.js';
+import { headerShape } from '../compose/custom-headers.js';
+import { headerLine } from '../compose/headers.js';
 import { checkAddress } from '../recipients/address.js';
 import { parseTransportUrl } from '../send/transport-url.js';
 import { Diagnostics } from '../shared/diagnostics.js';
@@ -354,8 +355,9 @@ export function loadCampaignPartial(file: string, opts: LoadOptions = {}, diag =
 
 /** Why a header value without template tags cannot be written (its rendered ones: per row). */
 function headerProblem(name: string, value: string): string | undefined {
+  if (headerShape(name) === 'text' || !value.trim()) return undefined;
   try {
-    checkHeaderValue(name, value);
+    headerLine(name, value);
     return undefined;
   } catch (e) {
     if (e instanceof MailcampError) return e.message;

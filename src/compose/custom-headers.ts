@@ -88,27 +88,3 @@ export function headerUrls(name: string, value: string): string {
     })
     .join(', ');
 }
-
-/**
- * Throws the MailcampError a header value would meet when written: what validate reports per
- * row, before anything is sent.
- */
-export function checkHeaderValue(name: string, value: string): void {
-  if (!value.trim()) return; // left out of the message (compose)
-  switch (headerShape(name)) {
-    case 'addresses':
-      headerAddresses(name, value);
-      return;
-    case 'msg-ids':
-      headerMsgIds(name, value);
-      return;
-    case 'list-id':
-      headerListId(name, value);
-      return;
-    case 'urls':
-      headerUrls(name, value);
-      return;
-    default:
-      return;
-  }
-}

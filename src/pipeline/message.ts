@@ -5,8 +5,8 @@ import path from 'node:path';
 import type { Campaign } from '../campaign/types.js';
 import { preparePerRecipient, type RecipientPlace, resolveRecipientPath } from '../compose/attachments.js';
 import { compose, type Composed, type PreparedCampaign } from '../compose/index.js';
-import { checkHeaderValue, headerShape } from '../compose/custom-headers.js';
-import { assertHeaderSafe, messageIdFor, recipientToken } from '../compose/headers.js';
+import { headerShape } from '../compose/custom-headers.js';
+import { assertHeaderSafe, headerLine, messageIdFor, recipientToken } from '../compose/headers.js';
 import type { Recipient } from '../recipients/types.js';
 import type { RenderInput, Rendered } from '../render/index.js';
 import { MailcampError } from '../shared/errors.js';
@@ -112,9 +112,9 @@ export function renderUnit(p: PreparedCampaign, u: Unit, o: RenderOptions): Rend
   }
   // A header holding addresses, message ids or URLs that cannot be written as such in 7-bit.
   for (const [k, v] of rendered.headers) {
-    if (headerShape(k) === 'text') continue;
+    if (headerShape(k) === 'text' || !v.trim()) continue; // (an empty one is left out)
     try {
-      checkHeaderValue(k, v);
+      headerLine(k, v);
     } catch (e) {
       if (!(e instanceof MailcampError)) throw e;
       const column = columnOf(c.headers[k]);

@@ -213,20 +213,6 @@ export async function settleVanished(
   return { skipped: gone, stillListed: still.size };
 }
 
-/** A file's size and modification time, to tell whether it changed (undefined: unreadable). */
-export function fileStamp(file: string): string | undefined {
-  try {
-    const st = fs.statSync(file);
-    return `${st.size}:${st.mtimeMs}:${st.ino}`;
-  } catch {
-    return undefined;
-  }
-}
-
-export function sameStamp(a: string | undefined, b: string | undefined): boolean {
-  return a !== undefined && a === b;
-}
-
 /**
  * Rows of the list as it is now that have no journal entry: added (or an address corrected in
  * place) after the run registered its recipients. Their count, and the first ten.

@@ -12,22 +12,21 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Campaign } from '../campaign/types.js';
 import { campaignInputs } from '../campaign/inputs.js';
-import { type Env, interpolate, loadDotEnv } from '../campaign/env.js';
+import type { Env } from '../campaign/env.js';
 import { checkAddress, reasonForArgument } from '../recipients/address.js';
 import { checkReportDestination, reportPaths, writeReportAfterDelivery } from '../report/write-report.js';
 import type { Composed } from '../compose/index.js';
 import { Dispatcher, type DispatchEvent, type Job } from '../send/dispatcher.js';
 import { ErrorBudget } from '../send/error-budget.js';
-import { emlName, OutboxTransport, outboxVerdicts } from '../send/outbox.js';
+import { emlName, outboxVerdicts } from '../send/outbox.js';
 import { RetryPolicy } from '../send/retry.js';
 import { occurrenceDir, occurrenceStamp } from '../schedule/occurrence.js';
-import { SmtpTransport } from '../send/smtp.js';
-import { parseTransportUrl, type TransportSpec } from '../send/transport-url.js';
 import type { Transport } from '../send/transport.js';
 import { type Clock, systemClock } from '../shared/clock.js';
 import { Diagnostics, formatDiagnostic } from '../shared/diagnostics.js';
 import { MailcampError } from '../shared/errors.js';
 import { type Logger, silentLogger } from '../shared/logger.js';
+import { fileSignature } from '../shared/paths.js';
 import { withoutCredentials } from '../shared/secrets.js';
 import { campaignStateDir, ensureStateDir, findStateDir } from '../state/folder.js';
 import { journalExists, openJournal, type SqliteJournal } from '../state/journal.js';
@@ -39,7 +38,6 @@ import { loadAsFarAsPossible, type Loaded } from './context.js';
 import {
   beginRun,
   campaignFileOf,
-  fileStamp,
   iso,
   listEntries,
   refuseFinishedRun,
@@ -47,7 +45,6 @@ import {
   refuseRenamedMidRun,
   registerRecipients,
   rowsAddedSince,
-  sameStamp,
   settleVanished,
   stopReason,
 } from './resume.js';
@@ -56,12 +53,10 @@ import { suppressedBy } from './suppression-lookup.js';
 import { unitsOf } from './units.js';
 import { campaignRateLimiter, triedWithinTheHour } from './rate-history.js';
 import { type ConfirmInfo, whatASendWouldDo } from './confirm.js';
+import { chooseTransport, makeTransport, type SendSpec } from './transport-choice.js';
 import { runValidate } from './validate.js';
 
 export type { ConfirmInfo };
-
-/** Where a send goes: a transport URL's, or an embedding script's own Transport. */
-type SendSpec = TransportSpec | { kind: 'custom'; transport: Transport };
 
 export interface SendOptions {
   file: string;
@@ -177,24 +172,9 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
   }
   const c = loaded.campaign;
   const prepared = loaded.prepared;
-  let transportUrl: string;
-  let spec: SendSpec;
-  if (o.transport !== undefined && typeof o.transport !== 'string' && !isTransport(o.transport)) {
-    throw new MailcampError('USAGE', 'transport must be a URL, or an object with description, open(), send(), close() and abort() (see Transport)');
-  }
-  if (typeof o.transport === 'object') {
-    transportUrl = o.transport.description;
-    spec = { kind: 'custom', transport: o.transport };
-  } else {
-    // ${VAR} works in --transport too, so a password need not appear on the command line.
-    transportUrl = o.transport !== undefined ? interpolateFlag(o.transport, { ...loadDotEnv(c.dir), ...(o.env ?? process.env) }) : (c.transport ?? 'outbox');
-    try {
-      spec = parseTransportUrl(transportUrl, o.transport ? cwd : c.dir);
-    } catch (e) {
-      if (e instanceof MailcampError) throw new MailcampError('USAGE', `--transport: ${e.message}`);
-      throw e;
-    }
-  }
+  const chosen = chooseTransport(o.transport, c, cwd, o.env);
+  const transportUrl = chosen.transportUrl;
+  let spec: SendSpec = chosen.spec; // a dry run writes to the outbox instead
   const stateDir = findStateDir(c.dir, o.state ? path.resolve(cwd, o.state) : undefined);
   const throwaway = !!(o.dryRun || o.to);
   const suppression = throwaway && !fs.existsSync(suppressionFile(stateDir)) ? undefined : openSuppression(ensureStateDir(stateDir));
@@ -327,7 +307,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   const current = refuseFinishedRun(journal, c.name, o);
 
   // Connect before touching the run: a refused certificate or password changes nothing.
-  const transport = makeTransport(x);
+  const transport = makeTransport(x.spec, { c, outDir: x.outDir, logger, debug: o.debugSmtp, ca: o.ca, clock });
   try {
     await transport.open(signal);
   } catch (e) {
@@ -358,7 +338,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   // --resend-unknown of a finished run sends its unknown ones, and only those (as its refusal
   // said): rows added to the list since are not registered into it.
   const onlyUnknown = !!o.resendUnknown && !o.restart && current?.state === 'finished';
-  const listAtRegistration = fileStamp(c.recipients.file);
+  const listAtRegistration = fileSignature(c.recipients.file);
   if (!onlyUnknown) await registerRecipients(journal, c, runId, { isSuppressed: x.isSuppressed, skipInvalid: o.skipInvalid, signal, tokenKey: x.tokenKey });
   const before = journal.totals();
 
@@ -463,7 +443,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   // by this run; it stays unfinished, so that the next send registers and sends them (a
   // finished run would be refused, and they would never go out).
   let waiting = 0;
-  if (!reason && !limited && unfinished === 0 && !o.to && !onlyUnknown && walked && !sameStamp(listAtRegistration, fileStamp(c.recipients.file))) {
+  if (!reason && !limited && unfinished === 0 && !o.to && !onlyUnknown && walked && (listAtRegistration === undefined || listAtRegistration !== fileSignature(c.recipients.file))) {
     const added = await rowsAddedSince(journal, c, x.isSuppressed, o.skipInvalid);
     waiting = added.count;
     if (waiting) {
@@ -535,39 +515,8 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   };
 }
 
-function makeTransport(x: Ctx): Transport {
-  if (x.spec.kind === 'custom') return x.spec.transport;
-  if (x.spec.kind === 'outbox') {
-    return new OutboxTransport(x.outDir!, (msg) => msg.label ?? emlName(0, msg.envelope.to.join('_')));
-  }
-  return new SmtpTransport(x.spec, {
-    poolSize: x.c.concurrency,
-    logger: x.logger,
-    debug: x.o.debugSmtp,
-    ca: x.o.ca,
-    clock: x.clock,
-    reconnectDelayMs: Math.max(x.c.retry.initialDelayMs, 100),
-    reconnectAttempts: x.c.retry.attempts,
-    maxReconnectDelayMs: x.c.retry.maxDelayMs,
-  });
-}
-
-function interpolateFlag(value: string, env: Env): string {
-  try {
-    return interpolate(value, env, { secret: true, url: true });
-  } catch (e) {
-    if (e instanceof MailcampError) throw new MailcampError('USAGE', `--transport: ${e.message}`);
-    throw e;
-  }
-}
-
 /** Whether the run recorded as written to `recorded` wrote where `now` writes: the same folder, or a moved one. */
 function ownOutbox(recorded: string | undefined, now: string): boolean {
   if (!recorded?.startsWith('outbox:')) return false;
   return recorded === now || !fs.existsSync(recorded.slice('outbox:'.length));
-}
-
-function isTransport(t: unknown): t is Transport {
-  const x = t as Partial<Record<keyof Transport, unknown>> | null;
-  return typeof x === 'object' && x !== null && typeof x.description === 'string' && ['open', 'send', 'close', 'abort'].every((k) => typeof x[k as keyof Transport] === 'function');
 }

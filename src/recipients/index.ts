@@ -129,7 +129,5 @@ export async function* readRecipients(
 /** A cell value shown in a message: quoted, control characters escaped, long values cut. */
 function quote(value: string): string {
   const shown = value.length > 80 ? `${value.slice(0, 77)}…` : value;
-  // Invisible characters (U+200B, U+00AD, U+202E …) and DEL shown as escapes: the address must
-  // not look right in the message that says it is wrong.
-  return JSON.stringify(shown).replace(/[\p{Cf}\u007f]/gu, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(shown);
 }

@@ -79,8 +79,9 @@ function helperError(opts: HelperOptions, message: string): HelperError {
 }
 
 /**
- * An Intl formatter, or the helper's error at its call naming the option Intl refused
- * (`locale="en_US"`, a misspelt time zone or currency) instead of Intl's own words.
+ * A new Intl formatter (made on a cache miss only), or the helper's error at its call naming
+ * the option Intl refused (`locale="en_US"`, a misspelt time zone or currency) instead of
+ * Intl's own words.
  */
 function intlOption<F>(opts: HelperOptions, helper: string, given: Record<string, unknown>, make: () => F): F {
   try {
@@ -114,8 +115,8 @@ export function createEnvironment(): HB {
     const { locale } = opts.hash as Record<string, string>;
     const timeZone = d.day ? 'UTC' : (opts.hash.timeZone as string | undefined);
     if (!(DATE_STYLES as readonly string[]).includes(style)) throw helperError(opts, `formatDate: style must be one of ${DATE_STYLES.join(', ')}`);
-    const fmt = intlOption(opts, 'formatDate', { locale, timeZone }, () =>
-      cached(dateFormats, JSON.stringify([locale, style, timeZone]), () => new Intl.DateTimeFormat(locale || 'en', { dateStyle: style as 'long', timeZone })),
+    const fmt = cached(dateFormats, JSON.stringify([locale, style, timeZone]), () =>
+      intlOption(opts, 'formatDate', { locale, timeZone }, () => new Intl.DateTimeFormat(locale || 'en', { dateStyle: style as 'long', timeZone })),
     );
     return fmt.format(d.date);
   });
@@ -131,8 +132,8 @@ export function createEnvironment(): HB {
     if (currency) Object.assign(o, { style: 'currency', currency: String(currency) });
     else if (style) o.style = String(style) as 'percent';
     if (decimals !== undefined) o.minimumFractionDigits = o.maximumFractionDigits = Number(decimals);
-    const fmt = intlOption(opts, 'formatNumber', { locale, currency, style }, () =>
-      cached(numberFormats, JSON.stringify([locale, o]), () => new Intl.NumberFormat(locale ? String(locale) : 'en', o)),
+    const fmt = cached(numberFormats, JSON.stringify([locale, o]), () =>
+      intlOption(opts, 'formatNumber', { locale, currency, style }, () => new Intl.NumberFormat(locale ? String(locale) : 'en', o)),
     );
     return fmt.format(n);
   });

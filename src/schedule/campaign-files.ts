@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Diagnostics } from '../shared/diagnostics.js';
 import { MailcampError } from '../shared/errors.js';
+import { fileSignature } from '../shared/paths.js';
 import { readYamlFile } from '../campaign/yaml.js';
 
 export interface WatchedFile {
@@ -40,9 +41,9 @@ export function campaignFiles(paths: string[]): WatchedFile[] {
         if (!/\.ya?ml$/i.test(name)) continue;
         const file = path.join(p, name);
         if (out.has(file) || !isFile(file) || !hasScheduleKey(file)) continue;
-        out.set(file, { file, explicit: false, signature: signature(file) });
+        out.set(file, { file, explicit: false, signature: fileSignature(file) });
       }
-    } else out.set(p, { file: p, explicit: true, signature: signature(p) });
+    } else out.set(p, { file: p, explicit: true, signature: fileSignature(p) });
   }
   return [...out.values()];
 }
@@ -50,15 +51,6 @@ export function campaignFiles(paths: string[]): WatchedFile[] {
 /** Like campaignFiles, but a path that has disappeared yields nothing instead of an error. */
 export function campaignFilesNow(paths: string[]): WatchedFile[] {
   return campaignFiles(paths.filter((p) => fs.existsSync(p)));
-}
-
-export function signature(file: string): string | undefined {
-  try {
-    const st = fs.statSync(file);
-    return `${st.size}:${st.mtimeMs}:${st.ino}`;
-  } catch {
-    return undefined;
-  }
 }
 
 function hasScheduleKey(file: string): boolean {

@@ -35,3 +35,17 @@ export function pathHint(p: string): string {
   }
   return '';
 }
+
+/**
+ * A file's size, modification time and inode, to tell whether it changed since it was last
+ * looked at (a campaign file the scheduler watches, a list edited during a run); undefined
+ * when it cannot be read.
+ */
+export function fileSignature(file: string): string | undefined {
+  try {
+    const st = fs.statSync(file);
+    return `${st.size}:${st.mtimeMs}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
+}

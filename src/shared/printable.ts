@@ -12,6 +12,8 @@ export function printable(text: string): string {
  * that came in with a value (`"files\newsletter.pdf"` in YAML is a newline) are shown escaped.
  */
 export function oneLineMessage(text: string): string {
+  // Invisible format characters (U+200B, U+00AD, U+202E …) too: what the message quotes must not
+  // look right when it is wrong, or read in another order.
   // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f]/g, (ch) => JSON.stringify(ch).slice(1, -1));
+  return text.replace(/[\u0000-\u001f\u007f\p{Cf}]/gu, (ch) => (ch < ' ' ? JSON.stringify(ch).slice(1, -1) : `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`));
 }
