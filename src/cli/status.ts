@@ -97,9 +97,9 @@ export function register(program: Command, io: Io): void {
         const rows = s.recipients.filter((e) => e.status === status && (f.all || status !== 'sent'));
         if (!rows.length) continue;
         const stopped = status === 'sending' && s.state !== 'running';
-        const heading = stopped ? 'being sent when the run stopped: unknown once resumed if their content was on its way' : HEADINGS[status];
+        const heading = stopped ? 'being sent (or next in line) when the run stopped: unknown once resumed if their content was on its way' : HEADINGS[status];
         out(io, `${heading}:`);
-        for (const e of rows) out(io, `  ${line(e)}${stopped ? (e.contentAt !== undefined ? '  (content on its way)' : '  (only the envelope out)') : ''}`);
+        for (const e of rows) out(io, `  ${line(e)}${stopped ? (e.contentAt !== undefined ? '  (content on its way)' : '  (content not out)') : ''}`);
         const more = t[status] - rows.length;
         if (more > 0) out(io, `  … and ${more} more (--json or --all lists them)`);
       }

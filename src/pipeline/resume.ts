@@ -135,7 +135,7 @@ export function beginRun(
     return { run: journal.startRun(o.newRunId(), o.transport, o.campaignFile), notes: [], abandoned };
   }
   const notes: string[] = [];
-  const stale = journal.settleStaleSending(o.staleVerdict); // at most `concurrency` per crash
+  const stale = journal.settleStaleSending(o.staleVerdict); // in doubt: at most `concurrency` per crash
   const run = journal.resumeRun();
   notes.push(`resuming run ${run.runId} (started ${iso(run.startedAt)}${current.reason ? `; ${current.reason}` : ''})`);
   if (stale.unknown.length) {
@@ -148,7 +148,7 @@ export function beginRun(
   }
   if (stale.requeued.length) {
     const n = stale.requeued.length;
-    notes.push(`${n} recipient(s) were being sent when the last run stopped, but their content had not gone out; sending them now: ${listEntries(stale.requeued)}`);
+    notes.push(`${n} recipient(s) were being sent (or next in line) when the last run stopped, but their content had not gone out; sending them now: ${listEntries(stale.requeued)}`);
   }
   return { run, notes };
 }

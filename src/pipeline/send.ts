@@ -343,16 +343,19 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   const before = journal.totals();
 
   let done = before.sent + before.failed + (o.resendUnknown ? 0 : before.unknown);
+  const concurrency = x.spec.kind !== 'outbox' ? c.concurrency : Math.max(c.concurrency, 8);
   const dispatcher = new Dispatcher({
     transport,
     journal,
-    concurrency: x.spec.kind !== 'outbox' ? c.concurrency : Math.max(c.concurrency, 8),
+    concurrency,
     rate: c.rate && x.spec.kind !== 'outbox' ? campaignRateLimiter(c.rate, recentTries, clock, logger) : undefined,
     retry: new RetryPolicy(c.retry),
     clock,
     signal,
     budget: c.errorBudget && !o.to ? new ErrorBudget(c.errorBudget) : undefined,
     graceMs: o.graceMs,
+    // Under a rate limit a message may wait long for its turn: marked when it starts, not ahead.
+    markAhead: c.rate && x.spec.kind !== 'outbox' ? 0 : Math.min(3 * concurrency, 48),
     onEvent: (event) => {
       if (event.outcome !== 'deferred') done++;
       o.onProgress?.({ done, total: x.total, event });
@@ -395,7 +398,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
         m.label = (o.to ? 'test-' : o.dryRun && o.out === undefined ? 'dry-run-' : '') + emlName(u.row, u.key);
         return m;
       };
-      const job: Job = { key: u.key, row: u.row, email: o.to ?? u.email, build, attempts: entry.attempts, done: entry.delivered };
+      const job: Job = { key: u.key, row: u.row, email: o.to ?? u.email, build, attempts: entry.attempts, done: entry.delivered, pending: entry.status === 'pending' };
       if (entry.status === 'deferred' && entry.nextAttemptAt !== undefined && entry.nextAttemptAt > clock.now()) {
         dispatcher.later(job, entry.nextAttemptAt); // retried when due, without holding up the rest
         continue;

@@ -43,6 +43,12 @@ export interface Journal {
    */
   markSending(keys: string[]): Promise<void>;
   /**
+   * `sending` entries whose transaction never started (marked ahead, and the run stopped
+   * first) back to `pending`, the try not counted. Committed when the call returns; durable
+   * when the promise resolves.
+   */
+  unmarkSending(keys: string[]): Promise<void>;
+  /**
    * Right before the first byte of the content of these `sending` entries: committed when the
    * call returns (not fsynced), so a resume knows which ones may have reached the server.
    */

@@ -99,6 +99,7 @@ export interface JournalOptions {
 type Op =
   | { kind: 'add'; entry: NewEntry; status: 'pending' | 'skipped'; response: string | null; at: number }
   | { kind: 'sending'; keys: string[]; at: number; waiter?: Waiter; missing?: string[] }
+  | { kind: 'unsending'; keys: string[]; at: number; waiter?: Waiter }
   | { kind: 'results'; updates: ResultUpdate[]; at: number; waiter?: Waiter; missing?: string[] };
 
 interface Waiter {
@@ -198,6 +199,8 @@ export class SqliteJournal implements Journal {
           st.insert!.run(e.key, e.row, e.email, op.status, op.response, e.messageId, op.at);
         } else if (op.kind === 'sending') {
           for (const key of op.keys) if (st.sending!.run(op.at, key).changes === 0) (op.missing ??= []).push(key);
+        } else if (op.kind === 'unsending') {
+          for (const key of op.keys) st.requeueOne!.run(op.at, key);
         } else {
           for (const u of op.updates) {
             const next = u.status === 'deferred' ? (u.nextAttemptAt ?? null) : null;
@@ -285,6 +288,15 @@ export class SqliteJournal implements Journal {
       // The failed commit has rejected `durable` with the others.
     }
     return durable;
+  }
+
+  unmarkSending(keys: string[]): Promise<void> {
+    try {
+      this.writable();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.enqueueAndWait({ kind: 'unsending', keys: [...keys], at: this.clock.now() }, keys);
   }
 
   /**
@@ -557,7 +569,7 @@ export class SqliteJournal implements Journal {
     }
     let refused: Set<Waiter> | undefined;
     for (const op of ops) {
-      if (op.kind !== 'add' && op.missing && op.waiter) {
+      if ((op.kind === 'sending' || op.kind === 'results') && op.missing && op.waiter) {
         op.waiter.reject(new Error(`journal: no entry for '${op.missing[0]}'`));
         (refused ??= new Set()).add(op.waiter);
       }

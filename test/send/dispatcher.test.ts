@@ -51,9 +51,9 @@ function setup(keys: string[]): SqliteJournal {
   return j;
 }
 
-function job(key: string, to: string[] = [key]): Job {
+function job(key: string, to: string[] = [key], pending?: boolean): Job {
   const msg: Composed = { envelope: { from: 'news@example.com', to }, raw: Buffer.from('Subject: x\r\n\r\nx\r\n'), messageId: `<${key}>` };
-  return { key, row: 2, email: to.join(', '), build: async () => msg, attempts: 0 };
+  return { key, row: 2, email: to.join(', '), build: async () => msg, attempts: 0, pending };
 }
 
 const retry = new RetryPolicy({ attempts: 3, initialDelayMs: 1000, maxDelayMs: 1000 });
@@ -180,5 +180,101 @@ describe('Dispatcher', () => {
     assert.equal(d.paused, '2 of the 2 messages so far failed (error_budget: 2 of 10)');
     assert.deepEqual(keys.map((k) => j.get(k)!.status), ['failed', 'failed', 'pending', 'pending']);
     j.close();
+  });
+
+  describe('marking ahead (markAhead)', () => {
+    const keys = Array.from({ length: 40 }, (_, i) => `r${String(i).padStart(2, '0')}`);
+
+    test('pending jobs are marked `sending` in batches ahead of their turn, each durable before its content', async () => {
+      const j = setup(keys);
+      const seen: string[] = [];
+      const t = new FakeTransport(async (msg, gate) => {
+        await gate.ready();
+        await gate.open();
+        // open() resolved: the mark is on disk (journal.test.ts), taken ahead or now.
+        seen.push(`${msg.envelope.to[0]} ${j.get(msg.envelope.to[0])!.status}`);
+        gate.handOver();
+        await new Promise((r) => setTimeout(r, 1));
+        return { status: 'sent', response: '250 ok' };
+      });
+      const d = new Dispatcher({ transport: t, journal: j, concurrency: 2, retry, clock: systemClock, signal: new AbortController().signal, markAhead: 6 });
+      const commitsBefore = j.commits;
+      let marks = 0;
+      const markSending = j.markSending.bind(j);
+      j.markSending = (ks: string[]) => {
+        marks++;
+        return markSending(ks);
+      };
+      for (const k of keys) assert.equal(await d.submit(job(k, [k], true)), true);
+      await d.drain();
+      assert.deepEqual(seen.sort(), keys.map((k) => `${k} sending`));
+      assert.ok(marks <= keys.length / 3, `${marks} marks for ${keys.length} messages`);
+      assert.ok(j.commits - commitsBefore < keys.length * 2.5, 'fewer commits than one mark, one content mark and one result per message');
+      assert.deepEqual(keys.map((k) => [j.get(k)!.status, j.get(k)!.attempts]), keys.map(() => ['sent', 1]));
+      j.close();
+    });
+
+    test('a stop puts the jobs marked ahead back to `pending`, their try not counted', async () => {
+      const j = setup(keys);
+      const ac = new AbortController();
+      const t = new FakeTransport(async (msg, gate) => {
+        await through(gate);
+        if (msg.envelope.to[0] === 'r03') ac.abort(new Error('SIGTERM'));
+        await new Promise((r) => setTimeout(r, 5));
+        return { status: 'sent', response: '250 ok' };
+      });
+      const d = new Dispatcher({ transport: t, journal: j, concurrency: 1, retry, clock: systemClock, signal: ac.signal, markAhead: 6 });
+      for (const k of keys) if (!(await d.submit(job(k, [k], true)))) break;
+      await d.drain();
+      const sent = keys.filter((k) => j.get(k)!.status === 'sent');
+      assert.deepEqual(sent, ['r00', 'r01', 'r02', 'r03']);
+      for (const k of keys.slice(4)) assert.deepEqual([k, j.get(k)!.status, j.get(k)!.attempts], [k, 'pending', 0]);
+      j.close();
+    });
+
+    test('the error budget pause undoes the marks taken ahead too', async () => {
+      const j = setup(keys);
+      const t = new FakeTransport(async (_msg, gate) => {
+        await through(gate);
+        return { status: 'failed', response: '554 5.7.1 blocked' };
+      });
+      const d = new Dispatcher({
+        transport: t,
+        journal: j,
+        concurrency: 1,
+        retry,
+        clock: systemClock,
+        signal: new AbortController().signal,
+        budget: new ErrorBudget({ failures: 2, fraction: false, window: 10 }),
+        markAhead: 6,
+      });
+      for (const k of keys) if (!(await d.submit(job(k, [k], true)))) break;
+      await d.drain();
+      assert.ok(d.paused);
+      assert.deepEqual(keys.slice(0, 2).map((k) => j.get(k)!.status), ['failed', 'failed']);
+      for (const k of keys.slice(2)) assert.deepEqual([k, j.get(k)!.status, j.get(k)!.attempts], [k, 'pending', 0]);
+      j.close();
+    });
+
+    test('jobs not pending in the journal (deferred, unknown) are marked when they start, not ahead', async () => {
+      const j = setup(keys.slice(0, 6));
+      const statusAtStart: string[] = [];
+      let go!: () => void;
+      const allSubmitted = new Promise<void>((r) => (go = r));
+      const t = new FakeTransport(async (msg, gate) => {
+        await allSubmitted;
+        statusAtStart.push(`${msg.envelope.to[0]} ${j.get(msg.envelope.to[0])!.status}`);
+        await through(gate);
+        await new Promise((r) => setTimeout(r, 2));
+        return { status: 'sent', response: '250 ok' };
+      });
+      const d = new Dispatcher({ transport: t, journal: j, concurrency: 1, retry, clock: systemClock, signal: new AbortController().signal, markAhead: 6 });
+      // r01 and r03 stand for deferred or unknown entries: not `pending`.
+      for (const [i, k] of keys.slice(0, 6).entries()) await d.submit(job(k, [k], i !== 1 && i !== 3));
+      go();
+      await d.drain();
+      assert.deepEqual(statusAtStart, ['r00 pending', 'r01 pending', 'r02 sending', 'r03 pending', 'r04 sending', 'r05 sending']);
+      j.close();
+    });
   });
 });
