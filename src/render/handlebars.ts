@@ -213,7 +213,6 @@ const RUNTIME = {
   allowCallsToHelperMissing: false,
 };
 
-/** Compiles eagerly (syntax errors now, with line:col) and returns a strict render function. */
 /** A Handlebars parse error as a MailcampError at file:line:col; undefined for anything else. */
 function syntaxError(e: unknown, file: string, source?: string): MailcampError | undefined {
   const err = e as Error & { lineNumber?: number; column?: number };
@@ -255,28 +254,67 @@ export function checkSyntax(hb: HB, source: string, file: string): void {
   }
 }
 
+/** Compiles eagerly (syntax errors now, with line:col) and returns a strict render function. */
 export function compileTemplate(hb: HB, source: string, opts: CompileOptions): Tpl {
   // Without a mustache the output is the source, escaped or not: no template call per message.
   if (!source.includes('{{')) return () => source;
-  let fn: HandlebarsTemplateDelegate;
+  let fn: SetUpTemplate;
   try {
-    hb.parse(source);
-    fn = hb.compile(source, {
+    fn = compiled(hb, source, {
+      data: true,
       strict: true,
       noEscape: !opts.escape,
       compat: false,
       knownHelpers: Object.fromEntries([...HELPERS, ...BUILTIN_HELPERS].map((h) => [h, true])),
       knownHelpersOnly: false,
     });
-    // Precompile now rather than on first use so that every error shows up in validate.
-    fn({}, { ...RUNTIME, helpers: {} } as RuntimeOptions & object);
   } catch (e) {
     const syntax = syntaxError(e, opts.file, source);
     if (syntax) throw syntax;
+    // Any other compiler error: said at each render, where it is placed like a runtime one.
+    return () => {
+      throw e;
+    };
+  }
+  try {
+    // Run once now so that every error a template can have without data shows up in validate.
+    fn({}, { ...RUNTIME, helpers: {} } as RuntimeOptions & object);
+  } catch {
     // A missing variable on the empty context: expected; the real check is per recipient.
   }
-  const compiled = fn!;
-  return (ctx: unknown) => compiled(ctx, RUNTIME);
+  setUpOnce(fn);
+  return (ctx: unknown) => fn(ctx, RUNTIME);
+}
+
+type SetUpTemplate = HandlebarsTemplateDelegate & { _setup: (options: object) => void };
+
+/** What hb.compile() does on first use (parse, compile, the runtime's template()), done now. */
+function compiled(hb: HB, source: string, options: NonNullable<Parameters<HB['compile']>[1]>): SetUpTemplate {
+  const h = hb as HB & {
+    Compiler: new () => { compile(ast: unknown, o: object): unknown };
+    JavaScriptCompiler: new () => { compile(env: unknown, o: object, context: undefined, asObject: boolean): unknown };
+    template(spec: unknown): SetUpTemplate;
+  };
+  const ast = hb.parse(source);
+  return h.template(new h.JavaScriptCompiler().compile(new h.Compiler().compile(ast, options), options, undefined, true));
+}
+
+/**
+ * A compiled template sets up its helpers on every call: each of the ~20 helpers wrapped anew,
+ * the prototype-access rules built anew, several times per message (subject, HTML, text,
+ * headers; validation and send). Nothing it sets up depends on the call when the options are
+ * the same RUNTIME object, and no one changes the environment's helpers after start-up
+ * (partials are looked up in the environment's own object, which stays the same): the setup
+ * of the last call is kept while the calls pass RUNTIME.
+ */
+function setUpOnce(fn: SetUpTemplate): void {
+  const setup = fn._setup.bind(fn);
+  let ready = false;
+  fn._setup = (options: object) => {
+    if (ready && options === RUNTIME) return;
+    setup(options);
+    ready = options === RUNTIME;
+  };
 }
 
 type RuntimeOptions = Handlebars.RuntimeOptions;
