@@ -99,7 +99,6 @@ type WriteKeys =
   | 'sending'
   | 'handedOver'
   | 'result'
-  | 'staleRequeue'
   | 'requeueOne'
   | 'staleSending';
 export type Statements = Record<ReadKeys, Stmt> & Record<WriteKeys, Stmt | undefined>;
@@ -139,11 +138,6 @@ export function prepareStatements(db: Db, readonly: boolean): Statements {
       ),
     ),
     // A `sending` whose content never started: back to pending, and the try it began not counted.
-    staleRequeue: write(() =>
-      db.prepare(
-        `UPDATE entries SET status = 'pending', attempts = MAX(attempts - 1, 0), updated_at = ? WHERE status = 'sending' AND content_at IS NULL`,
-      ),
-    ),
     requeueOne: write(() =>
       db.prepare(
         `UPDATE entries SET status = 'pending', attempts = MAX(attempts - 1, 0), content_at = NULL, updated_at = ? WHERE key = ? AND status = 'sending'`,

@@ -10,12 +10,14 @@
 //   gone out: it becomes `unknown` (settleStaleSending). "The promise resolved" means "on
 //   disk" (fsynced).
 // - Knowing which ones went out. Right before the content's first byte, markHandedOver
-//   commits `content_at` (not fsynced: that would put a second disk flush on every message's
-//   path). A process that dies leaves its commits in the kernel, which writes them out, so on
-//   a resume on the same boot (runs.boot, boot.ts) a `sending` entry without `content_at`
-//   certainly never had its content sent: it goes back to `pending`. After a reboot such
-//   a commit may be lost, so every `sending` entry becomes `unknown`, as it does when the boot
-//   cannot be told (boot.ts).
+//   writes the entry's content mark (content-marks.ts: a slot of a small file beside the
+//   journal, for that try of the entry; `content_at` in older journals and for keys too long
+//   for a slot), not fsynced: that would put a second disk flush on every message's path. A
+//   process that dies leaves its writes in the kernel, which writes them out, so on a resume
+//   on the same boot (runs.boot, boot.ts) a `sending` entry without a content mark certainly
+//   never had its content sent (only its envelope, or nothing: marked ahead, see
+//   dispatcher.ts): it goes back to `pending`. After a reboot such a mark may be lost, so every
+//   `sending` entry becomes `unknown`, as it does when the boot cannot be told (boot.ts).
 // - Speed at a million recipients: one fsync per message would cap a run at a few hundred
 //   messages a second, and a synchronous fsync freezes the event loop. See "Group commit".
 // - Memory: recipients stay on disk; entries() pages through an index.
@@ -41,7 +43,7 @@
 // sending the content can never send an entry that is not `sending` on disk — because
 // fdatasync of the WAL file makes every frame written before it durable, and SQLite in NORMAL
 // mode still syncs the WAL before a checkpoint and the database after it. Run changes
-// (startRun, endRun, resumeRun, settleStaleSending) and markHandedOver are written directly
+// (startRun, endRun, resumeRun, settleStaleSending) and content marks are written directly
 // and reach the disk with the next fdatasync or close(); no message is sent on the strength of
 // them alone. Reads (get, entries, due, totals ...) commit the queue first, so they see every
 // write made before them (visibility needs the commit, not the fsync). close() fsyncs
@@ -65,6 +67,7 @@ import { type DeliveryStatus, type JournalEntry, REFUSED_MARK, type RunInfo, typ
 import type { Statement } from 'better-sqlite3';
 import { bootId } from './boot.js';
 import { openDatabase, type Db } from './sqlite.js';
+import { ContentMarks } from './content-marks.js';
 import { migrate, prepareStatements, SCHEMA_VERSION, toEntry, toRun, type EntryRow, type RunRow } from './journal-schema.js';
 
 export const JOURNAL_FILE = 'journal.sqlite';
@@ -162,11 +165,15 @@ export class SqliteJournal implements Journal {
   };
 
   private readonly st: ReturnType<typeof prepareStatements>;
+  /** When this process marked each entry it has under way `sending` (what its content mark names). */
+  private readonly sendingAt = new Map<string, number>();
+  private readonly marks: ContentMarks;
   private readonly entriesStatements = new Map<number, Statement<unknown[]>>();
   private readonly commitOps: (ops: Op[]) => void;
 
   constructor(dir: string, opts: JournalOptions = {}) {
     this.file = journalFile(dir);
+    this.marks = new ContentMarks(dir);
     this.clock = opts.clock ?? systemClock;
     this.readonly = !!opts.readonly;
     if (this.readonly && !fs.existsSync(this.file)) {
@@ -226,6 +233,7 @@ export class SqliteJournal implements Journal {
     this.writable();
     this.flushNow();
     const startedAt = this.clock.now();
+    this.marks.clear();
     this.db
       .transaction(() => {
         this.st.deleteEntries!.run();
@@ -281,7 +289,9 @@ export class SqliteJournal implements Journal {
       return Promise.reject(e);
     }
     this.urgent = true;
-    const durable = this.enqueueAndWait({ kind: 'sending', keys: [...keys], at: this.clock.now() }, keys);
+    const at = this.clock.now();
+    for (const k of keys) this.sendingAt.set(k, at);
+    const durable = this.enqueueAndWait({ kind: 'sending', keys: [...keys], at }, keys);
     try {
       this.flushNow();
     } catch {
@@ -296,21 +306,26 @@ export class SqliteJournal implements Journal {
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.enqueueAndWait({ kind: 'unsending', keys: [...keys], at: this.clock.now() }, keys);
+    return this.settled(keys, this.enqueueAndWait({ kind: 'unsending', keys: [...keys], at: this.clock.now() }, keys));
   }
 
   /**
-   * The content of these `sending` entries is about to go out: commits `content_at` before
-   * returning (see "Knowing which ones went out" above). Throws if the journal cannot record
-   * it; the caller must then not send the content.
+   * The content of these `sending` entries is about to go out: writes their content marks
+   * before returning (see "Knowing which ones went out" above; content-marks.ts). Throws if the
+   * journal cannot record them; the caller must then not send the content.
    */
   markHandedOver(keys: string[]): void {
     this.writable();
     const at = this.clock.now();
     try {
-      if (keys.length === 1) this.st.handedOver!.run(at, keys[0]);
-      else this.db.transaction(() => keys.forEach((k) => this.st.handedOver!.run(at, k)))();
-      this.commits++;
+      for (const k of keys) {
+        const sendingAt = this.sendingAt.get(k);
+        // Marked `sending` by this process (else there is nothing to mark: the statement below
+        // changes nothing either); a key too long for a slot has its mark committed here.
+        if (sendingAt !== undefined && this.marks.mark(k, sendingAt, at)) continue;
+        this.st.handedOver!.run(at, k);
+        this.commits++;
+      }
     } catch (e) {
       this.fail([], `journal write failed: ${(e as Error).message}`);
       throw this.broken;
@@ -329,7 +344,26 @@ export class SqliteJournal implements Journal {
       return Promise.reject(e);
     }
     const copy = updates.map((u) => ({ ...u, delivered: u.delivered && [...u.delivered] }));
-    return this.enqueueAndWait({ kind: 'results', updates: copy, at: this.clock.now() }, copy.map((u) => u.key));
+    const keys = copy.map((u) => u.key);
+    return this.settled(keys, this.enqueueAndWait({ kind: 'results', updates: copy, at: this.clock.now() }, keys));
+  }
+
+  /** Once the next state of these entries is on disk, their content marks are no longer needed. */
+  private settled(keys: string[], durable: Promise<void>): Promise<void> {
+    for (const k of keys) this.sendingAt.delete(k);
+    return durable.then(() => {
+      for (const k of keys) this.marks.release(k);
+    });
+  }
+
+  /** An entry as read, with the content mark of a `sending` one (content-marks.ts). */
+  private entry(r: EntryRow): JournalEntry {
+    const e = toEntry(r);
+    if (e.status === 'sending' && e.contentAt === undefined) {
+      const at = this.marks.find(e.key, e.updatedAt);
+      if (at !== undefined) e.contentAt = at;
+    }
+    return e;
   }
 
   flush(): Promise<void> {
@@ -371,14 +405,15 @@ export class SqliteJournal implements Journal {
     const decided = new Map(stale.map((e) => [e.key, verdict?.(e)] as const));
     this.db
       .transaction(() => {
-        for (const [key, v] of decided) {
-          if (v?.status === 'sent') this.st.result!.run('sent', v.response, null, null, null, now, key);
-          else if (v?.status === 'pending') this.st.requeueOne!.run(now, key);
+        for (const e of stale) {
+          const v = decided.get(e.key);
+          if (v?.status === 'sent') this.st.result!.run('sent', v.response, null, null, null, now, e.key);
+          else if (v?.status === 'pending' || (sameBoot && e.contentAt === undefined)) this.st.requeueOne!.run(now, e.key);
         }
-        if (sameBoot) this.st.staleRequeue!.run(now);
         this.st.staleSending!.run(INTERRUPTED_RESPONSE, now);
       })
       .immediate();
+    this.marks.clear(); // every one of them is settled now
     for (const e of stale) {
       const v = decided.get(e.key);
       (v?.status === 'sent' ? out.found : v?.status === 'pending' || (sameBoot && e.contentAt === undefined) ? out.requeued : out.unknown).push(e);
@@ -407,7 +442,7 @@ export class SqliteJournal implements Journal {
     this.usable();
     if (this.queuedKeys.has(key)) this.flushNow();
     const r = this.st.get.get(key) as EntryRow | undefined;
-    return r && toEntry(r);
+    return r && this.entry(r);
   }
 
   /**
@@ -418,7 +453,7 @@ export class SqliteJournal implements Journal {
     this.usable();
     this.flushNow();
     const r = this.db.prepare('SELECT * FROM entries WHERE message_id = ? LIMIT 1').get(messageId) as EntryRow | undefined;
-    return r && toEntry(r);
+    return r && this.entry(r);
   }
 
   *entries(statuses?: DeliveryStatus[]): Generator<JournalEntry, void, undefined> {
@@ -432,7 +467,7 @@ export class SqliteJournal implements Journal {
       const stmt = this.entriesStatement(wanted?.length ?? 0);
       const page: JournalEntry[] = [];
       for (const r of stmt.iterate(...[...(wanted ?? []), lastRow, lastKey]) as IterableIterator<EntryRow>) {
-        page.push(toEntry(r));
+        page.push(this.entry(r));
       }
       for (const e of page) yield e;
       if (page.length < PAGE_SIZE) return;
@@ -456,10 +491,10 @@ export class SqliteJournal implements Journal {
       const a = pending[i];
       const b = deferred[j];
       if (b === undefined || (a !== undefined && (a.row < b.row || (a.row === b.row && a.key < b.key)))) {
-        out.push(toEntry(a));
+        out.push(this.entry(a));
         i++;
       } else {
-        out.push(toEntry(b));
+        out.push(this.entry(b));
         j++;
       }
     }
@@ -499,6 +534,7 @@ export class SqliteJournal implements Journal {
       failure = e;
     }
     this.closed = true;
+    this.marks.close();
     // An fdatasync still running closes the file itself when it returns.
     if (this.walFd !== undefined && !this.syncing.size) fs.closeSync(this.walFd);
     this.db.close();

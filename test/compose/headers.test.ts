@@ -17,7 +17,7 @@ import { MailcampError } from '../../src/shared/errors.js';
 import { runCli } from '../helpers/cli.js';
 import { tmpDir, writeFiles } from '../helpers/tmp.js';
 
-async function build(yamlExtra: string, files: Record<string, string>, fields: Record<string, string>) {
+async function build(yamlExtra: string, files: Record<string, string | Uint8Array>, fields: Record<string, string>) {
   const dir = tmpDir();
   writeFiles(dir, {
     'c.yaml': `name: h\nfrom: "Acme <news@acme.example>"\nsubject: "Hi {{name}}"\ntemplate: t.hbs\nrecipients: r.csv\n${yamlExtra}`,

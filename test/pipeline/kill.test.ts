@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
-import Database from 'better-sqlite3';
+import { openJournal } from '../../src/state/journal.js';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp-server.js';
 import { address as A, ensureBuilt, type Fixture, makeCampaign, spawnCli, status } from './delivery-fixture.js';
 
@@ -26,11 +26,11 @@ function sendArgs(f: Fixture, server: TestSmtpServer, ...more: string[]): string
 
 /** Recipients left `sending` with their content mark: those a resume takes for unknown. */
 function contentOut(f: Fixture): string[] {
-  const db = new Database(path.join(f.dir, '.mailcamp', 'faults', 'journal.sqlite'), { readonly: true });
+  const j = openJournal(path.join(f.dir, '.mailcamp', 'faults'), { readonly: true });
   try {
-    return db.prepare(`SELECT email FROM entries WHERE status = 'sending' AND content_at IS NOT NULL`).pluck().all() as string[];
+    return [...j.entries(['sending'])].filter((e) => e.contentAt !== undefined).map((e) => e.email);
   } finally {
-    db.close();
+    j.close();
   }
 }
 

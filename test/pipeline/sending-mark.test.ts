@@ -7,22 +7,23 @@
 //   it again, once, and says so; a SIGKILL once the content is out leaves it `unknown`.
 
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
-import Database from 'better-sqlite3';
+import { journalExists, openJournal } from '../../src/state/journal.js';
 import { runCli } from '../helpers/cli.js';
 import { type ScriptContext, startSmtpServer } from '../helpers/smtp-server.js';
 import { address as A, ensureBuilt, type Fixture, makeCampaign, spawnCli, states } from './delivery-fixture.js';
 
+/** The entry as another process reads it (the journal and its content marks), or undefined before there is one. */
 function journalRow(f: Fixture, email: string): { status: string; content_at: number | null } | undefined {
-  const file = path.join(f.dir, '.mailcamp', 'faults', 'journal.sqlite');
-  if (!fs.existsSync(file)) return undefined;
-  const db = new Database(file, { readonly: true });
+  const dir = path.join(f.dir, '.mailcamp', 'faults');
+  if (!journalExists(dir)) return undefined;
+  const j = openJournal(dir, { readonly: true });
   try {
-    return db.prepare('SELECT status, content_at FROM entries WHERE key = ?').get(email.toLowerCase()) as { status: string; content_at: number | null } | undefined;
+    const e = j.get(email.toLowerCase());
+    return e && { status: e.status, content_at: e.contentAt ?? null };
   } finally {
-    db.close();
+    j.close();
   }
 }
 

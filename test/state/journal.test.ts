@@ -15,6 +15,7 @@ import {
   type SqliteJournal,
 } from '../../src/state/journal.js';
 import type { NewEntry } from '../../src/state/journal-api.js';
+import { CONTENT_MARKS_FILE, ContentMarks } from '../../src/state/content-marks.js';
 
 let dir: string;
 let open: SqliteJournal[];
@@ -119,19 +120,52 @@ describe('journal', () => {
     await Promise.all([...promises, result]);
   });
 
-  test('markHandedOver commits content_at at once; a new markSending clears it', async () => {
+  test('markHandedOver leaves a content mark that another process sees at once; it speaks for that try only', async () => {
+    const key = 'user1@example.com';
     const j = journal();
     j.startRun('run1', 'outbox');
     j.addPending(entry(1));
-    await j.markSending(['user1@example.com']);
-    assert.equal(j.get('user1@example.com')!.contentAt, undefined);
+    await j.markSending([key]);
+    assert.equal(j.get(key)!.contentAt, undefined);
+    await clock.advance(5);
+    j.markHandedOver([key]);
+    const other = openJournal(dir, { readonly: true });
+    assert.equal(other.get(key)!.contentAt, clock.now(), 'read from the content marks by another process');
+    other.close();
+    assert.equal(j.get(key)!.contentAt, clock.now());
+    await j.markResults([{ key, status: 'deferred', response: '451', nextAttemptAt: clock.now() }]);
+    assert.equal(j.get(key)!.contentAt, undefined, 'only a sending entry shows it');
+    await clock.advance(1000);
+    await j.markSending([key]);
+    assert.equal(j.get(key)!.contentAt, undefined, 'a new try starts without it');
+  });
+
+  test('a content mark keeps its slot until the entry\'s next state is on disk; a key too long for a slot is marked in the journal', async () => {
+    const j = journal();
+    j.startRun('run1', 'outbox');
+    const long = `group:${'x'.repeat(600)}`;
+    for (let i = 0; i < 3; i++) j.addPending(entry(i));
+    j.addPending({ key: long, row: 9, email: 'a@example.com, b@example.com', messageId: '<g@mailcamp>' });
+    await j.markSending(['user0@example.com']);
+    const at0 = clock.now();
+    j.markHandedOver(['user0@example.com']);
+    // user0's result is queued, not on disk: a crash now must still find user0's mark.
+    const result = j.markResults([{ key: 'user0@example.com', status: 'sent', response: '250' }]);
+    await clock.advance(1);
+    const marked = j.markSending(['user1@example.com', long]);
     j.markHandedOver(['user1@example.com']);
-    assert.equal(onDisk('SELECT content_at FROM entries WHERE key = ?', 'user1@example.com'), clock.now());
-    assert.equal(j.get('user1@example.com')!.contentAt, clock.now());
-    await j.markResults([{ key: 'user1@example.com', status: 'deferred', response: '451', nextAttemptAt: clock.now() }]);
-    assert.equal(j.get('user1@example.com')!.contentAt, undefined, 'only a sending entry shows it');
-    await j.markSending(['user1@example.com']);
-    assert.equal(onDisk('SELECT content_at FROM entries WHERE key = ?', 'user1@example.com'), null, 'a new try starts without it');
+    const marks = new ContentMarks(dir);
+    assert.equal(marks.find('user0@example.com', at0), at0, "user1's mark took another slot");
+    await Promise.all([result, marked]);
+    j.markHandedOver([long]);
+    assert.equal(onDisk('SELECT content_at FROM entries WHERE key = ?', long), clock.now());
+    assert.equal(j.get(long)!.contentAt, clock.now());
+    // Its slot free again, user0's is the one the next mark takes.
+    await j.markSending(['user2@example.com']);
+    j.markHandedOver(['user2@example.com']);
+    assert.equal(new ContentMarks(dir).find('user0@example.com', at0), undefined);
+    assert.equal(new ContentMarks(dir).find('user2@example.com', clock.now()), clock.now());
+    assert.equal(fs.statSync(path.join(dir, CONTENT_MARKS_FILE)).size, 2 * 512, 'two slots');
   });
 
   test('a write resolves only after an fdatasync of the WAL that began after its commit', async () => {

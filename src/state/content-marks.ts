@@ -1,0 +1,112 @@
+// The content marks of a journal (`.mailcamp/<name>/content-marks`, beside journal.sqlite):
+// which `sending` entries had their content start to go out. See "Knowing which ones went out"
+// in journal.ts for what they decide; this file is how they are kept.
+//
+// A mark is written right before a message's first byte of content, so it costs the main
+// thread on every message: one commit of `content_at` took ~15-20 µs of a fast run's ~300 µs
+// per message (issue 6); one positional write of a slot here takes ~1.5 µs. It needs what the
+// commit gave and no more: to be in the kernel (not on the disk) before the content goes out,
+// so that a process that dies leaves it behind; after a reboot no mark is trusted (journal.ts).
+//
+// The file is a row of fixed slots of SLOT bytes, one per message whose content is on its way:
+// `["key",sendingAt,contentAt]` padded with spaces, then "\n". `sendingAt` is the time of the
+// entry's `sending` mark (its updated_at in the journal): a mark counts only for that try of
+// the entry, so an old mark left in a slot never speaks for a later try. A slot is taken at
+// the mark and given back once the entry's next state (its result, or `pending` again) is on
+// disk; until then a crash finds the mark. Slots never straddle a page, so a mark is written
+// whole or not at all as far as a dying process goes. A key too long for a slot (a group's
+// value can be long) is marked in the journal's `content_at` instead.
+
+import fs from 'node:fs';
+import path from 'node:path';
+
+export const CONTENT_MARKS_FILE = 'content-marks';
+
+const SLOT = 512;
+
+export class ContentMarks {
+  private readonly file: string;
+  private fd: number | undefined;
+  private readonly slotOf = new Map<string, number>();
+  private free: number[] = [];
+  private next = 0;
+  private readonly scratch = Buffer.alloc(SLOT);
+  /** key → [sendingAt, contentAt] pairs, as last read (undefined after a change). */
+  private cache: Map<string, [number, number][]> | undefined;
+
+  constructor(dir: string) {
+    this.file = path.join(dir, CONTENT_MARKS_FILE);
+  }
+
+  /** Writes the mark; false when the key does not fit in a slot (the caller marks it another way). Throws on an I/O error. */
+  mark(key: string, sendingAt: number, contentAt: number): boolean {
+    const text = JSON.stringify([key, sendingAt, contentAt]);
+    if (Buffer.byteLength(text) > SLOT - 1) return false;
+    let slot = this.slotOf.get(key);
+    if (slot === undefined) {
+      slot = this.free.pop() ?? this.next++;
+      this.slotOf.set(key, slot);
+    }
+    this.scratch.fill(0x20);
+    this.scratch.write(text);
+    this.scratch[SLOT - 1] = 0x0a;
+    this.fd ??= fs.openSync(this.file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+    fs.writeSync(this.fd, this.scratch, 0, SLOT, slot * SLOT);
+    this.cache = undefined;
+    return true;
+  }
+
+  /** The slot of `key` may be reused: its next state is on disk. */
+  release(key: string): void {
+    const slot = this.slotOf.get(key);
+    if (slot === undefined) return;
+    this.slotOf.delete(key);
+    this.free.push(slot);
+  }
+
+  /** When the content of `key`'s try marked `sending` at `sendingAt` started to go out, if it did. */
+  find(key: string, sendingAt: number): number | undefined {
+    this.cache ??= this.read();
+    return this.cache.get(key)?.find(([s]) => s === sendingAt)?.[1];
+  }
+
+  /** Forgets every mark (a new run, or a resume that has settled the last one's). */
+  clear(): void {
+    this.slotOf.clear();
+    this.free = [];
+    this.next = 0;
+    this.cache = new Map();
+    if (this.fd !== undefined) fs.ftruncateSync(this.fd, 0);
+    else if (fs.existsSync(this.file)) fs.truncateSync(this.file, 0);
+  }
+
+  close(): void {
+    if (this.fd !== undefined) fs.closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  private read(): Map<string, [number, number][]> {
+    const marks = new Map<string, [number, number][]>();
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(this.file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return marks;
+      throw e;
+    }
+    // Slot by slot: one never written (a hole) reads as NULs, without the "\n" that ends a mark.
+    for (let at = 0; at + SLOT <= bytes.length; at += SLOT) {
+      let v: unknown;
+      try {
+        v = JSON.parse(bytes.toString('utf8', at, at + SLOT));
+      } catch {
+        continue; // an empty slot, or one never written whole
+      }
+      if (!Array.isArray(v) || v.length !== 3 || typeof v[0] !== 'string' || typeof v[1] !== 'number' || typeof v[2] !== 'number') continue;
+      const list = marks.get(v[0]) ?? [];
+      list.push([v[1], v[2]]);
+      marks.set(v[0], list);
+    }
+    return marks;
+  }
+}
