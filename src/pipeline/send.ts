@@ -365,7 +365,9 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   const before = journal.totals();
 
   let done = before.sent + before.failed + (o.resendUnknown ? 0 : before.unknown);
-  const concurrency = x.spec.kind !== 'outbox' ? c.concurrency : Math.max(c.concurrency, 8);
+  // SMTP: `concurrency` connections, each with a message under way and one more waiting behind
+  // it (smtp-session.ts); the outbox writes files.
+  const concurrency = x.spec.kind !== 'outbox' ? 2 * c.concurrency : Math.max(c.concurrency, 8);
   const dispatcher = new Dispatcher({
     transport,
     journal,
@@ -377,7 +379,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
     budget: c.errorBudget && !o.to ? new ErrorBudget(c.errorBudget) : undefined,
     graceMs: o.graceMs,
     // Under a rate limit a message may wait long for its turn: marked when it starts, not ahead.
-    markAhead: c.rate && x.spec.kind !== 'outbox' ? 0 : Math.min(3 * concurrency, 48),
+    markAhead: c.rate && x.spec.kind !== 'outbox' ? 0 : Math.min(3 * c.concurrency, 48),
     onEvent: (event) => {
       if (event.outcome !== 'deferred') done++;
       o.onProgress?.({ done, total: x.total, event });

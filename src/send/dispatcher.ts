@@ -335,6 +335,7 @@ export class Dispatcher {
         }
         return (durable = this.markBatch(job));
       },
+      stillWanted: () => !this.stopped,
       handOver: () => {
         stopped();
         if (handedOver) return;
@@ -358,6 +359,11 @@ export class Dispatcher {
     if (result.rejected?.length) job.refused = [...(job.refused ?? []), ...result.rejected.map((r) => `${r.address} (${r.response})`)];
 
     if (result.status === 'deferred') {
+      if (result.notTried && job.pending) {
+        // Never left (the run stopped first): `pending` again, the try not counted.
+        this.track(journal.unmarkSending([job.key]));
+        return;
+      }
       if (result.fatal || result.notTried) {
         // Not the recipient's fault: due as soon as the run is resumed.
         await this.record(job, 'deferred', result, clock.now());

@@ -1,8 +1,12 @@
-// SMTP transport: a small pool of nodemailer SMTPConnections, one message at a time per
-// connection, connections kept open and reused. nodemailer connects, says EHLO, upgrades with
-// STARTTLS and authenticates; when the server offers PIPELINING the transactions themselves
-// are written by smtp-session.ts (fewer writes and event-loop turns per message than
-// nodemailer's send(), same semantics), otherwise by nodemailer's send().
+// SMTP transport: a small pool of nodemailer SMTPConnections, connections kept open and
+// reused. nodemailer connects, says EHLO, upgrades with STARTTLS and authenticates; when the
+// server offers PIPELINING the transactions themselves are written by smtp-session.ts (fewer
+// writes and event-loop turns per message than nodemailer's send(), same semantics), otherwise
+// by nodemailer's send(), one message at a time per connection. With PIPELINING a second
+// message may wait behind the one under way on a connection once every connection carries one:
+// its envelope goes out with the first one's content (one round trip per message instead of
+// two). The price: a server slow to answer one message's final dot holds the message behind it
+// too (up to the timeout; its content never left, so it then goes on another connection).
 //
 // We drive SMTPConnection directly instead of nodemailer's SMTPPool because the pool silently
 // re-queues a message whose connection dropped (`maxRequeues`) — after the final "." that
@@ -77,8 +81,8 @@ const CAP_PROBE_MS = 30_000;
 interface Slot {
   conn: Conn;
   session?: SmtpSession;
-  /** Carrying a message. */
-  busy: boolean;
+  /** Messages it carries: one, or two when the second waits behind the first (smtp-session.ts). */
+  load: number;
 }
 
 export class SmtpTransport implements Transport {
@@ -189,7 +193,10 @@ export class SmtpTransport implements Transport {
         }
       }
       const round = this.faultRound;
-      const r = await this.transaction(slot, msg, todo, gate);
+      const pending = this.transaction(slot, msg, todo, gate);
+      // A message may now wait behind this one (smtp-session.ts): one waiting for a connection can.
+      if (slot.load === 1 && slot.session?.canQueue) this.wakeOne();
+      const r = await pending;
       if (!r.ok && r.notSent) {
         // A 421 ended the connection before the server executed any of it: another one takes it.
         if (r.err.responseCode === 421) this.coolDown();
@@ -198,8 +205,10 @@ export class SmtpTransport implements Transport {
         continue;
       }
       if (!r.ok && r.refusedAtGate !== undefined) {
-        // Stopped (or the journal failed) before any byte of the message went out.
-        this.forget(slot);
+        // Stopped (or the journal failed) before any byte of the message went out. A session
+        // the refusal did not break (nothing was written) still carries the message before it.
+        if (slot.session && !slot.session.broken) this.release(slot);
+        else this.forget(slot);
         const why = r.refusedAtGate instanceof Error ? r.refusedAtGate.message : String(r.refusedAtGate);
         return { status: 'deferred', response: `not sent: ${redact(why)}`, delivered, notTried: !delivered.length };
       }
@@ -260,7 +269,7 @@ export class SmtpTransport implements Transport {
   async close(): Promise<void> {
     this.closed = true;
     for (const w of this.wakeups.splice(0)) w();
-    const idle = [...this.slots].filter((s) => !s.busy && isUsable(s));
+    const idle = [...this.slots].filter((s) => !s.load && isUsable(s));
     for (const s of this.slots) if (!idle.includes(s)) this.abortOne(s);
     await Promise.all(
       idle.map(
@@ -461,17 +470,26 @@ export class SmtpTransport implements Transport {
       if (this.closed) throw new MailcampError('INTERRUPTED', 'transport closed');
       if (signal?.aborted) throw signal.reason;
       let idle: Slot | undefined;
+      let behind: Slot | undefined;
       for (const s of [...this.slots]) {
-        if (s.busy) continue;
+        if (s.load) {
+          if (s.load === 1 && s.session?.canQueue) behind ??= s;
+          continue;
+        }
         if (!isUsable(s)) this.forget(s);
         else idle ??= s;
       }
       if (idle) {
-        idle.busy = true;
+        idle.load = 1;
         return idle;
       }
       if (this.slots.size + this.connecting < this.poolCap) {
         return await this.connect(signal);
+      }
+      // Every connection carries a message: wait behind one whose server pipelines.
+      if (behind) {
+        behind.load = 2;
+        return behind;
       }
       await new Promise<void>((resolve) => {
         const wake = () => {
@@ -490,7 +508,8 @@ export class SmtpTransport implements Transport {
   }
 
   private release(s: Slot): void {
-    s.busy = false;
+    s.load = Math.max(0, s.load - 1);
+    if (s.load) return this.wakeOne(); // the message behind goes on (and the slot may take another)
     if (this.closed || !isUsable(s)) {
       this.forget(s);
       return;
@@ -499,7 +518,7 @@ export class SmtpTransport implements Transport {
   }
 
   private forget(s: Slot): void {
-    s.busy = false;
+    s.load = Math.max(0, s.load - 1);
     if (this.slots.delete(s)) {
       try {
         s.conn.close();
@@ -552,7 +571,7 @@ export class SmtpTransport implements Transport {
       }
       const log = this.opts.debug && this.opts.logger ? this.opts.logger : undefined;
       const session = SmtpSession.attach(c, log ? (line) => log.debug(redact(line)) : undefined);
-      const s: Slot = { conn: c, session, busy: true }; // handed to the caller: a waiter woken meanwhile must not take it
+      const s: Slot = { conn: c, session, load: 1 }; // handed to the caller: a waiter woken meanwhile must not take it
       this.slots.add(s);
       return s;
     } finally {

@@ -59,6 +59,11 @@ export interface Gate {
   ready(): Promise<void>;
   open(): Promise<void>;
   handOver(): void;
+  /**
+   * False once the run has stopped: a message opened but not started yet (waiting behind
+   * another on a connection, its envelope not written) is then left unsent (`notTried`).
+   */
+  stillWanted?(): boolean;
 }
 
 export interface Transport {

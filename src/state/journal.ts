@@ -318,6 +318,9 @@ export class SqliteJournal implements Journal {
     this.writable();
     const at = this.clock.now();
     try {
+      // Results queued before it are committed first: the message before this one on its
+      // connection (its 250 came with this one's 354) must not be left in doubt with it.
+      if (this.queue.length) this.flushNow();
       for (const k of keys) {
         const sendingAt = this.sendingAt.get(k);
         // Marked `sending` by this process (else there is nothing to mark: the statement below

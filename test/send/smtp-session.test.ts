@@ -71,7 +71,9 @@ describe('SMTP transactions with and without PIPELINING (issue 6)', () => {
 
   for (const pipelining of [true, false]) {
     for (const how of ['throws', 'rejects'] as const) {
-      test(`a gate that refuses (open ${how}, ${pipelining ? 'our writer' : 'nodemailer'}): nothing of the message goes out, the next message gets a new connection`, async () => {
+      // Our writer refused before it wrote anything (open throws): the connection is as it was, and is used again.
+      const reused = pipelining && how === 'throws';
+      test(`a gate that refuses (open ${how}, ${pipelining ? 'our writer' : 'nodemailer'}): nothing of the message goes out, the next message gets ${reused ? 'the same' : 'a new'} connection`, async () => {
         const server = await startSmtpServer({ starttls: false, pipelining });
         const t = transport(server.port, []);
         try {
@@ -82,7 +84,7 @@ describe('SMTP transactions with and without PIPELINING (issue 6)', () => {
           assert.equal(server.messages.length, 1);
           assert.deepEqual(server.messages[0].envelope.to, ['c@example.com']);
           assert.equal(server.dropped.length, 0, 'no content of the refused message reached the server');
-          assert.equal(server.connections, 2);
+          assert.equal(server.connections, reused ? 1 : 2);
         } finally {
           await t.close();
           await server.close();
@@ -250,5 +252,89 @@ describe('SMTP transactions against a hand-driven peer (issue 6)', () => {
       await t.close();
       await peer.close();
     }
+  });
+
+  describe('a second message waiting behind the first on a connection (RFC 2920)', () => {
+    test('its envelope goes out with the first one\'s content, before the first one\'s 250 is read; both delivered on one connection', async () => {
+      const peer = await startPeer(() => undefined);
+      const log: string[] = [];
+      const t = transport(peer.port, log);
+      try {
+        const [a, b] = await Promise.all([t.send(message(['a1@example.com']), openGate()), t.send(message(['b1@example.com']), openGate())]);
+        assert.deepEqual([a.status, b.status], ['sent', 'sent'], `${a.response} ${b.response}`);
+        assert.equal(peer.connections, 1);
+        const firstDot = log.indexOf('.');
+        const secondMail = log.findIndex((l, i) => i > firstDot && l.startsWith('MAIL FROM:'));
+        const firstQueued = log.findIndex((l, i) => i > firstDot && l.startsWith('250 2.0.0 queued'));
+        assert.ok(firstDot >= 0 && secondMail > firstDot && secondMail < firstQueued, log.join('\n'));
+        assert.deepEqual(
+          peer.seen.filter((l) => /MAIL|RCPT|DATA|content/.test(l)).map((l) => l.replace(/ SIZE=\d+/, '')),
+          ['1: MAIL FROM:<a@example.com>', '1: RCPT TO:<a1@example.com>', '1: DATA', '1: <content>', '1: MAIL FROM:<a@example.com>', '1: RCPT TO:<b1@example.com>', '1: DATA', '1: <content>'],
+        );
+      } finally {
+        await t.close();
+        await peer.close();
+      }
+    });
+
+    test('the first one refused at its final dot: the second is still delivered', async () => {
+      let dots = 0;
+      const peer = await startPeer((cmd) => (cmd === '.' && ++dots === 1 ? '554 5.7.1 content rejected\r\n' : undefined));
+      const t = transport(peer.port, []);
+      try {
+        const [a, b] = await Promise.all([t.send(message(['a2@example.com']), openGate()), t.send(message(['b2@example.com']), openGate())]);
+        assert.deepEqual([a.status, a.response, b.status], ['failed', '554 5.7.1 content rejected', 'sent']);
+        assert.equal(peer.connections, 1);
+      } finally {
+        await t.close();
+        await peer.close();
+      }
+    });
+
+    test('the connection lost after the first one\'s content: the first is unknown, the second goes again on a new connection, once', async () => {
+      const server = await startSmtpServer({
+        starttls: false,
+        script: (ctx) => (ctx.phase === 'data' && ctx.recipients[0] === 'a3@example.com' ? { action: 'reset' } : undefined),
+      });
+      const t = transport(server.port, [], { reconnectDelayMs: 20 });
+      try {
+        const gate = openGate();
+        const [a, b] = await Promise.all([t.send(message(['a3@example.com']), openGate()), t.send(message(['b3@example.com']), gate)]);
+        assert.equal(a.status, 'unknown', a.response);
+        assert.deepEqual([b.status, b.notTried, b.serverFault], ['sent', undefined, undefined], b.response);
+        assert.equal(server.deliveries('b3@example.com'), 1);
+        assert.deepEqual(gate.calls.filter((c) => c === 'handOver'), ['handOver'], 'its content went out once');
+        assert.equal(server.connections, 2);
+      } finally {
+        await t.close();
+        await server.close();
+      }
+    });
+
+    test('the first one ended without content (RCPT refused): RSET, then the second; once the run has stopped, it is left unsent', async () => {
+      const peer = await startPeer((cmd) => (cmd.startsWith('RCPT TO:<nobody') ? '550 5.1.1 no such user\r\n' : undefined));
+      const t = transport(peer.port, []);
+      try {
+        const [a, b] = await Promise.all([t.send(message(['nobody1@example.com']), openGate()), t.send(message(['b4@example.com']), openGate())]);
+        assert.deepEqual([a.status, b.status], ['failed', 'sent'], `${a.response} ${b.response}`);
+        assert.deepEqual(peer.seen.filter((l) => /RSET|RCPT/.test(l)), ['1: RCPT TO:<nobody1@example.com>', '1: RSET', '1: RCPT TO:<b4@example.com>']);
+
+        let wanted = true;
+        const stopping = { ...openGate(), stillWanted: () => wanted };
+        const first = t.send(message(['nobody2@example.com']), { ...openGate(), stillWanted: () => true });
+        const second = t.send(message(['b5@example.com']), stopping);
+        const r1 = await first.then((r) => {
+          wanted = false; // the run stops on the first one's failure (the error budget spent)
+          return r;
+        });
+        const r2 = await second;
+        assert.equal(r1.status, 'failed');
+        assert.deepEqual([r2.status, r2.notTried, r2.response], ['deferred', true, 'not sent: the run stopped']);
+        assert.ok(!peer.seen.includes('1: RCPT TO:<b5@example.com>'), 'nothing of it went out');
+      } finally {
+        await t.close();
+        await peer.close();
+      }
+    });
   });
 });
