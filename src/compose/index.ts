@@ -15,7 +15,6 @@
 import crypto from 'node:crypto';
 import type { Campaign, MailAddress } from '../campaign/types.js';
 import type { CompiledCampaign, Rendered } from '../render/index.js';
-import { expandMarks } from '../render/marks.js';
 import { checkAddress } from '../recipients/address.js';
 import { MailcampError } from '../shared/errors.js';
 import { type PreparedAttachment, prepareShared } from './attachments.js';
@@ -93,8 +92,8 @@ export function prepare(compiled: CompiledCampaign): PreparedCampaign {
     inlineParts,
     sharedBytes,
     sign: dkimSigner(c),
-    htmlBody: new TextBodyEncoder(compiled.htmlSource, compiled.htmlRuns),
-    textBody: new TextBodyEncoder(compiled.textSource, compiled.textRuns),
+    htmlBody: new TextBodyEncoder(compiled.htmlSource),
+    textBody: new TextBodyEncoder(compiled.textSource),
     fromLines: headerLine('From', c.from) + (c.replyTo ? headerLine('Reply-To', c.replyTo) : ''),
     headerLines: new Map(),
   };
@@ -222,9 +221,8 @@ export function compose(p: PreparedCampaign, input: ComposeInput): Composed {
  * The inline images this recipient's HTML shows: one the template uses only inside an
  * `{{#if}}` that is false for them would be an unused part, which clients list as an attachment.
  */
-function inlinePartsUsed(p: PreparedCampaign, marked: string): Buffer[] {
+function inlinePartsUsed(p: PreparedCampaign, html: string): Buffer[] {
   if (!p.inlineParts.length) return p.inlineParts;
-  const html = expandMarks(marked, p.compiled.htmlRuns);
   const images = p.compiled.inlineImages;
   let used: Buffer[] | undefined;
   for (let i = 0; i < images.length; i++) {

@@ -26,13 +26,8 @@
 // the lines with values are counted only when those leave the choice open (pass 2). chunks()
 // hands the runs' encodings to compose as the Buffers made once, so the bulk of a body is
 // copied into the message rather than encoded into it again.
-//
-// A body rendered from the marked template (render/marks.ts) holds, at a line start, a mark for
-// each of its runs of static lines: the run's encoding is spliced there without comparing or
-// even having its text (a mark not followed by what marks are is text like any other).
 
 import { wrap as b64wrap } from 'nodemailer/lib/base64';
-import { MARK_LENGTH, markAt } from '../render/marks.js';
 import { encodeQp, qpFromSafe, wrapQp } from './qp.js';
 
 const LINE = 76;
@@ -85,13 +80,6 @@ function statsOf(line: string): Stats {
   return { ascii, long: line.length >= 78, dotFrom, non, latin };
 }
 
-/** A run of whole lines (without their "\n"s), encoded once. */
-function runOf(lines: string[]): Run {
-  const stats = statsOf(lines[0]);
-  for (let i = 1; i < lines.length; i++) add(stats, statsOf(lines[i]));
-  return { text: lines.join('\n') + '\n', crlf: lines.join('\r\n') + '\r\n', qp: Buffer.from(lines.map(qpLine).join(''), 'latin1'), stats };
-}
-
 function add(a: Stats, b: Stats): void {
   a.ascii &&= b.ascii;
   a.long ||= b.long;
@@ -120,25 +108,20 @@ export class TextBodyEncoder {
   private readonly lines = new Map<string, KnownLine>();
   /** lengths[n] is 1 when some line of the template has n characters. */
   private lengths = new Uint8Array(0);
-  /** The runs the marked template leaves out, by mark number. */
-  private readonly marked: Run[];
 
-  /** `template`: the Handlebars source the bodies are rendered from; `marked`: the runs of its marked version. */
-  constructor(template: string, marked: readonly string[] = []) {
-    this.marked = marked.map((text) => {
-      const lines = text.replace(/\r\n|\r/g, '\n').split('\n');
-      lines.pop(); // a run is whole lines: nothing after its last "\n"
-      return runOf(lines);
-    });
+  /** `template`: the Handlebars source the bodies are rendered from. */
+  constructor(template: string) {
     const src = template.replace(/\r\n|\r/g, '\n').split('\n');
     src.pop(); // the piece after the last "\n" is not a whole line
     let run: string[] = [];
     const close = () => {
       if (!run.length) return;
+      const stats = statsOf(run[0]);
+      for (let i = 1; i < run.length; i++) add(stats, statsOf(run[i]));
       const first = this.staticLine(run[0]);
       first.starts.push(this.runs.length);
       for (const l of run) this.staticLine(l);
-      this.runs.push(runOf(run));
+      this.runs.push({ text: run.join('\n') + '\n', crlf: run.join('\r\n') + '\r\n', qp: Buffer.from(run.map(qpLine).join(''), 'latin1'), stats });
       run = [];
     };
     for (const line of src) {
@@ -185,17 +168,6 @@ export class TextBodyEncoder {
     let pos = 0;
     let tail = '';
     outer: while (pos < text.length) {
-      if (text.charCodeAt(pos) === 0xe000) {
-        const k = markAt(text, pos);
-        if (k >= 0 && k < this.marked.length) {
-          const r = this.marked[k];
-          segs.push(r);
-          lineInfo.push(undefined);
-          add(stats, r.stats);
-          pos += MARK_LENGTH;
-          continue;
-        }
-      }
       const expected = this.runs[next];
       if (expected && follows(text, pos, expected.text)) {
         segs.push(expected);

@@ -52,8 +52,6 @@ export interface RenderOptions {
   now: Date;
   /** The scheduled time of this run (schedule, send --occurrence), for templates. */
   occurrence?: Date;
-  /** HTML and text with marks for their static runs (render/marks.ts): only compose reads them. */
-  marked?: boolean;
 }
 
 export interface BuildOptions extends RenderOptions {
@@ -78,7 +76,7 @@ export interface RenderedUnit {
 export function renderUnit(p: PreparedCampaign, u: Unit, o: RenderOptions): RenderedUnit {
   const c = p.compiled.campaign;
   const csv = c.recipients.displayFile;
-  const rendered = p.compiled.render(renderInputFor(u), o.now, o.occurrence, o.marked);
+  const rendered = p.compiled.render(renderInputFor(u), o.now, o.occurrence);
   try {
     assertHeaderSafe(rendered.subject, 'subject');
     for (const m of u.members) if (m.name) assertHeaderSafe(m.name, 'name');
@@ -154,7 +152,7 @@ export function renderUnit(p: PreparedCampaign, u: Unit, o: RenderOptions): Rend
 /** Renders and composes. Errors are MailcampErrors placed at the CSV line. */
 export function buildMessage(p: PreparedCampaign, u: Unit, o: BuildOptions): Composed {
   const c = p.compiled.campaign;
-  const { rendered, files } = renderUnit(p, u, { ...o, marked: true });
+  const { rendered, files } = renderUnit(p, u, o);
   const atts = files.map((f) => preparePerRecipient(f.file, f.filename));
   const domain = c.from.address.split('@')[1];
   const to = o.overrideTo ? [{ address: o.overrideTo }] : u.members.map((m) => ({ name: m.name, address: m.email }));

@@ -185,7 +185,7 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
     for await (const u of unitsOf(c, diag, { isSuppressed, skipInvalid: o.skipInvalid })) {
       if (signal.aborted) throw new MailcampError('INTERRUPTED', 'interrupted while checking the recipients; nothing was sent');
       try {
-        renderUnit(prepared, u, { runId: runIdForCheck, now: new Date(clock.now()), occurrence: o.occurrence, marked: true });
+        renderUnit(prepared, u, { runId: runIdForCheck, now: new Date(clock.now()), occurrence: o.occurrence });
       } catch (e) {
         diag.capture(e);
       }

@@ -8,7 +8,6 @@ import Handlebars from 'handlebars';
 import { MailcampError } from '../shared/errors.js';
 import { leavesFolder, realOr } from '../shared/paths.js';
 import { readTextFile } from '../shared/text-file.js';
-import { expandMarks, MAX_MARKS, markFor } from './marks.js';
 import { valueToText } from './text.js';
 
 export type HB = typeof Handlebars;
@@ -206,8 +205,6 @@ export interface CompileOptions {
   file: string;
   /** Subject, text and header values are not HTML. */
   escape: boolean;
-  /** Compile with marks for the runs of static lines (marks.ts): HTML and text bodies. */
-  mark?: boolean;
 }
 
 const RUNTIME = {
@@ -258,15 +255,19 @@ export function checkSyntax(hb: HB, source: string, file: string): void {
 }
 
 /** Compiles eagerly (syntax errors now, with line:col) and returns a strict render function. */
-export function compileTemplate(hb: HB, source: string, opts: CompileOptions): Tpl & { marks?: Marked } {
+export function compileTemplate(hb: HB, source: string, opts: CompileOptions): Tpl {
   // Without a mustache the output is the source, escaped or not: no template call per message.
   if (!source.includes('{{')) return () => source;
   let fn: SetUpTemplate;
-  let runs: string[] = [];
   try {
-    const ast = hb.parse(source);
-    if (opts.mark) runs = markRuns(ast);
-    fn = compiled(hb, ast, templateOptions(opts));
+    fn = compiled(hb, source, {
+      data: true,
+      strict: true,
+      noEscape: !opts.escape,
+      compat: false,
+      knownHelpers: Object.fromEntries([...HELPERS, ...BUILTIN_HELPERS].map((h) => [h, true])),
+      knownHelpersOnly: false,
+    });
   } catch (e) {
     const syntax = syntaxError(e, opts.file, source);
     if (syntax) throw syntax;
@@ -282,77 +283,19 @@ export function compileTemplate(hb: HB, source: string, opts: CompileOptions): T
     // A missing variable on the empty context: expected; the real check is per recipient.
   }
   setUpOnce(fn);
-  const tpl = (ctx: unknown) => fn(ctx, RUNTIME);
-  if (!runs.length) return tpl;
-  // One compile: the template without marks is the marked one with its runs put back.
-  return Object.assign((ctx: unknown) => expandMarks(tpl(ctx), runs), { marks: { tpl, runs } });
-}
-
-/** A template compiled with marks (marks.ts): what it renders, and the runs its marks stand for. */
-export interface Marked {
-  tpl: Tpl;
-  runs: string[];
-}
-
-/**
- * Replaces, in the parsed template, its runs of whole static lines with marks (marks.ts), and
- * returns those runs, by mark number.
- *
- * Marked are the whole lines inside a piece of static text (its first and last lines join the
- * values around it), as Handlebars will output it: after its whitespace control, which
- * hb.parse applies. Not marked is text a partial or block could change as a whole: partials
- * are compiled on their own (and a standalone one is indented line by line), and only the
- * contents of if, unless, each and with, which output their blocks as they are, are marked.
- */
-function markRuns(ast: hbs.AST.Program): string[] {
-  const runs: string[] = [];
-  const visit = (program: hbs.AST.Program | undefined): void => {
-    for (const node of program?.body ?? []) {
-      if (node.type === 'ContentStatement') {
-        const c = node as hbs.AST.ContentStatement;
-        const first = c.value.indexOf('\n');
-        const last = c.value.lastIndexOf('\n');
-        if (first < 0 || last - first < MIN_RUN || runs.length >= MAX_MARKS) continue;
-        runs.push(c.value.slice(first + 1, last + 1));
-        c.value = c.value.slice(0, first + 1) + markFor(runs.length - 1) + c.value.slice(last + 1);
-      } else if (node.type === 'BlockStatement') {
-        const b = node as hbs.AST.BlockStatement;
-        if (b.path.type === 'PathExpression' && PLAIN_BLOCKS.has((b.path as hbs.AST.PathExpression).original)) {
-          visit(b.program);
-          visit(b.inverse);
-        }
-      }
-    }
-  };
-  visit(ast);
-  return runs;
-}
-
-/** Blocks that output their contents unchanged: the rest (partial blocks, inline partials, other helpers) are left unmarked. */
-const PLAIN_BLOCKS = new Set(['if', 'unless', 'each', 'with']);
-/** A shorter run of lines is not worth a mark. */
-const MIN_RUN = 64;
-
-function templateOptions(opts: CompileOptions): NonNullable<Parameters<HB['compile']>[1]> {
-  return {
-    data: true,
-    strict: true,
-    noEscape: !opts.escape,
-    compat: false,
-    knownHelpers: Object.fromEntries([...HELPERS, ...BUILTIN_HELPERS].map((h) => [h, true])),
-    knownHelpersOnly: false,
-  };
+  return (ctx: unknown) => fn(ctx, RUNTIME);
 }
 
 type SetUpTemplate = HandlebarsTemplateDelegate & { _setup: (options: object) => void };
 
 /** What hb.compile() does on first use (parse, compile, the runtime's template()), done now. */
-function compiled(hb: HB, ast: hbs.AST.Program, options: NonNullable<Parameters<HB['compile']>[1]>): SetUpTemplate {
+function compiled(hb: HB, source: string, options: NonNullable<Parameters<HB['compile']>[1]>): SetUpTemplate {
   const h = hb as HB & {
     Compiler: new () => { compile(ast: unknown, o: object): unknown };
     JavaScriptCompiler: new () => { compile(env: unknown, o: object, context: undefined, asObject: boolean): unknown };
     template(spec: unknown): SetUpTemplate;
   };
+  const ast = hb.parse(source);
   return h.template(new h.JavaScriptCompiler().compile(new h.Compiler().compile(ast, options), options, undefined, true));
 }
 

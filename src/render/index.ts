@@ -48,17 +48,8 @@ export interface CompiledCampaign {
   /** Compiled (MJML → HTML) template source, with `cid:` image links, before Handlebars. */
   htmlSource: string;
   textSource: string;
-  /**
-   * The runs of static lines the marked HTML and text leave out (marks.ts): compose splices
-   * their encodings, expandMarks() puts them back.
-   */
-  htmlRuns: string[];
-  textRuns: string[];
-  /**
-   * `occurrence`: the scheduled time of this run (templates see `now` when there is none).
-   * `marked`: the HTML and text with marks in place of their static runs, for compose.
-   */
-  render(input: RenderInput, now: Date, occurrence?: Date, marked?: boolean): Rendered;
+  /** `occurrence`: the scheduled time of this run (templates see `now` when there is none). */
+  render(input: RenderInput, now: Date, occurrence?: Date): Rendered;
 }
 
 export const BUILTINS = ['campaign', 'recipient', 'now', 'occurrence'];
@@ -175,9 +166,9 @@ export async function compileCampaign(
     }
   }
 
-  const compile = (src: string, file: string, escape: boolean, place?: { line: number }, instead: MailcampError[] = [], mark = false) => {
+  const compile = (src: string, file: string, escape: boolean, place?: { line: number }, instead: MailcampError[] = []): Tpl | undefined => {
     try {
-      return compileTemplate(hb, src, { file, escape, mark });
+      return compileTemplate(hb, src, { file, escape });
     } catch (e) {
       if (e instanceof MailcampError && place && e.place.line) e.place.line += place.line - 1;
       if (e instanceof MailcampError && instead.length) for (const x of instead) diag.capture(x);
@@ -188,7 +179,7 @@ export async function compileCampaign(
   // A syntax error in the HTML that MJML assembled: named in the included file that does not
   // parse on its own, when there is one (a block may also open in one file and close in
   // another: fine when the whole compiles).
-  const htmlTpl = compile(html, tplDisplay, true, undefined, includeSyntax, true);
+  const htmlTpl = compile(html, tplDisplay, true, undefined, includeSyntax);
   let textSource: string;
   let textDisplay: string;
   if (c.text) {
@@ -204,7 +195,7 @@ export async function compileCampaign(
       diag.warning('the text part derived from the HTML is empty (no text outside images); add a `text:` template', { file: tplDisplay });
     }
   }
-  const textTpl = htmlTpl || c.text ? compile(textSource, textDisplay, false, undefined, [], true) : undefined;
+  const textTpl = htmlTpl || c.text ? compile(textSource, textDisplay, false) : undefined;
   const subjectTpl = compile(c.subject, c.displayFile, false, subjectPlace);
   const headerTpls: [string, Tpl, Pos | undefined][] = [];
   for (const [k, v] of Object.entries(c.headers)) {
@@ -237,12 +228,10 @@ export async function compileCampaign(
     }
   });
   if (!diag.ok || !htmlTpl || !textTpl || !subjectTpl) return undefined;
-  const htmlMarked = htmlTpl.marks;
-  const textMarked = textTpl.marks;
 
   // `{{campaign}}` is the name (design.md lists it as a built-in), `{{campaign.name}}` too.
   const campaignInfo = { name: c.name, toString: () => c.name };
-  const render = (input: RenderInput, now: Date, occurrence?: Date, marked = false): Rendered => {
+  const render = (input: RenderInput, now: Date, occurrence?: Date): Rendered => {
     const ctx = contextFor(c, input, now, campaignInfo, occurrence ?? now);
     // Every part is rendered even after one failed, so validate names every problem of a row.
     const failed: MailcampError[] = [];
@@ -265,8 +254,8 @@ export async function compileCampaign(
     };
     const rendered: Rendered = {
       subject: run(subjectTpl, c.displayFile, c.pos.subject),
-      html: run((marked && htmlMarked?.tpl) || htmlTpl, tplDisplay),
-      text: run((marked && textMarked?.tpl) || textTpl, textDisplay),
+      html: run(htmlTpl, tplDisplay),
+      text: run(textTpl, textDisplay),
       headers: headerTpls.map(([k, t, at]) => [k, run(t, c.displayFile, at)]),
       attachmentPaths: attTpls.map((a) => ({
         spec: a.spec,
@@ -293,7 +282,7 @@ export async function compileCampaign(
     }
     return rendered;
   };
-  return { campaign: c, inlineImages: images, htmlSource: html, textSource, htmlRuns: htmlMarked?.runs ?? [], textRuns: textMarked?.runs ?? [], render };
+  return { campaign: c, inlineImages: images, htmlSource: html, textSource, render };
 }
 
 /**
