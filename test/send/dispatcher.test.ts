@@ -58,6 +58,20 @@ function job(key: string, to: string[] = [key], pending?: boolean): Job {
 
 const retry = new RetryPolicy({ attempts: 3, initialDelayMs: 1000, maxDelayMs: 1000 });
 
+/** One message at a time, and an error budget spent by the second failure. */
+function pausingAfterTwo(t: Transport, j: SqliteJournal, markAhead?: number): Dispatcher {
+  return new Dispatcher({
+    transport: t,
+    journal: j,
+    concurrency: 1,
+    retry,
+    clock: systemClock,
+    signal: new AbortController().signal,
+    budget: new ErrorBudget({ failures: 2, fraction: false, window: 10 }),
+    markAhead,
+  });
+}
+
 describe('Dispatcher', () => {
   test('a fatal error closes the gate: a message under way is abandoned unsent, nothing new starts', async () => {
     const j = setup(['a', 'b', 'c']);
@@ -164,15 +178,7 @@ describe('Dispatcher', () => {
     const keys = ['a', 'b', 'c', 'd'];
     const j = setup(keys);
     const t = new FakeTransport(async () => ({ status: 'failed', response: '554 5.7.1 blocked' }));
-    const d = new Dispatcher({
-      transport: t,
-      journal: j,
-      concurrency: 1,
-      retry,
-      clock: systemClock,
-      signal: new AbortController().signal,
-      budget: new ErrorBudget({ failures: 2, fraction: false, window: 10 }),
-    });
+    const d = pausingAfterTwo(t, j);
     const accepted: boolean[] = [];
     for (const k of keys) accepted.push(await d.submit(job(k)));
     await d.drain();
@@ -238,16 +244,7 @@ describe('Dispatcher', () => {
         await through(gate);
         return { status: 'failed', response: '554 5.7.1 blocked' };
       });
-      const d = new Dispatcher({
-        transport: t,
-        journal: j,
-        concurrency: 1,
-        retry,
-        clock: systemClock,
-        signal: new AbortController().signal,
-        budget: new ErrorBudget({ failures: 2, fraction: false, window: 10 }),
-        markAhead: 6,
-      });
+      const d = pausingAfterTwo(t, j, 6);
       for (const k of keys) if (!(await d.submit(job(k, [k], true)))) break;
       await d.drain();
       assert.ok(d.paused);
