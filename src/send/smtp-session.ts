@@ -152,9 +152,14 @@ export class SmtpSession {
     return this.brokenBy;
   }
 
-  /** Whether a second transaction may wait on this session (one is under way, none waits, it is not broken). */
+  /**
+   * Whether a second transaction may wait on this session: one is under way, none waits, it is
+   * not broken, and the one under way is for one recipient. A group message may need another
+   * transaction after this one (452: the rest of its members); queued behind a message that got
+   * its content out meanwhile, it would leave two messages in doubt on one connection.
+   */
   get canQueue(): boolean {
-    return !!this.current && !this.queued && !this.brokenBy && !this.detached;
+    return !!this.current && this.current.t.to.length === 1 && !this.queued && !this.brokenBy && !this.detached;
   }
 
   /**
@@ -370,6 +375,7 @@ export class SmtpSession {
       if (tx.t.gate?.stillWanted && !tx.t.gate.stillWanted()) {
         const why = new Error('the run stopped');
         this.settle(tx, { ok: false, err: smtpError(why.message, 'ESTREAM', undefined, 'API'), dotHandedOver: false, refusedAtGate: why });
+        this.advance(); // one that waited behind it is current now, its envelope not out either
         return;
       }
       this.writeEnvelope(tx);

@@ -336,5 +336,47 @@ describe('SMTP transactions against a hand-driven peer (issue 6)', () => {
         await peer.close();
       }
     });
+
+    test('two waiting behind one that ended without content, once the run has stopped: both left unsent at once (no wait for a timeout)', async () => {
+      const peer = await startPeer((cmd) => (cmd.startsWith('RCPT TO:<nobody') ? '550 5.1.1 no such user\r\n' : undefined));
+      const t = transport(peer.port, []);
+      try {
+        let wanted = true;
+        const gate = () => ({ ...openGate(), stillWanted: () => wanted });
+        const t0 = Date.now();
+        const first = t.send(message(['nobody3@example.com']), gate()).then((r) => {
+          wanted = false;
+          return r;
+        });
+        const rest = [t.send(message(['b6@example.com']), gate()), t.send(message(['b7@example.com']), gate())];
+        const [r1, r2, r3] = await Promise.all([first, ...rest]);
+        assert.equal(r1.status, 'failed');
+        assert.deepEqual([r2, r3].map((r) => [r.status, r.notTried]), [['deferred', true], ['deferred', true]]);
+        assert.ok(Date.now() - t0 < 2000, `settled in ${Date.now() - t0} ms (the timeout is 5 s)`);
+        assert.ok(!peer.seen.some((l) => /b6|b7/.test(l)), peer.seen.join('\n'));
+      } finally {
+        await t.close();
+        await peer.close();
+      }
+    });
+
+    test('nothing waits behind a group message: it may need another transaction (452), and must not leave two messages in doubt', async () => {
+      let rcpts = 0;
+      const peer = await startPeer((cmd) => {
+        if (cmd.startsWith('MAIL')) rcpts = 0;
+        if (cmd.startsWith('RCPT') && ++rcpts > 1) return '452 4.5.3 too many recipients\r\n';
+        return undefined;
+      });
+      const t = transport(peer.port, []);
+      try {
+        const [g, s2] = await Promise.all([t.send(message(['g1@example.com', 'g2@example.com']), openGate()), t.send(message(['s1@example.com']), openGate())]);
+        assert.deepEqual([g.status, s2.status], ['sent', 'sent'], `${g.response} ${s2.response}`);
+        const order = peer.seen.filter((l) => /RCPT|content/.test(l));
+        assert.deepEqual(order, ['1: RCPT TO:<g1@example.com>', '1: RCPT TO:<g2@example.com>', '1: <content>', '1: RCPT TO:<g2@example.com>', '1: <content>', '1: RCPT TO:<s1@example.com>', '1: <content>'], peer.seen.join('\n'));
+      } finally {
+        await t.close();
+        await peer.close();
+      }
+    });
   });
 });
