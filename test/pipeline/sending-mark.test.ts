@@ -87,7 +87,9 @@ describe('when a recipient is `sending` (issue 3, design.md)', () => {
 
   test('SIGKILL with only the envelope out: `sending`, without the content mark; the resume sends it again, once', async () => {
     const f = makeCampaign({ n: 3, concurrency: 1 });
-    const { server, first } = await killingServer(f, (ctx) => ctx.phase === 'rcpt' && ctx.address === A(2), 0);
+    // The kill waits 300 ms: with PIPELINING, A(2)'s RCPT arrives with A(1)'s content, before
+    // the client has read A(1)'s 250 (killed at once, A(1) would rightly be left in doubt).
+    const { server, first } = await killingServer(f, (ctx) => ctx.phase === 'rcpt' && ctx.address === A(2), 300);
     try {
       let r = await first();
       assert.equal(r.signal, 'SIGKILL');
