@@ -166,10 +166,10 @@ export async function registerRecipients(
 ): Promise<void> {
   const domain = c.from.address.split('@')[1];
   const onSkip = (row: number, email: string, reason: string) =>
-    journal.addSkipped({ key: email.trim().toLowerCase(), row, email, messageId: '' }, reason);
+    journal.register({ key: email.trim().toLowerCase(), row, email, messageId: '' }, reason);
   for await (const u of unitsOf(c, new Diagnostics(0), { isSuppressed: o.isSuppressed, skipInvalid: o.skipInvalid, onSkip })) {
     if (o.signal.aborted) break;
-    journal.addPending({ key: u.key, row: u.row, email: u.email, messageId: messageIdFor(o.tokenKey, c.name, runId, u.key, domain) });
+    journal.register({ key: u.key, row: u.row, email: u.email, messageId: messageIdFor(o.tokenKey, c.name, runId, u.key, domain) });
   }
 }
 

@@ -228,6 +228,20 @@ describe('journal', () => {
     assert.equal(again.addPending(entry(2)), true);
   });
 
+  test('register (without a lookup) adds pending or skipped, and leaves a key already present, queued or committed, as it is', async () => {
+    const j = journal();
+    j.register(entry(1));
+    j.register({ ...entry(1), row: 99 }, 'duplicate of row 3');
+    j.register(entry(2), 'suppressed: hard bounce');
+    await j.flush();
+    j.register({ ...entry(2), row: 50 });
+    const a = j.get('user1@example.com')!;
+    assert.deepEqual([a.status, a.row, a.response], ['pending', 3, undefined], 'the first registration stands (queued)');
+    const b = j.get('user2@example.com')!;
+    assert.deepEqual([b.status, b.row, b.response], ['skipped', 4, 'suppressed: hard bounce'], 'the first registration stands (committed)');
+    assert.equal(j.totals().recipients, 2);
+  });
+
   test('addSkipped records the reason and never replaces an existing entry', async () => {
     const j = journal();
     j.addPending(entry(1));
