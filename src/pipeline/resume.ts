@@ -163,14 +163,34 @@ export async function registerRecipients(
   c: Campaign,
   runId: string,
   o: { isSuppressed: (key: string) => string | undefined; skipInvalid?: boolean; signal: AbortSignal; tokenKey: Buffer },
+  listed?: ListedRow[],
 ): Promise<void> {
   const domain = c.from.address.split('@')[1];
-  const onSkip = (row: number, email: string, reason: string) =>
-    journal.register({ key: email.trim().toLowerCase(), row, email, messageId: '' }, reason);
-  for await (const u of unitsOf(c, new Diagnostics(0), { isSuppressed: o.isSuppressed, skipInvalid: o.skipInvalid, onSkip })) {
-    if (o.signal.aborted) break;
-    journal.register({ key: u.key, row: u.row, email: u.email, messageId: messageIdFor(o.tokenKey, c.name, runId, u.key, domain) });
+  const add = (r: ListedRow) =>
+    r.skipped === undefined
+      ? journal.register({ key: r.key, row: r.row, email: r.email, messageId: messageIdFor(o.tokenKey, c.name, runId, r.key, domain) })
+      : journal.register({ key: r.key, row: r.row, email: r.email, messageId: '' }, r.skipped);
+  if (listed) {
+    for (const r of listed) add(r);
+    return;
   }
+  for await (const u of unitsOf(c, new Diagnostics(0), { isSuppressed: o.isSuppressed, skipInvalid: o.skipInvalid, onSkip: listedSkip(add) })) {
+    if (o.signal.aborted) break;
+    add(u);
+  }
+}
+
+/** A row of the list as registration needs it: a unit, or a row skipped (with why). */
+export interface ListedRow {
+  key: string;
+  row: number;
+  email: string;
+  skipped?: string;
+}
+
+/** unitsOf's onSkip, as a ListedRow. */
+export function listedSkip(into: (r: ListedRow) => void): (row: number, email: string, reason: string) => void {
+  return (row, email, reason) => into({ key: email.trim().toLowerCase(), row, email, skipped: reason });
 }
 
 /**
