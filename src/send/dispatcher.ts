@@ -401,9 +401,10 @@ export class Dispatcher {
   /** A final outcome: journal, event, error budget. */
   private async finish(job: Job, outcome: Exclude<Outcome, 'deferred'>, result: SendResult): Promise<void> {
     // The slot is not held until the result is on disk: only `sending` must be durable before
-    // a message's content. The result is queued, and committed before the next content mark at
-    // the latest (journal.ts, markHandedOver) — a connection never has more than one message
-    // whose delivery a crash could leave unknown. drain() waits for these commits.
+    // a message's content. The result is kept in the content mark's slot and committed a few at
+    // a time, or committed before the next content mark (journal.ts, "Results") — a connection
+    // never has more than one message whose delivery a crash could leave unknown. drain()
+    // waits for these commits.
     this.track(this.record(job, outcome, result));
     this.o.onEvent?.({ job, outcome, result });
     const reason = this.o.budget?.record(outcome !== 'sent');

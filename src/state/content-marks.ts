@@ -9,7 +9,9 @@
 // so that a process that dies leaves it behind; after a reboot no mark is trusted (journal.ts).
 //
 // The file is a row of fixed slots of SLOT bytes, one per message whose content is on its way:
-// `["key",sendingAt,contentAt]` padded with spaces, then "\n". `sendingAt` is the time of the
+// `["key",sendingAt,contentAt]` padded with spaces, then "\n". Once the server has answered,
+// its outcome is written into the slot too, `["key",sendingAt,contentAt,{outcome}]`, while the
+// journal commits results a few at a time (journal.ts, "Results"). `sendingAt` is the time of the
 // entry's `sending` mark (its updated_at in the journal): a mark counts only for that try of
 // the entry, so an old mark left in a slot never speaks for a later try. A slot is taken at
 // the mark and given back once the entry's next state (its result, or `pending` again) is on
@@ -19,20 +21,36 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import type { ResultUpdate } from './journal-api.js';
 
 export const CONTENT_MARKS_FILE = 'content-marks';
 
 const SLOT = 512;
 
+/** A message's outcome as its slot keeps it: the result update, and when it was made. */
+export type SlotOutcome = Omit<ResultUpdate, 'key'> & { at: number };
+
+interface Held {
+  slot: number;
+  sendingAt: number;
+  contentAt: number;
+}
+
+export interface Found {
+  sendingAt: number;
+  contentAt: number;
+  outcome?: SlotOutcome;
+}
+
 export class ContentMarks {
   private readonly file: string;
   private fd: number | undefined;
-  private readonly slotOf = new Map<string, number>();
+  private readonly held = new Map<string, Held>();
   private free: number[] = [];
   private next = 0;
   private readonly scratch = Buffer.alloc(SLOT);
-  /** key → [sendingAt, contentAt] pairs, as last read (undefined after a change). */
-  private cache: Map<string, [number, number][]> | undefined;
+  /** key → its marks, as last read (undefined after a change). */
+  private cache: Map<string, Found[]> | undefined;
 
   constructor(dir: string) {
     this.file = path.join(dir, CONTENT_MARKS_FILE);
@@ -42,37 +60,62 @@ export class ContentMarks {
   mark(key: string, sendingAt: number, contentAt: number): boolean {
     const text = JSON.stringify([key, sendingAt, contentAt]);
     if (Buffer.byteLength(text) > SLOT - 1) return false;
-    let slot = this.slotOf.get(key);
-    if (slot === undefined) {
-      slot = this.free.pop() ?? this.next++;
-      this.slotOf.set(key, slot);
-    }
+    const had = this.held.get(key);
+    const slot = had?.slot ?? this.free.pop() ?? this.next++;
+    this.held.set(key, { slot, sendingAt, contentAt });
+    this.write(slot, text);
+    return true;
+  }
+
+  /**
+   * Adds the outcome to the slot of `key`'s mark; false when it has none (no mark, or another
+   * try's) or the outcome does not fit (the caller commits it instead). Throws on an I/O error.
+   */
+  settle(key: string, sendingAt: number, outcome: SlotOutcome): boolean {
+    const h = this.held.get(key);
+    if (!h || h.sendingAt !== sendingAt) return false;
+    const text = JSON.stringify([key, h.sendingAt, h.contentAt, outcome]);
+    if (Buffer.byteLength(text) > SLOT - 1) return false;
+    this.write(h.slot, text);
+    return true;
+  }
+
+  private write(slot: number, text: string): void {
     this.scratch.fill(0x20);
     this.scratch.write(text);
     this.scratch[SLOT - 1] = 0x0a;
     this.fd ??= fs.openSync(this.file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
     fs.writeSync(this.fd, this.scratch, 0, SLOT, slot * SLOT);
     this.cache = undefined;
-    return true;
   }
 
-  /** The slot of `key` may be reused: its next state is on disk. */
-  release(key: string): void {
-    const slot = this.slotOf.get(key);
-    if (slot === undefined) return;
-    this.slotOf.delete(key);
-    this.free.push(slot);
+  /** The slot of `key` may be reused: its next state is on disk (for the try marked at `sendingAt`, when given). */
+  release(key: string, sendingAt?: number): void {
+    const h = this.held.get(key);
+    if (!h || (sendingAt !== undefined && h.sendingAt !== sendingAt)) return;
+    this.held.delete(key);
+    this.free.push(h.slot);
   }
 
   /** When the content of `key`'s try marked `sending` at `sendingAt` started to go out, if it did. */
   find(key: string, sendingAt: number): number | undefined {
+    return this.slot(key, sendingAt)?.contentAt;
+  }
+
+  /** The outcome of `key`'s try marked `sending` at `sendingAt`, when its slot has one. */
+  outcome(key: string, sendingAt: number): SlotOutcome | undefined {
+    return this.slot(key, sendingAt)?.outcome;
+  }
+
+  /** The slot of `key`'s try marked `sending` at `sendingAt`: when its content went out, and its outcome if it has one. */
+  slot(key: string, sendingAt: number): Found | undefined {
     this.cache ??= this.read();
-    return this.cache.get(key)?.find(([s]) => s === sendingAt)?.[1];
+    return this.cache.get(key)?.find((f) => f.sendingAt === sendingAt);
   }
 
   /** Forgets every mark (a new run, or a resume that has settled the last one's). */
   clear(): void {
-    this.slotOf.clear();
+    this.held.clear();
     this.free = [];
     this.next = 0;
     this.cache = new Map();
@@ -85,8 +128,8 @@ export class ContentMarks {
     this.fd = undefined;
   }
 
-  private read(): Map<string, [number, number][]> {
-    const marks = new Map<string, [number, number][]>();
+  private read(): Map<string, Found[]> {
+    const marks = new Map<string, Found[]>();
     let bytes: Buffer;
     try {
       bytes = fs.readFileSync(this.file);
@@ -102,11 +145,17 @@ export class ContentMarks {
       } catch {
         continue; // an empty slot, or one never written whole
       }
-      if (!Array.isArray(v) || v.length !== 3 || typeof v[0] !== 'string' || typeof v[1] !== 'number' || typeof v[2] !== 'number') continue;
+      if (!Array.isArray(v) || (v.length !== 3 && v.length !== 4) || typeof v[0] !== 'string' || typeof v[1] !== 'number' || typeof v[2] !== 'number') continue;
+      const outcome = v.length === 4 && isOutcome(v[3]) ? v[3] : undefined;
       const list = marks.get(v[0]) ?? [];
-      list.push([v[1], v[2]]);
+      list.push({ sendingAt: v[1], contentAt: v[2], ...(outcome ? { outcome } : {}) });
       marks.set(v[0], list);
     }
     return marks;
   }
+}
+
+function isOutcome(o: unknown): o is SlotOutcome {
+  const x = o as SlotOutcome;
+  return typeof x === 'object' && x !== null && ['sent', 'failed', 'deferred', 'unknown', 'skipped'].includes(x.status) && typeof x.at === 'number';
 }

@@ -411,8 +411,69 @@ describe('journal', () => {
     }
     assert.equal(again.get('user1@example.com')!.status, 'sent');
     assert.equal(again.get('user3@example.com')!.status, 'pending');
-    assert.deepEqual(again.settleStaleSending(), { unknown: [], requeued: [], found: [] });
+    assert.deepEqual(again.settleStaleSending(), { unknown: [], requeued: [], found: [], recorded: [] });
     again.close();
+  });
+
+  test('a result is kept in its content mark\'s slot and committed a few at a time; a process killed before the commit leaves it to the resume, not in doubt', async () => {
+    const [u0, u1, u2] = ['user0@example.com', 'user1@example.com', 'user2@example.com'];
+    const j = journal();
+    j.startRun('run1', 'outbox');
+    for (let i = 0; i < 3; i++) j.addPending(entry(i));
+    await j.markSending([u0, u1, u2]);
+    const markedAt = clock.now();
+    await clock.advance(5);
+    j.markHandedOver([u0]);
+    const result = j.markResults([{ key: u0, status: 'sent', response: '250 2.0.0 queued as A1', attempts: 1 }]);
+    const commits = j.commits;
+    // The next message's content (on the same connection, say): u0's result is not committed
+    // for it, and not needed on disk: its slot has it.
+    j.markHandedOver([u1]);
+    assert.equal(j.commits, commits, 'no commit for the content mark');
+    assert.equal(onDisk('SELECT status FROM entries WHERE key = ?', u0), 'sending');
+    assert.deepEqual(new ContentMarks(dir).outcome(u0, markedAt), { status: 'sent', response: '250 2.0.0 queued as A1', attempts: 1, at: clock.now() });
+    // A SIGKILL now: what another process finds is the files as they are (a copy of them).
+    const dead = fs.mkdtempSync(path.join(os.tmpdir(), 'mailcamp-journal-dead-'));
+    try {
+      for (const f of fs.readdirSync(dir)) if (!f.endsWith('-shm')) fs.copyFileSync(path.join(dir, f), path.join(dead, f));
+      // `status` before the resume: u0 shows its outcome, and is not counted as being sent.
+      const reader = openJournal(dead, { readonly: true });
+      assert.deepEqual([reader.get(u0)!.status, reader.get(u0)!.contentAt, reader.get(u1)!.status], ['sent', undefined, 'sending']);
+      assert.deepEqual([...reader.entries(['sending'])].map((e) => e.key), [u1, u2]);
+      assert.deepEqual([...reader.entries(['sent'])].map((e) => e.key), [], 'a status filter reads the stored status');
+      assert.deepEqual([reader.totals().sending, reader.totals().sent, reader.totals().recipients], [2, 1, 3]);
+      reader.close();
+      const again = openJournal(dead, { clock });
+      const stale = again.settleStaleSending();
+      assert.deepEqual(
+        [stale.recorded.map((e) => e.key), stale.unknown.map((e) => e.key), stale.requeued.map((e) => e.key)],
+        [[u0], [u1], [u2]],
+        "u0's outcome recorded; u1 (content out, no answer) unknown; u2 (no content) pending",
+      );
+      const e0 = again.get(u0)!;
+      assert.deepEqual([e0.status, e0.response, e0.attempts, e0.updatedAt], ['sent', '250 2.0.0 queued as A1', 1, clock.now()]);
+      again.close();
+    } finally {
+      fs.rmSync(dead, { recursive: true, force: true });
+    }
+    // In the live process the result is committed within LAZY_MS, then made durable.
+    await result;
+    assert.equal(onDisk('SELECT status FROM entries WHERE key = ?', u0), 'sent');
+  });
+
+  test('a result without a content mark (refused before its content), or a deferral, is committed before the next content mark', async () => {
+    const [u0, u1, u2] = ['user0@example.com', 'user1@example.com', 'user2@example.com'];
+    const j = journal();
+    j.startRun('run1', 'outbox');
+    for (let i = 0; i < 3; i++) j.addPending(entry(i));
+    await j.markSending([u0, u1, u2]);
+    const refused = j.markResults([{ key: u0, status: 'failed', response: '550 5.1.1 no such user' }]);
+    j.markHandedOver([u1]);
+    assert.equal(onDisk('SELECT status FROM entries WHERE key = ?', u0), 'failed');
+    const deferred = j.markResults([{ key: u1, status: 'deferred', response: '451 4.3.0 later', nextAttemptAt: clock.now() + 1000 }]);
+    j.markHandedOver([u2]);
+    assert.equal(onDisk('SELECT status FROM entries WHERE key = ?', u1), 'deferred');
+    await Promise.all([refused, deferred]);
   });
 
   test('settleStaleSending after a reboot (or without a boot id): every sending entry becomes unknown', async () => {
