@@ -25,8 +25,15 @@ export async function loadForSending(file: string, opts: LoadOptions = {}, diag 
 /**
  * Goes as far as the input allows, recording every problem in `diag`: the campaign even
  * with errors in it, and the compiled templates when they compile. For `validate`.
+ * `whileCompiling` is called once the list's header is read and the templates start to
+ * compile (send reads the list ahead meanwhile).
  */
-export async function loadAsFarAsPossible(file: string, opts: LoadOptions, diag: Diagnostics): Promise<Partial<Loaded>> {
+export async function loadAsFarAsPossible(
+  file: string,
+  opts: LoadOptions,
+  diag: Diagnostics,
+  whileCompiling?: (c: Campaign) => void,
+): Promise<Partial<Loaded>> {
   const campaign = loadCampaignPartial(file, opts, diag);
   if (!campaign) return {};
   // The campaign's mailbox: section is `bounces`'s, but it is part of this file: validate,
@@ -40,6 +47,7 @@ export async function loadAsFarAsPossible(file: string, opts: LoadOptions, diag:
   }
   const columns = await readColumns(campaign, diag);
   if (!columns) return { campaign }; // the CSV's problem is reported; templates can't be checked without it
+  whileCompiling?.(campaign);
   const compiled = await compileCampaign(campaign, columns, diag, opts.cwd);
   let prepared: PreparedCampaign | undefined;
   if (compiled) {

@@ -53,6 +53,7 @@ import {
 import { buildMessage, renderUnit, signed, type Unit } from './message.js';
 import { suppressedBy } from './suppression-lookup.js';
 import { unitsOf } from './units.js';
+import { type PrefetchedList, prefetchList } from '../recipients/prefetch.js';
 import { campaignRateLimiter, triedWithinTheHour } from './rate-history.js';
 import { type ConfirmInfo, whatASendWouldDo } from './confirm.js';
 import { chooseTransport, makeTransport, type SendSpec } from './transport-choice.js';
@@ -152,9 +153,6 @@ export function newRunId(clock: Clock): string {
 }
 
 export async function runSend(o: SendOptions): Promise<SendSummary> {
-  const clock = o.clock ?? systemClock;
-  const logger = o.logger ?? silentLogger;
-  const signal = o.signal ?? new AbortController().signal;
   const cwd = o.cwd ?? process.cwd();
   if (o.to !== undefined) {
     const chk = checkAddress(o.to.trim());
@@ -168,7 +166,26 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
   const diag = new Diagnostics();
   // A dry run or --transport does not use the campaign's transport: its ${VAR}s need not be set.
   const transportUnused = !!o.dryRun || o.transport !== undefined;
-  const loaded = await loadAsFarAsPossible(o.file, { env: o.env, cwd, transportUnused }, diag);
+  // The list is read ahead while the templates compile (the MJML child takes ~0.1 s).
+  let ahead: PrefetchedList | undefined;
+  try {
+    return await sendLoaded(o, diag, await loadAsFarAsPossible(o.file, { env: o.env, cwd, transportUnused }, diag, (c) => (ahead = prefetchList(c.recipients))), () => {
+      const list = ahead;
+      ahead = undefined;
+      return list;
+    });
+  } finally {
+    ahead?.close();
+  }
+}
+
+/** runSend once the campaign is loaded; `readAhead` gives the list read ahead, once. */
+async function sendLoaded(o: SendOptions, diag: Diagnostics, loaded: Partial<Loaded>, readAhead: () => PrefetchedList | undefined): Promise<SendSummary> {
+  const clock = o.clock ?? systemClock;
+  const logger = o.logger ?? silentLogger;
+  const signal = o.signal ?? new AbortController().signal;
+  const cwd = o.cwd ?? process.cwd();
+  const transportUnused = !!o.dryRun || o.transport !== undefined;
   if (!loaded.campaign || !loaded.prepared) {
     // What validate reports, the list's rows included (they are not read without templates).
     (await runValidate({ file: o.file, cwd, env: o.env, state: o.state, skipInvalid: o.skipInvalid, transportUnused })).diagnostics.throwIfErrors();
@@ -194,7 +211,8 @@ export async function runSend(o: SendOptions): Promise<SendSummary> {
     const keep = (r: ListedRow) => {
       if (listed && listed.push(r) > LISTED_IN_MEMORY) listed = undefined;
     };
-    for await (const u of unitsOf(c, diag, { isSuppressed, skipInvalid: o.skipInvalid, onSkip: listedSkip(keep) })) {
+    const ahead = readAhead();
+    for await (const u of unitsOf(c, diag, { isSuppressed, skipInvalid: o.skipInvalid, onSkip: listedSkip(keep), reader: ahead?.take(diag) })) {
       if (signal.aborted) throw new MailcampError('INTERRUPTED', 'interrupted while checking the recipients; nothing was sent');
       try {
         renderUnit(prepared, u, { runId: runIdForCheck, now: new Date(clock.now()), occurrence: o.occurrence });

@@ -3,13 +3,15 @@
 // notifications are small (teams, not customers).
 
 import type { Campaign } from '../campaign/types.js';
-import { readRecipients } from '../recipients/index.js';
+import { type CsvReader, readRecipients } from '../recipients/index.js';
 import type { Recipient } from '../recipients/types.js';
 import type { Diagnostics } from '../shared/diagnostics.js';
 import { type Unit, unitForGroup, unitForRecipient } from './message.js';
 
 export interface UnitOptions {
   isSuppressed?: (key: string) => string | undefined;
+  /** The list's reader, when it was opened already (readRecipients). */
+  reader?: CsvReader;
   onSkip?: (row: number, email: string, reason: string) => void;
   skipInvalid?: boolean;
 }
@@ -19,6 +21,7 @@ export async function* unitsOf(c: Campaign, diag: Diagnostics, o: UnitOptions = 
     isSuppressed: o.isSuppressed,
     skipInvalid: o.skipInvalid,
     dedupeWithin: c.groupBy,
+    reader: o.reader,
     onSkip: o.onSkip ? (r, reason) => o.onSkip!(r.row, r.email, reason) : undefined,
   });
   if (!c.groupBy) {

@@ -17,7 +17,7 @@
 
 import type { Diagnostics } from '../shared/diagnostics.js';
 import { checkAddress } from './address.js';
-import { readCsv } from './csv.js';
+import { type CsvReader, readCsv } from './csv.js';
 import { SeenSet } from './dedupe.js';
 import type { CsvRecord, Recipient, RecipientSource } from './types.js';
 
@@ -40,6 +40,8 @@ export interface ReadRecipientsOptions {
    * and get both teams' messages, but not twice the same one).
    */
   dedupeWithin?: string;
+  /** The list's reader, when it was opened already (send reads it ahead: prefetch.ts). */
+  reader?: CsvReader;
 }
 
 export async function* readRecipients(
@@ -47,7 +49,7 @@ export async function* readRecipients(
   diag: Diagnostics,
   opts: ReadRecipientsOptions = {},
 ): AsyncGenerator<Recipient> {
-  const reader = readCsv(src, diag);
+  const reader = opts.reader ?? readCsv(src, diag);
   const file = src.displayFile;
   const errorsBefore = diag.errorCount;
   try {
