@@ -82,8 +82,8 @@ describe('killing mailcamp send (issue 3)', () => {
             for (const e of out) inDoubt.add(e);
             assert.ok(out.length <= CONCURRENCY, `at most ${CONCURRENCY} with content on its way at a kill, found ${out.length}`);
             // The others: envelopes out (two messages per connection: one waits behind the other),
-            // and marks taken ahead (3 × concurrency wait in line).
-            assert.ok(s.totals.sending <= 5 * CONCURRENCY, `at most ${5 * CONCURRENCY} sending at a kill, found ${s.totals.sending}`);
+            // and marks taken ahead (8 × concurrency wait in line).
+            assert.ok(s.totals.sending <= 10 * CONCURRENCY, `at most ${10 * CONCURRENCY} sending at a kill, found ${s.totals.sending}`);
             continue;
           }
           final = r; // it finished just before the kill
