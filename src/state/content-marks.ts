@@ -9,9 +9,12 @@
 // so that a process that dies leaves it behind; after a reboot no mark is trusted (journal.ts).
 //
 // The file is a row of fixed slots of SLOT bytes, one per message whose content is on its way:
-// `["key",sendingAt,contentAt]` padded with spaces, then "\n". Once the server has answered,
-// its outcome is written into the slot too, `["key",sendingAt,contentAt,{outcome}]`, while the
-// journal commits results a few at a time (journal.ts, "Results"). `sendingAt` is the time of the
+// `["key",sendingAt,contentAt]` padded with spaces, then "\n". The journal commits results a
+// few at a time (journal.ts, "Results"); the outcomes not committed yet ride along in the next
+// mark written, `["key",sendingAt,contentAt,null,[["key",sendingAt,{outcome}],…]]`, or, when
+// they do not fit there, each goes into its own message's slot, `[…,contentAt,{outcome}]`.
+// A mark's slot outlives the outcomes it carries: it is kept until its own entry's next state
+// is on disk, which the earlier results reach first. `sendingAt` is the time of the
 // entry's `sending` mark (its updated_at in the journal): a mark counts only for that try of
 // the entry, so an old mark left in a slot never speaks for a later try. A slot is taken at
 // the mark and given back once the entry's next state (its result, or `pending` again) is on
@@ -38,8 +41,16 @@ interface Held {
 
 export interface Found {
   sendingAt: number;
-  contentAt: number;
+  /** Absent when only an outcome carried by another slot was found. */
+  contentAt?: number;
   outcome?: SlotOutcome;
+}
+
+/** An outcome another mark's slot carries: the key and try it is for. */
+export interface Carried {
+  key: string;
+  sendingAt: number;
+  outcome: SlotOutcome;
 }
 
 export class ContentMarks {
@@ -56,9 +67,12 @@ export class ContentMarks {
     this.file = path.join(dir, CONTENT_MARKS_FILE);
   }
 
-  /** Writes the mark; false when the key does not fit in a slot (the caller marks it another way). Throws on an I/O error. */
-  mark(key: string, sendingAt: number, contentAt: number): boolean {
-    const text = JSON.stringify([key, sendingAt, contentAt]);
+  /**
+   * Writes the mark, with the outcomes it carries; false when that does not fit in a slot (the
+   * caller marks it another way). Throws on an I/O error.
+   */
+  mark(key: string, sendingAt: number, contentAt: number, carried?: Carried[]): boolean {
+    const text = JSON.stringify(carried?.length ? [key, sendingAt, contentAt, null, carried.map((c) => [c.key, c.sendingAt, c.outcome])] : [key, sendingAt, contentAt]);
     if (Buffer.byteLength(text) > SLOT - 1) return false;
     const had = this.held.get(key);
     const slot = had?.slot ?? this.free.pop() ?? this.next++;
@@ -107,10 +121,15 @@ export class ContentMarks {
     return this.slot(key, sendingAt)?.outcome;
   }
 
-  /** The slot of `key`'s try marked `sending` at `sendingAt`: when its content went out, and its outcome if it has one. */
+  /** What the slots say of `key`'s try marked `sending` at `sendingAt`: when its content went out, and its outcome if there is one. */
   slot(key: string, sendingAt: number): Found | undefined {
     this.cache ??= this.read();
     return this.cache.get(key)?.find((f) => f.sendingAt === sendingAt);
+  }
+
+  /** Whether `key`'s try marked at `sendingAt` has its mark in a slot of this process. */
+  holds(key: string, sendingAt: number): boolean {
+    return this.held.get(key)?.sendingAt === sendingAt;
   }
 
   /** Forgets every mark (a new run, or a resume that has settled the last one's). */
@@ -145,11 +164,20 @@ export class ContentMarks {
       } catch {
         continue; // an empty slot, or one never written whole
       }
-      if (!Array.isArray(v) || (v.length !== 3 && v.length !== 4) || typeof v[0] !== 'string' || typeof v[1] !== 'number' || typeof v[2] !== 'number') continue;
-      const outcome = v.length === 4 && isOutcome(v[3]) ? v[3] : undefined;
-      const list = marks.get(v[0]) ?? [];
-      list.push({ sendingAt: v[1], contentAt: v[2], ...(outcome ? { outcome } : {}) });
-      marks.set(v[0], list);
+      if (!Array.isArray(v) || v.length < 3 || v.length > 5 || typeof v[0] !== 'string' || typeof v[1] !== 'number' || typeof v[2] !== 'number') continue;
+      const found = (key: string, sendingAt: number): Found => {
+        const list = marks.get(key) ?? [];
+        marks.set(key, list);
+        let f = list.find((x) => x.sendingAt === sendingAt);
+        if (!f) list.push((f = { sendingAt }));
+        return f;
+      };
+      const own = found(v[0], v[1]);
+      own.contentAt = v[2];
+      if (isOutcome(v[3])) own.outcome = v[3];
+      for (const c of Array.isArray(v[4]) ? (v[4] as unknown[]) : []) {
+        if (Array.isArray(c) && typeof c[0] === 'string' && typeof c[1] === 'number' && isOutcome(c[2])) found(c[0], c[1]).outcome = c[2];
+      }
     }
     return marks;
   }

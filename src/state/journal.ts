@@ -51,10 +51,11 @@
 // call: sending on without a journal would break the promises above.
 //
 // Results. A message's final result whose entry has a content mark (its content went out) is
-// written into the mark's slot first (content-marks.ts; a positional write), then queued, and
-// committed with the next `sending` mark, or once LAZY_AT results wait, or LAZY_MS after the
-// first: not on the next turn of the event loop. A process killed before that commit leaves the
-// result in the slot, and settleStaleSending records it: the message before this one on a
+// queued and committed with the next `sending` mark, or once LAZY_AT results wait, or LAZY_MS
+// after the first: not on the next turn of the event loop. Until then the next content mark
+// written carries its outcome in its slot (content-marks.ts: no write of its own; each in its
+// own slot when they do not fit). A process killed before that commit leaves the outcome in a
+// slot, and settleStaleSending records it: the message before this one on a
 // connection is never left in doubt by the next one's content (markHandedOver). Until then
 // get(), entries() and totals() show such an entry with its outcome (`status` beside a run, or
 // after a crash); a status filter of entries() reads the stored status. Committing
@@ -80,7 +81,7 @@ import { type DeliveryStatus, type JournalEntry, REFUSED_MARK, type RunInfo, typ
 import type { Statement } from 'better-sqlite3';
 import { bootId } from './boot.js';
 import { openDatabase, type Db } from './sqlite.js';
-import { ContentMarks, type SlotOutcome } from './content-marks.js';
+import { type Carried, ContentMarks, type SlotOutcome } from './content-marks.js';
 import { migrate, prepareStatements, SCHEMA_VERSION, toEntry, toRun, type EntryRow, type RunRow } from './journal-schema.js';
 
 export const JOURNAL_FILE = 'journal.sqlite';
@@ -168,6 +169,8 @@ export class SqliteJournal implements Journal {
   private lazyTimer: NodeJS.Timeout | undefined;
   /** Queued results not kept in a slot: committed before the next content mark. */
   private eagerResults = 0;
+  /** Lazy results whose outcome no slot holds yet: the next content mark written carries them. */
+  private unslotted: Carried[] = [];
   /** Writes committed, waiting for an fdatasync to begin. */
   private unsynced: Waiter[] = [];
   /** Some write in `unsynced` is a `sending` mark: a message's DATA is waiting for it. */
@@ -357,6 +360,14 @@ export class SqliteJournal implements Journal {
       if (this.eagerResults) this.flushNow();
       for (const k of keys) {
         const sendingAt = this.sendingAt.get(k);
+        // The outcomes not committed yet ride in this mark's slot, or each in its own.
+        if (this.unslotted.length) {
+          if (sendingAt !== undefined && this.marks.mark(k, sendingAt, at, this.unslotted)) {
+            this.unslotted = [];
+            continue;
+          }
+          this.settleUnslotted();
+        }
         // Marked `sending` by this process (else there is nothing to mark: the statement below
         // changes nothing either); a key too long for a slot has its mark committed here.
         if (sendingAt !== undefined && this.marks.mark(k, sendingAt, at)) continue;
@@ -383,23 +394,21 @@ export class SqliteJournal implements Journal {
     const copy = updates.map((u) => ({ ...u, delivered: u.delivered && [...u.delivered] }));
     const keys = copy.map((u) => u.key);
     const at = this.clock.now();
-    let lazy: boolean;
-    try {
-      // A deferral is awaited by its caller (its retry is scheduled once it is on disk): committed at once.
-      lazy = copy.every((u) => u.status !== 'deferred' && this.keptInSlot(u, at));
-    } catch (e) {
-      this.fail([], `journal write failed: ${(e as Error).message}`);
-      return Promise.reject(this.broken);
+    // Lazy: every entry has its content mark in a slot of this process (the next mark written
+    // carries the outcome, markHandedOver). A deferral is awaited by its caller (its retry is
+    // scheduled once it is on disk): committed at once.
+    const lazy = copy.every((u) => u.status !== 'deferred' && this.marks.holds(u.key, this.sendingAt.get(u.key) ?? NaN));
+    if (lazy) {
+      for (const { key, ...outcome } of copy) this.unslotted.push({ key, sendingAt: this.sendingAt.get(key)!, outcome: { ...outcome, at } });
     }
     return this.settled(keys, this.enqueueAndWait({ kind: 'results', updates: copy, at, lazy }, keys));
   }
 
-  /** Writes the outcome into the slot of the entry's content mark, if it has one and it fits. */
-  private keptInSlot(u: ResultUpdate, at: number): boolean {
-    const sendingAt = this.sendingAt.get(u.key);
-    if (sendingAt === undefined) return false;
-    const { key: _key, ...outcome } = u;
-    return this.marks.settle(u.key, sendingAt, { ...outcome, at });
+  /** Writes each outcome not committed yet into its own message's slot; commits those that do not fit. */
+  private settleUnslotted(): void {
+    const rest = this.unslotted.filter((u) => !this.marks.settle(u.key, u.sendingAt, u.outcome));
+    this.unslotted = [];
+    if (rest.length) this.flushNow();
   }
 
   /** Once the next state of these entries is on disk, their content marks are no longer needed. */
@@ -421,7 +430,7 @@ export class SqliteJournal implements Journal {
     if (e.status === 'sending' && e.contentAt === undefined) {
       const slot = this.marks.slot(e.key, e.updatedAt);
       if (slot?.outcome && !asStored) return withOutcome(e, slot.outcome);
-      if (slot) e.contentAt = slot.contentAt;
+      if (slot?.contentAt !== undefined) e.contentAt = slot.contentAt;
     }
     return e;
   }
@@ -704,6 +713,7 @@ export class SqliteJournal implements Journal {
     this.queuedRows = 0;
     this.lazyQueued = 0;
     this.eagerResults = 0;
+    this.unslotted = [];
     if (this.lazyTimer) clearTimeout(this.lazyTimer);
     this.lazyTimer = undefined;
     if (ops.length > 0) {

@@ -427,7 +427,7 @@ describe('journal', () => {
     const result = j.markResults([{ key: u0, status: 'sent', response: '250 2.0.0 queued as A1', attempts: 1 }]);
     const commits = j.commits;
     // The next message's content (on the same connection, say): u0's result is not committed
-    // for it, and not needed on disk: its slot has it.
+    // for it, and not needed on disk: u1's mark carries it.
     j.markHandedOver([u1]);
     assert.equal(j.commits, commits, 'no commit for the content mark');
     assert.equal(onDisk('SELECT status FROM entries WHERE key = ?', u0), 'sending');
@@ -459,6 +459,28 @@ describe('journal', () => {
     // In the live process the result is committed within LAZY_MS, then made durable.
     await result;
     assert.equal(onDisk('SELECT status FROM entries WHERE key = ?', u0), 'sent');
+  });
+
+  test('the next content mark carries the outcomes not committed yet; those too long for it go into their own slots, one too long for a slot is committed', async () => {
+    const [u0, u1, u2, u3] = ['user0@example.com', 'user1@example.com', 'user2@example.com', 'user3@example.com'];
+    const j = journal();
+    j.startRun('run1', 'outbox');
+    for (let i = 0; i < 4; i++) j.addPending(entry(i));
+    await j.markSending([u0, u1, u2, u3]);
+    const markedAt = clock.now();
+    j.markHandedOver([u0, u1]);
+    const size = () => fs.statSync(path.join(dir, CONTENT_MARKS_FILE)).size;
+    const long = `250 2.0.0 ${'x'.repeat(300)}`;
+    const results = [j.markResults([{ key: u0, status: 'sent', response: long }]), j.markResults([{ key: u1, status: 'sent', response: long }])];
+    j.markHandedOver([u2]); // both outcomes together do not fit in u2's slot: each goes into its own
+    const marks = new ContentMarks(dir);
+    assert.deepEqual([marks.outcome(u0, markedAt)?.response, marks.outcome(u1, markedAt)?.response, marks.find(u2, markedAt)], [long, long, clock.now()]);
+    assert.equal(onDisk('SELECT status FROM entries WHERE key = ?', u0), 'sending', 'not committed for it');
+    results.push(j.markResults([{ key: u2, status: 'sent', response: `250 ${'y'.repeat(600)}` }]));
+    j.markHandedOver([u3]); // too long for any slot: committed before u3's content
+    assert.equal(onDisk('SELECT status FROM entries WHERE key = ?', u2), 'sent');
+    assert.equal(size(), 4 * 512, 'a slot each, none for the outcomes');
+    await Promise.all(results);
   });
 
   test('a result without a content mark (refused before its content), or a deferral, is committed before the next content mark', async () => {
