@@ -206,12 +206,13 @@ async function sendLoaded(o: SendOptions, diag: Diagnostics, loaded: Partial<Loa
     let total = 0;
     // A list of up to LISTED_IN_MEMORY rows keeps what registration needs from this pass, which
     // then need not read the list once more (~0.1 s of a 10,000-row send, issue 6).
-    const listSignature = fileSignature(c.recipients.file);
+    // The list's signature from before this read: a row added since is found at the end.
+    const ahead = readAhead();
+    const listSignature = ahead ? ahead.signature : fileSignature(c.recipients.file);
     let listed: ListedRow[] | undefined = [];
     const keep = (r: ListedRow) => {
       if (listed && listed.push(r) > LISTED_IN_MEMORY) listed = undefined;
     };
-    const ahead = readAhead();
     for await (const u of unitsOf(c, diag, { isSuppressed, skipInvalid: o.skipInvalid, onSkip: listedSkip(keep), reader: ahead?.take(diag) })) {
       if (signal.aborted) throw new MailcampError('INTERRUPTED', 'interrupted while checking the recipients; nothing was sent');
       try {

@@ -9,6 +9,7 @@
 
 import { type ErrorPlace } from '../shared/errors.js';
 import { Diagnostics } from '../shared/diagnostics.js';
+import { fileSignature } from '../shared/paths.js';
 import { type CsvReader, readCsv } from './csv.js';
 import type { CsvRecord, RecipientSource } from './types.js';
 
@@ -44,6 +45,8 @@ function tell(diag: Diagnostics, d: Told): void {
 }
 
 export interface PrefetchedList {
+  /** The file's signature (shared/paths.ts, fileSignature) from before it was opened. */
+  readonly signature: string | undefined;
   /** The reader, reporting to `diag` from its first use on. Once only. */
   take(diag: Diagnostics): CsvReader;
   /** Stops reading (the reader was never taken, say) and closes the file. */
@@ -51,6 +54,7 @@ export interface PrefetchedList {
 }
 
 export function prefetchList(src: RecipientSource, limit = PREFETCH_LIMIT): PrefetchedList {
+  const signature = fileSignature(src.file);
   // What was read ahead, in order: records, and what the reader said as it read them.
   const items: ({ rec: CsvRecord } | { told: Told })[] = [];
   let records = 0;
@@ -75,6 +79,7 @@ export function prefetchList(src: RecipientSource, limit = PREFETCH_LIMIT): Pref
   })();
 
   return {
+    signature,
     take(diag) {
       if (taken) throw new Error('bug: the list read ahead is taken twice');
       taken = true;

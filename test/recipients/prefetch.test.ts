@@ -4,6 +4,8 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { fileSignature } from '../../src/shared/paths.js';
 import { readRecipients } from '../../src/recipients/index.js';
 import { prefetchList } from '../../src/recipients/prefetch.js';
 import type { RecipientSource } from '../../src/recipients/types.js';
@@ -48,6 +50,17 @@ describe('prefetchList', () => {
     assert.deepEqual(ahead, await read(src, false));
     assert.equal(ahead.errorCount, 2);
     assert.ok(!ahead.warnings.some((w) => /no recipients/.test(w)), ahead.warnings.join('\n'));
+  });
+
+  test('its signature is the file\'s from before it was read: a row added meanwhile is seen as added (send, rowsAddedSince)', async () => {
+    const src = sourceFor('email\na@example.com\n');
+    const before = fileSignature(src.file);
+    const list = prefetchList(src);
+    await new Promise((r) => setTimeout(r, 20)); // read ahead
+    fs.appendFileSync(src.file, 'late@example.com\n');
+    assert.equal(list.signature, before);
+    assert.notEqual(fileSignature(src.file), list.signature);
+    list.close();
   });
 
   test('closed without being taken: nothing is reported', async () => {
