@@ -37,6 +37,9 @@ interface Held {
   slot: number;
   sendingAt: number;
   contentAt: number;
+  /** Outcomes of other messages this slot carries; its own, once written. */
+  carried: Carried[];
+  outcome?: SlotOutcome;
 }
 
 export interface Found {
@@ -71,13 +74,24 @@ export class ContentMarks {
    * Writes the mark, with the outcomes it carries; false when that does not fit in a slot (the
    * caller marks it another way). Throws on an I/O error.
    */
-  mark(key: string, sendingAt: number, contentAt: number, carried?: Carried[]): boolean {
-    const text = JSON.stringify(carried?.length ? [key, sendingAt, contentAt, null, carried.map((c) => [c.key, c.sendingAt, c.outcome])] : [key, sendingAt, contentAt]);
-    if (Buffer.byteLength(text) > SLOT - 1) return false;
+  mark(key: string, sendingAt: number, contentAt: number, carried: Carried[] = []): boolean {
     const had = this.held.get(key);
-    const slot = had?.slot ?? this.free.pop() ?? this.next++;
-    this.held.set(key, { slot, sendingAt, contentAt });
-    this.write(slot, text);
+    // The same try marked again (a group's follow-up transaction): its first mark stands, and
+    // what its slot carries already stays in it.
+    const again = had?.sendingAt === sendingAt ? had : undefined;
+    if (again && !carried.length) return true;
+    const h: Held = {
+      slot: had?.slot ?? -1,
+      sendingAt,
+      contentAt: again?.contentAt ?? contentAt,
+      carried: [...(again?.carried ?? []), ...carried],
+      outcome: again?.outcome,
+    };
+    const text = this.fitting(key, h);
+    if (text === undefined) return false;
+    if (h.slot < 0) h.slot = this.free.pop() ?? this.next++;
+    this.held.set(key, h);
+    this.write(h.slot, text);
     return true;
   }
 
@@ -86,12 +100,23 @@ export class ContentMarks {
    * try's) or the outcome does not fit (the caller commits it instead). Throws on an I/O error.
    */
   settle(key: string, sendingAt: number, outcome: SlotOutcome): boolean {
-    const h = this.held.get(key);
-    if (!h || h.sendingAt !== sendingAt) return false;
-    const text = JSON.stringify([key, h.sendingAt, h.contentAt, outcome]);
-    if (Buffer.byteLength(text) > SLOT - 1) return false;
+    const had = this.held.get(key);
+    if (!had || had.sendingAt !== sendingAt) return false;
+    const h = { ...had, outcome };
+    const text = this.fitting(key, h);
+    if (text === undefined) return false;
+    this.held.set(key, h);
     this.write(h.slot, text);
     return true;
+  }
+
+  /** The slot's text for `h`, or undefined when it does not fit in a slot. */
+  private fitting(key: string, h: Held): string | undefined {
+    const row: unknown[] = [key, h.sendingAt, h.contentAt];
+    if (h.outcome || h.carried.length) row.push(h.outcome ?? null);
+    if (h.carried.length) row.push(h.carried.map((c) => [c.key, c.sendingAt, c.outcome]));
+    const text = JSON.stringify(row);
+    return Buffer.byteLength(text) <= SLOT - 1 ? text : undefined;
   }
 
   private write(slot: number, text: string): void {

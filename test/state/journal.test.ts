@@ -483,6 +483,52 @@ describe('journal', () => {
     await Promise.all(results);
   });
 
+  test('a try marked again (a group\'s follow-up transaction) keeps its first mark and what its slot carries', async () => {
+    const [u0, u1, g] = ['user0@example.com', 'user1@example.com', 'group:team'];
+    const j = journal();
+    j.startRun('run1', 'outbox');
+    for (let i = 0; i < 2; i++) j.addPending(entry(i));
+    j.addPending({ key: g, row: 9, email: 'a@example.com, b@example.com', messageId: '<g@mailcamp>' });
+    await j.markSending([u0, u1, g]);
+    const markedAt = clock.now();
+    j.markHandedOver([u0, u1]);
+    const results = [j.markResults([{ key: u0, status: 'sent', response: '250 first' }])];
+    j.markHandedOver([g]); // carries u0's outcome
+    const firstMark = clock.now();
+    await clock.advance(5);
+    j.markHandedOver([g]); // the follow-up transaction: nothing new to carry
+    results.push(j.markResults([{ key: u1, status: 'failed', response: '554 no' }]));
+    j.markHandedOver([g]); // carries u1's outcome too
+    const marks = new ContentMarks(dir);
+    assert.deepEqual(
+      [marks.outcome(u0, markedAt)?.response, marks.outcome(u1, markedAt)?.response, marks.find(g, markedAt)],
+      ['250 first', '554 no', firstMark],
+    );
+    assert.equal(onDisk('SELECT status FROM entries WHERE key = ?', u0), 'sending', 'neither committed yet');
+    await Promise.all(results);
+  });
+
+  test('a slot that carries outcomes keeps them when its own outcome is written into it (a review\'s repro)', async () => {
+    const keys = ['x', 'a', 'c', 'd', 'e', 'f', 'g'].map((k) => `${k}@example.com`);
+    const [X, A, C, D, E, F, G] = keys;
+    const j = journal();
+    j.startRun('run1', 'outbox');
+    keys.forEach((k, i) => j.addPending({ key: k, row: i + 2, email: k, messageId: `<${i}@m>` }));
+    await j.markSending(keys);
+    const markedAt = clock.now();
+    const response = '250 2.0.0 Ok: queued as 4Xk9pL2mQZz1 (a reply of the usual length)';
+    j.markHandedOver([X]);
+    const results = [j.markResults([{ key: X, status: 'sent', response }])];
+    j.markHandedOver([A]); // carries X's outcome
+    for (const k of [C, D, E, F]) j.markHandedOver([k]);
+    for (const k of [A, C, D, E, F]) results.push(j.markResults([{ key: k, status: 'sent', response }]));
+    j.markHandedOver([G]); // five outcomes do not fit in G's slot: each goes into its own, A's keeps X's
+    const marks = new ContentMarks(dir);
+    assert.deepEqual([X, A, C, D, E, F].map((k) => marks.outcome(k, markedAt)?.status), ['sent', 'sent', 'sent', 'sent', 'sent', 'sent']);
+    assert.equal(onDisk('SELECT status FROM entries WHERE key = ?', X), 'sending');
+    await Promise.all(results);
+  });
+
   test('a result without a content mark (refused before its content), or a deferral, is committed before the next content mark', async () => {
     const [u0, u1, u2] = ['user0@example.com', 'user1@example.com', 'user2@example.com'];
     const j = journal();
