@@ -27,7 +27,7 @@
 // - Crash safety: a write torn by a crash fails the WAL checksum and SQLite's recovery drops
 //   it on the next open, so the file always holds a prefix of whole commits.
 //
-// Group commit. markResults / addPending / addSkipped append to a queue; the queue is
+// Group commit. markResults / addPending / register append to a queue; the queue is
 // committed in ONE transaction on the next setImmediate, or at once when it passes FLUSH_AT
 // rows or a markSending joins it (a `sending` mark is committed before the call returns, so a
 // process reading the journal sees it before the transaction's first command is written). The
@@ -314,9 +314,7 @@ export class SqliteJournal implements Journal {
 
   /** Records a recipient that will not be sent. A key already present is left as it is. */
   addSkipped(entry: NewEntry, reason: string): void {
-    this.writable();
-    if (this.queuedKeys.has(entry.key) || this.st.exists.get(entry.key) !== undefined) return;
-    this.enqueue({ kind: 'add', entry, status: 'skipped', response: reason, at: this.clock.now() }, [entry.key]);
+    this.register(entry, reason);
   }
 
   markSending(keys: string[]): Promise<void> {
