@@ -22,6 +22,7 @@ import { dkimSigner, type Signer } from './dkim.js';
 import { headerShape } from './custom-headers.js';
 import { assertHeaderSafe, headerLine, rfc5322Date } from './headers.js';
 import { binaryPart } from './parts.js';
+import { markedIncludes } from '../render/marked.js';
 import { TextBodyEncoder } from './text-body.js';
 
 export interface ComposeInput {
@@ -92,8 +93,8 @@ export function prepare(compiled: CompiledCampaign): PreparedCampaign {
     inlineParts,
     sharedBytes,
     sign: dkimSigner(c),
-    htmlBody: new TextBodyEncoder(compiled.htmlSource),
-    textBody: new TextBodyEncoder(compiled.textSource),
+    htmlBody: new TextBodyEncoder(compiled.htmlBlocks),
+    textBody: new TextBodyEncoder(compiled.textBlocks),
     fromLines: headerLine('From', c.from) + (c.replyTo ? headerLine('Reply-To', c.replyTo) : ''),
     headerLines: new Map(),
   };
@@ -220,13 +221,14 @@ export function compose(p: PreparedCampaign, input: ComposeInput): Composed {
 /**
  * The inline images this recipient's HTML shows: one the template uses only inside an
  * `{{#if}}` that is false for them would be an unused part, which clients list as an attachment.
+ * (`html` as rendered, with or without the markers of its static lines.)
  */
 function inlinePartsUsed(p: PreparedCampaign, html: string): Buffer[] {
   if (!p.inlineParts.length) return p.inlineParts;
   const images = p.compiled.inlineImages;
   let used: Buffer[] | undefined;
   for (let i = 0; i < images.length; i++) {
-    if (html.includes(`cid:${images[i].cid}`)) used?.push(p.inlineParts[i]);
+    if (markedIncludes(p.compiled.htmlBlocks, html, `cid:${images[i].cid}`)) used?.push(p.inlineParts[i]);
     else used ??= p.inlineParts.slice(0, i);
   }
   return used ?? p.inlineParts;

@@ -64,6 +64,7 @@ export interface BuildOptions extends RenderOptions {
 }
 
 export interface RenderedUnit {
+  /** `html` and `text` with the markers of their templates' static lines (render/marked.ts). */
   rendered: Rendered;
   /** Per-recipient attachments: resolved (inside their folder), sized, not yet read. */
   files: { file: string; size: number; filename?: string; where: RecipientPlace }[];
@@ -76,7 +77,8 @@ export interface RenderedUnit {
 export function renderUnit(p: PreparedCampaign, u: Unit, o: RenderOptions): RenderedUnit {
   const c = p.compiled.campaign;
   const csv = c.recipients.displayFile;
-  const rendered = p.compiled.render(renderInputFor(u), o.now, o.occurrence);
+  // The bodies keep the markers of their static lines: compose encodes those once (render/marked.ts).
+  const rendered = p.compiled.render(renderInputFor(u), o.now, o.occurrence, true);
   try {
     assertHeaderSafe(rendered.subject, 'subject');
     for (const m of u.members) if (m.name) assertHeaderSafe(m.name, 'name');

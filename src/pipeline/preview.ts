@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { Env } from '../campaign/env.js';
 import { checkAddress } from '../recipients/address.js';
 import { Diagnostics } from '../shared/diagnostics.js';
+import { expand } from '../render/marked.js';
 import { MailcampError } from '../shared/errors.js';
 import { writableFolder } from '../shared/folders.js';
 import { loadForSending } from './context.js';
@@ -62,7 +63,7 @@ export async function runPreview(o: PreviewOptions): Promise<PreviewResult> {
     const html = path.join(out, `${base}.html`);
     fs.writeFileSync(eml, msg.raw);
     // Inline images point at cid: in the message; the browser copy uses the files.
-    let page = rendered.html;
+    let page = expand(prepared.compiled.htmlBlocks, rendered.html);
     for (const img of prepared.compiled.inlineImages) page = page.split(`cid:${img.cid}`).join(pathToFileUrl(img.path));
     // Opened from disk, the page has no Content-Type header to say UTF-8: a browser guesses.
     if (!/<meta[^>]+charset/i.test(page)) page = `<meta charset="utf-8">\n${page}`;

@@ -8,6 +8,7 @@ import Handlebars from 'handlebars';
 import { MailcampError } from '../shared/errors.js';
 import { leavesFolder, realOr } from '../shared/paths.js';
 import { readTextFile } from '../shared/text-file.js';
+import { markProgram, markText, type StaticBlocks } from './marked.js';
 import { valueToText } from './text.js';
 
 export type HB = typeof Handlebars;
@@ -205,6 +206,8 @@ export interface CompileOptions {
   file: string;
   /** Subject, text and header values are not HTML. */
   escape: boolean;
+  /** Body templates: their static lines rendered as markers of these blocks (marked.ts). */
+  marks?: StaticBlocks;
 }
 
 const RUNTIME = {
@@ -257,10 +260,13 @@ export function checkSyntax(hb: HB, source: string, file: string): void {
 /** Compiles eagerly (syntax errors now, with line:col) and returns a strict render function. */
 export function compileTemplate(hb: HB, source: string, opts: CompileOptions): Tpl {
   // Without a mustache the output is the source, escaped or not: no template call per message.
-  if (!source.includes('{{')) return () => source;
+  if (!source.includes('{{')) {
+    const out = opts.marks ? markText(opts.marks, source, true) : source;
+    return () => out;
+  }
   let fn: SetUpTemplate;
   try {
-    fn = compiled(hb, source, {
+    fn = compiled(hb, source, opts.marks, {
       data: true,
       strict: true,
       noEscape: !opts.escape,
@@ -289,13 +295,14 @@ export function compileTemplate(hb: HB, source: string, opts: CompileOptions): T
 type SetUpTemplate = HandlebarsTemplateDelegate & { _setup: (options: object) => void };
 
 /** What hb.compile() does on first use (parse, compile, the runtime's template()), done now. */
-function compiled(hb: HB, source: string, options: NonNullable<Parameters<HB['compile']>[1]>): SetUpTemplate {
+function compiled(hb: HB, source: string, marks: StaticBlocks | undefined, options: NonNullable<Parameters<HB['compile']>[1]>): SetUpTemplate {
   const h = hb as HB & {
     Compiler: new () => { compile(ast: unknown, o: object): unknown };
     JavaScriptCompiler: new () => { compile(env: unknown, o: object, context: undefined, asObject: boolean): unknown };
     template(spec: unknown): SetUpTemplate;
   };
   const ast = hb.parse(source);
+  if (marks) markProgram(marks, ast as Parameters<typeof markProgram>[1]);
   return h.template(new h.JavaScriptCompiler().compile(new h.Compiler().compile(ast, options), options, undefined, true));
 }
 

@@ -13,6 +13,7 @@ import { readTextFile } from '../shared/text-file.js';
 import { checkSyntax, compileTemplate, createEnvironment, type HB, HelperError, registerPartials, renderError, type Tpl } from './handlebars.js';
 import { type InlineImage, inlineImages } from './inline-images.js';
 import { checkIncluded } from './includes.js';
+import { expand, newBlocks, type StaticBlocks } from './marked.js';
 import { compileMjml } from './mjml.js';
 import { reportDroppedTags } from './mjml-dropped.js';
 import { htmlToTextTemplate, inlinePartials } from './text.js';
@@ -48,8 +49,14 @@ export interface CompiledCampaign {
   /** Compiled (MJML → HTML) template source, with `cid:` image links, before Handlebars. */
   htmlSource: string;
   textSource: string;
-  /** `occurrence`: the scheduled time of this run (templates see `now` when there is none). */
-  render(input: RenderInput, now: Date, occurrence?: Date): Rendered;
+  /** The static lines of the HTML and text templates (marked.ts). */
+  htmlBlocks: StaticBlocks;
+  textBlocks: StaticBlocks;
+  /**
+   * `occurrence`: the scheduled time of this run (templates see `now` when there is none).
+   * `marked`: `html` and `text` keep the markers of their static lines (for compose).
+   */
+  render(input: RenderInput, now: Date, occurrence?: Date, marked?: boolean): Rendered;
 }
 
 export const BUILTINS = ['campaign', 'recipient', 'now', 'occurrence'];
@@ -166,9 +173,9 @@ export async function compileCampaign(
     }
   }
 
-  const compile = (src: string, file: string, escape: boolean, place?: { line: number }, instead: MailcampError[] = []): Tpl | undefined => {
+  const compile = (src: string, file: string, escape: boolean, place?: { line: number }, instead: MailcampError[] = [], marks?: StaticBlocks): Tpl | undefined => {
     try {
-      return compileTemplate(hb, src, { file, escape });
+      return compileTemplate(hb, src, { file, escape, marks });
     } catch (e) {
       if (e instanceof MailcampError && place && e.place.line) e.place.line += place.line - 1;
       if (e instanceof MailcampError && instead.length) for (const x of instead) diag.capture(x);
@@ -179,7 +186,9 @@ export async function compileCampaign(
   // A syntax error in the HTML that MJML assembled: named in the included file that does not
   // parse on its own, when there is one (a block may also open in one file and close in
   // another: fine when the whole compiles).
-  const htmlTpl = compile(html, tplDisplay, true, undefined, includeSyntax);
+  const htmlBlocks = newBlocks();
+  const textBlocks = newBlocks();
+  const htmlTpl = compile(html, tplDisplay, true, undefined, includeSyntax, htmlBlocks);
   let textSource: string;
   let textDisplay: string;
   if (c.text) {
@@ -195,7 +204,7 @@ export async function compileCampaign(
       diag.warning('the text part derived from the HTML is empty (no text outside images); add a `text:` template', { file: tplDisplay });
     }
   }
-  const textTpl = htmlTpl || c.text ? compile(textSource, textDisplay, false) : undefined;
+  const textTpl = htmlTpl || c.text ? compile(textSource, textDisplay, false, undefined, [], textBlocks) : undefined;
   const subjectTpl = compile(c.subject, c.displayFile, false, subjectPlace);
   const headerTpls: [string, Tpl, Pos | undefined][] = [];
   for (const [k, v] of Object.entries(c.headers)) {
@@ -231,7 +240,7 @@ export async function compileCampaign(
 
   // `{{campaign}}` is the name (design.md lists it as a built-in), `{{campaign.name}}` too.
   const campaignInfo = { name: c.name, toString: () => c.name };
-  const render = (input: RenderInput, now: Date, occurrence?: Date): Rendered => {
+  const render = (input: RenderInput, now: Date, occurrence?: Date, marked = false): Rendered => {
     const ctx = contextFor(c, input, now, campaignInfo, occurrence ?? now);
     // Every part is rendered even after one failed, so validate names every problem of a row.
     const failed: MailcampError[] = [];
@@ -252,10 +261,13 @@ export async function compileCampaign(
         return '';
       }
     };
+    const subject = run(subjectTpl, c.displayFile, c.pos.subject);
+    const htmlOut = run(htmlTpl, tplDisplay);
+    const textOut = run(textTpl, textDisplay);
     const rendered: Rendered = {
-      subject: run(subjectTpl, c.displayFile, c.pos.subject),
-      html: run(htmlTpl, tplDisplay),
-      text: run(textTpl, textDisplay),
+      subject,
+      html: marked ? htmlOut : expand(htmlBlocks, htmlOut),
+      text: marked ? textOut : expand(textBlocks, textOut),
       headers: headerTpls.map(([k, t, at]) => [k, run(t, c.displayFile, at)]),
       attachmentPaths: attTpls.map((a) => ({
         spec: a.spec,
@@ -282,7 +294,7 @@ export async function compileCampaign(
     }
     return rendered;
   };
-  return { campaign: c, inlineImages: images, htmlSource: html, textSource, render };
+  return { campaign: c, inlineImages: images, htmlSource: html, textSource, htmlBlocks, textBlocks, render };
 }
 
 /**

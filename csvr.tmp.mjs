@@ -1,0 +1,10 @@
+import { readCsv } from './dist/recipients/csv.js';
+const t0 = performance.now();
+const diag = { add(){}, error(){}, warn(){}, items: [] };
+const proxy = new Proxy(diag, { get: (o,k) => o[k] ?? (()=>{}) });
+const n = process.argv[2] || '10000';
+const r = readCsv({ file: `/tmp/bfx/lists/list-${n}.csv`, displayFile: 'x.csv' }, proxy);
+await r.header;
+let c = 0;
+for await (const rec of r.records) c++;
+console.log(c, (performance.now()-t0).toFixed(0), 'ms');
