@@ -52,6 +52,8 @@ export interface RenderOptions {
   now: Date;
   /** The scheduled time of this run (schedule, send --occurrence), for templates. */
   occurrence?: Date;
+  /** Validation: only find what fails; the bodies are left empty (render/index.ts Bodies). */
+  check?: boolean;
 }
 
 export interface BuildOptions extends RenderOptions {
@@ -64,7 +66,7 @@ export interface BuildOptions extends RenderOptions {
 }
 
 export interface RenderedUnit {
-  /** `html` and `text` with the markers of their templates' static lines (render/marked.ts). */
+  /** `html` and `text` with the markers of their templates' static lines (render/marked.ts); empty for a check. */
   rendered: Rendered;
   /** Per-recipient attachments: resolved (inside their folder), sized, not yet read. */
   files: { file: string; size: number; filename?: string; where: RecipientPlace }[];
@@ -78,7 +80,7 @@ export function renderUnit(p: PreparedCampaign, u: Unit, o: RenderOptions): Rend
   const c = p.compiled.campaign;
   const csv = c.recipients.displayFile;
   // The bodies keep the markers of their static lines: compose encodes those once (render/marked.ts).
-  const rendered = p.compiled.render(renderInputFor(u), o.now, o.occurrence, true);
+  const rendered = p.compiled.render(renderInputFor(u), o.now, o.occurrence, o.check ? 'check' : 'marked');
   try {
     assertHeaderSafe(rendered.subject, 'subject');
     for (const m of u.members) if (m.name) assertHeaderSafe(m.name, 'name');

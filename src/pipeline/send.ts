@@ -216,7 +216,7 @@ async function sendLoaded(o: SendOptions, diag: Diagnostics, loaded: Partial<Loa
     for await (const u of unitsOf(c, diag, { isSuppressed, skipInvalid: o.skipInvalid, onSkip: listedSkip(keep), reader: ahead?.take(diag) })) {
       if (signal.aborted) throw new MailcampError('INTERRUPTED', 'interrupted while checking the recipients; nothing was sent');
       try {
-        renderUnit(prepared, u, { runId: runIdForCheck, now: new Date(clock.now()), occurrence: o.occurrence });
+        renderUnit(prepared, u, { runId: runIdForCheck, now: new Date(clock.now()), occurrence: o.occurrence, check: true });
       } catch (e) {
         diag.capture(e);
       }

@@ -97,7 +97,7 @@ export async function runValidate(o: ValidateOptions): Promise<ValidateResult> {
     for await (const u of units) {
       if (o.signal?.aborted) throw new MailcampError('INTERRUPTED', 'interrupted while checking the recipients');
       try {
-        if (prepared) renderUnit(prepared, u, { runId: 'validate', now, occurrence });
+        if (prepared) renderUnit(prepared, u, { runId: 'validate', now, occurrence, check: true });
       } catch (e) {
         diag.capture(e);
       }

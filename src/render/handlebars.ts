@@ -12,7 +12,13 @@ import { markProgram, markText, type StaticBlocks } from './marked.js';
 import { valueToText } from './text.js';
 
 export type HB = typeof Handlebars;
-export type Tpl = (ctx: unknown) => string;
+export type Tpl = ((ctx: unknown) => string) & {
+  /**
+   * Body templates: renders only what can fail for one row when the template renders for
+   * another (see checkProgram); undefined when the template has blocks or partials.
+   */
+  check?: (ctx: unknown) => string;
+};
 
 export const HELPERS = ['formatDate', 'formatNumber', 'default', 'eq', 'ne', 'upper', 'lower', 'join', 'htmlToText', 'urlencode'] as const;
 /** Handlebars' own helpers that we keep. */
@@ -208,6 +214,8 @@ export interface CompileOptions {
   escape: boolean;
   /** Body templates: their static lines rendered as markers of these blocks (marked.ts). */
   marks?: StaticBlocks;
+  /** Also compile the template's check (Tpl.check). */
+  check?: boolean;
 }
 
 const RUNTIME = {
@@ -262,18 +270,24 @@ export function compileTemplate(hb: HB, source: string, opts: CompileOptions): T
   // Without a mustache the output is the source, escaped or not: no template call per message.
   if (!source.includes('{{')) {
     const out = opts.marks ? markText(opts.marks, source, true) : source;
-    return () => out;
+    return Object.assign(() => out, opts.check ? { check: () => '' } : {});
   }
+  const options = {
+    data: true,
+    strict: true,
+    noEscape: !opts.escape,
+    compat: false,
+    knownHelpers: Object.fromEntries([...HELPERS, ...BUILTIN_HELPERS].map((h) => [h, true])),
+    knownHelpersOnly: false,
+  };
   let fn: SetUpTemplate;
+  let check: SetUpTemplate | undefined;
   try {
-    fn = compiled(hb, source, opts.marks, {
-      data: true,
-      strict: true,
-      noEscape: !opts.escape,
-      compat: false,
-      knownHelpers: Object.fromEntries([...HELPERS, ...BUILTIN_HELPERS].map((h) => [h, true])),
-      knownHelpersOnly: false,
-    });
+    const ast = hb.parse(source) as Program;
+    const probe = opts.check ? checkProgram(ast, hb) : undefined;
+    if (opts.marks) markProgram(opts.marks, ast);
+    fn = compiled(hb, ast, options);
+    if (probe) check = compiled(hb, probe, options);
   } catch (e) {
     const syntax = syntaxError(e, opts.file, source);
     if (syntax) throw syntax;
@@ -289,20 +303,53 @@ export function compileTemplate(hb: HB, source: string, opts: CompileOptions): T
     // A missing variable on the empty context: expected; the real check is per recipient.
   }
   setUpOnce(fn);
-  return (ctx: unknown) => fn(ctx, RUNTIME);
+  const tpl: Tpl = (ctx: unknown) => fn(ctx, RUNTIME);
+  if (check) {
+    const c = check;
+    setUpOnce(c);
+    tpl.check = (ctx: unknown) => c(ctx, RUNTIME);
+  }
+  return tpl;
+}
+
+interface Program {
+  type: 'Program';
+  body: { type: string; path?: { type: string; original?: unknown; parts?: unknown[]; depth?: number; data?: boolean }; params?: unknown[]; hash?: unknown }[];
+}
+
+/**
+ * What of a template can fail for one row when it renders for another, as a template of its
+ * own: its tags other than `{{name}}`, in their order, at their places (the same errors, word
+ * for word). A `{{name}}` (a plain name, not a helper's) fails in strict mode only when the
+ * context has no such key; the context of every row of a list has the same keys (its columns,
+ * `data:` and the built-ins) with values of the same kinds, so once the whole template has
+ * rendered for one row, its `{{name}}`s render for every row, and only helper calls
+ * (`{{formatNumber points}}` on a cell that is not a number), dotted paths and the like can
+ * still fail. Undefined for a template with blocks, partials or decorators, whose contexts
+ * change inside them: validation renders those whole for every row.
+ */
+function checkProgram(ast: Program, hb: HB): Program | undefined {
+  const body: Program['body'] = [];
+  for (const s of ast.body) {
+    if (s.type === 'ContentStatement' || s.type === 'CommentStatement') continue;
+    if (s.type !== 'MustacheStatement') return undefined;
+    const p = s.path!;
+    const plainName =
+      p.type === 'PathExpression' && !p.data && p.depth === 0 && p.parts?.length === 1 && p.original === p.parts[0] && !s.params?.length && !s.hash && !hb.helpers[p.original as string];
+    if (!plainName) body.push(s);
+  }
+  return { ...ast, body };
 }
 
 type SetUpTemplate = HandlebarsTemplateDelegate & { _setup: (options: object) => void };
 
-/** What hb.compile() does on first use (parse, compile, the runtime's template()), done now. */
-function compiled(hb: HB, source: string, marks: StaticBlocks | undefined, options: NonNullable<Parameters<HB['compile']>[1]>): SetUpTemplate {
+/** What hb.compile() does on first use (compile, the runtime's template()), done now. */
+function compiled(hb: HB, ast: Program, options: NonNullable<Parameters<HB['compile']>[1]>): SetUpTemplate {
   const h = hb as HB & {
     Compiler: new () => { compile(ast: unknown, o: object): unknown };
     JavaScriptCompiler: new () => { compile(env: unknown, o: object, context: undefined, asObject: boolean): unknown };
     template(spec: unknown): SetUpTemplate;
   };
-  const ast = hb.parse(source);
-  if (marks) markProgram(marks, ast as Parameters<typeof markProgram>[1]);
   return h.template(new h.JavaScriptCompiler().compile(new h.Compiler().compile(ast, options), options, undefined, true));
 }
 

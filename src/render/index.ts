@@ -54,10 +54,14 @@ export interface CompiledCampaign {
   textBlocks: StaticBlocks;
   /**
    * `occurrence`: the scheduled time of this run (templates see `now` when there is none).
-   * `marked`: `html` and `text` keep the markers of their static lines (for compose).
+   * `bodies`: 'plain' (the default) renders `html` and `text` as text; 'marked' keeps the
+   * markers of their static lines (for compose); 'check' only finds what fails, and leaves
+   * them empty (for validation: see Tpl.check).
    */
-  render(input: RenderInput, now: Date, occurrence?: Date, marked?: boolean): Rendered;
+  render(input: RenderInput, now: Date, occurrence?: Date, bodies?: Bodies): Rendered;
 }
+
+export type Bodies = 'plain' | 'marked' | 'check';
 
 export const BUILTINS = ['campaign', 'recipient', 'now', 'occurrence'];
 
@@ -175,7 +179,7 @@ export async function compileCampaign(
 
   const compile = (src: string, file: string, escape: boolean, place?: { line: number }, instead: MailcampError[] = [], marks?: StaticBlocks): Tpl | undefined => {
     try {
-      return compileTemplate(hb, src, { file, escape, marks });
+      return compileTemplate(hb, src, { file, escape, marks, check: !!marks });
     } catch (e) {
       if (e instanceof MailcampError && place && e.place.line) e.place.line += place.line - 1;
       if (e instanceof MailcampError && instead.length) for (const x of instead) diag.capture(x);
@@ -240,14 +244,19 @@ export async function compileCampaign(
 
   // `{{campaign}}` is the name (design.md lists it as a built-in), `{{campaign.name}}` too.
   const campaignInfo = { name: c.name, toString: () => c.name };
-  const render = (input: RenderInput, now: Date, occurrence?: Date, marked = false): Rendered => {
+  // Body templates that have rendered whole for a row of the list: checking another row takes
+  // only their checks (Tpl.check). Not for groups, whose contexts differ in their members.
+  const rendersForARow = { html: false, text: false };
+  const render = (input: RenderInput, now: Date, occurrence?: Date, bodies: Bodies = 'plain'): Rendered => {
     const ctx = contextFor(c, input, now, campaignInfo, occurrence ?? now);
     // Every part is rendered even after one failed, so validate names every problem of a row.
     const failed: MailcampError[] = [];
-    const run = (t: Tpl, file: string, at?: Pos): string => {
+    let failures = 0; // (a failure of the derived text part may repeat one already in `failed`)
+    const run = (t: (ctx: unknown) => string, file: string, at?: Pos): string => {
       try {
         return t(ctx);
       } catch (e) {
+        failures++;
         // Positions are the template's own for a Handlebars template and an explicit text one.
         const positioned = (file === tplDisplay && c.template.kind === 'handlebars') || (file === textDisplay && !!c.text);
         const err = renderError(explained(e, () => t(withPrototypes(ctx))), file, input.row, positioned);
@@ -261,13 +270,24 @@ export async function compileCampaign(
         return '';
       }
     };
+    const body = (part: 'html' | 'text', t: Tpl, file: string, blocks: StaticBlocks): string => {
+      const checkOnly = bodies === 'check' && !input.members;
+      if (checkOnly && t.check && rendersForARow[part]) {
+        run(t.check, file);
+        return '';
+      }
+      const before = failures;
+      const out = run(t, file);
+      if (checkOnly && failures === before) rendersForARow[part] = true;
+      return bodies === 'plain' ? expand(blocks, out) : bodies === 'marked' ? out : '';
+    };
     const subject = run(subjectTpl, c.displayFile, c.pos.subject);
-    const htmlOut = run(htmlTpl, tplDisplay);
-    const textOut = run(textTpl, textDisplay);
+    const htmlOut = body('html', htmlTpl, tplDisplay, htmlBlocks);
+    const textOut = body('text', textTpl, textDisplay, textBlocks);
     const rendered: Rendered = {
       subject,
-      html: marked ? htmlOut : expand(htmlBlocks, htmlOut),
-      text: marked ? textOut : expand(textBlocks, textOut),
+      html: htmlOut,
+      text: textOut,
       headers: headerTpls.map(([k, t, at]) => [k, run(t, c.displayFile, at)]),
       attachmentPaths: attTpls.map((a) => ({
         spec: a.spec,
