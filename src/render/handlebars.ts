@@ -287,7 +287,8 @@ export function compileTemplate(hb: HB, source: string, opts: CompileOptions): T
     const probe = opts.check ? checkProgram(ast, hb) : undefined;
     if (opts.marks) markProgram(opts.marks, ast);
     fn = compiled(hb, ast, options);
-    if (probe) check = compiled(hb, probe, options);
+    // (A check that does not compile is none: the template is then rendered whole for every row.)
+    if (probe) check = attempt(() => compiled(hb, probe, options));
   } catch (e) {
     const syntax = syntaxError(e, opts.file, source);
     if (syntax) throw syntax;
@@ -310,6 +311,14 @@ export function compileTemplate(hb: HB, source: string, opts: CompileOptions): T
     tpl.check = (ctx: unknown) => c(ctx, RUNTIME);
   }
   return tpl;
+}
+
+function attempt<T>(f: () => T): T | undefined {
+  try {
+    return f();
+  } catch {
+    return undefined;
+  }
 }
 
 interface Program {
