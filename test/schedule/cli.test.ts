@@ -301,9 +301,13 @@ describe('schedule', () => {
       `name: later\nfrom: news@example.com\nsubject: "Hi {{name}}"\ntemplate: ../t.hbs\nrecipients: ../r.csv\nschedule: { at: "${at}", timezone: UTC }\n`,
     );
     const outbox = path.join(dir, 'campaigns', 'outbox', 'later');
-    for (let i = 0; i < 150 && !(fs.existsSync(outbox) && fs.readdirSync(outbox).some((d) => fs.readdirSync(path.join(outbox, d)).length === 2)); i++) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const reports = path.join(dir, 'campaigns', 'reports', 'later');
+    // Stopped once the occurrence is over: both messages written (not a file still being written,
+    // `.eml.tmp-<pid>`) and its report out; then a moment for the run to close its journal.
+    const emls = (d: string) => fs.readdirSync(path.join(outbox, d)).filter((f) => f.endsWith('.eml')).length;
+    const over = () => fs.existsSync(outbox) && fs.readdirSync(outbox).some((d) => emls(d) === 2) && fs.existsSync(reports) && fs.readdirSync(reports).some((f) => f.endsWith('.json'));
+    for (let i = 0; i < 150 && !over(); i++) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 300));
     ac.abort(new Error('SIGTERM'));
     const r = await run;
     assert.equal(r.code, 0, r.stderr);
