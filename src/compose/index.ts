@@ -23,6 +23,7 @@ import { headerShape } from './custom-headers.js';
 import { assertHeaderSafe, headerLine, rfc5322Date } from './headers.js';
 import { binaryPart } from './parts.js';
 import { markedIncludes } from '../render/marked.js';
+import { LineDots } from './line-dots.js';
 import { TextBodyEncoder } from './text-body.js';
 
 export interface ComposeInput {
@@ -205,12 +206,21 @@ export function compose(p: PreparedCampaign, input: ComposeInput): Composed {
     size += typeof x !== 'string' ? x.length : i === 0 ? x.length : Buffer.byteLength(x, 'utf8');
   }
   const raw = Buffer.allocUnsafe(size);
+  const dots = new LineDots(raw);
   let at = 0;
   for (let i = 0; i < chunks.length; i++) {
     const x = chunks[i];
-    at += typeof x !== 'string' ? x.copy(raw, at) : raw.write(x, at, i === 0 ? 'latin1' : 'utf8');
+    const start = at;
+    if (typeof x !== 'string') {
+      at += x.copy(raw, at);
+      dots.shared(start, x);
+    } else {
+      at += raw.write(x, at, i === 0 ? 'latin1' : 'utf8');
+      dots.fresh(start, at);
+    }
   }
   if (at !== size) throw new Error('bug: message size');
+  dots.record();
   return {
     envelope: { from: c.from.address, to: input.to.map((a) => a.address) },
     raw,

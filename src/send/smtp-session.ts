@@ -29,6 +29,7 @@
 // Servers without PIPELINING keep nodemailer's send(), which waits for each reply.
 
 import type { Socket } from 'node:net';
+import { lineDotsOf } from '../compose/line-dots.js';
 import { stuffDots } from './dot-stuff.js';
 import type { Gate } from './transport.js';
 
@@ -77,6 +78,7 @@ interface NodemailerConn {
 }
 
 const MAX_REPLY = 64 * 1024;
+const DOT = Buffer.from('.');
 
 interface Tx {
   t: Transaction;
@@ -256,7 +258,18 @@ export class SmtpSession {
     const raw = tx.t.raw;
     const crlf = raw.length >= 2 && raw[raw.length - 2] === 0x0d && raw[raw.length - 1] === 0x0a;
     this.socket.cork();
-    this.socket.write(stuffDots(raw, false));
+    const dots = lineDotsOf(raw);
+    if (!dots) this.socket.write(stuffDots(raw, false));
+    else {
+      // compose() knows where they are: the message goes out in pieces, each such dot doubled.
+      let from = 0;
+      for (const d of dots) {
+        if (d > from) this.socket.write(raw.subarray(from, d));
+        this.socket.write(DOT);
+        from = d;
+      }
+      this.socket.write(from ? raw.subarray(from) : raw);
+    }
     this.socket.write(crlf ? '.\r\n' : '\r\n.\r\n');
     tx.dotHandedOver = true;
     this.log?.(`<${raw.length} bytes of message content>`);
