@@ -95,7 +95,7 @@ export function rfc5322Date(d: Date): string {
  * the state folder's secret, not a hash anyone could check a guessed address against.
  */
 export function messageIdFor(secret: Buffer, campaign: string, runId: string, key: string, domain: string): string {
-  const h = crypto.createHmac('sha256', secret).update(campaign).update('\0').update(runId).update('\0').update(key).digest('base64url').slice(0, 22);
+  const h = crypto.createHmac('sha256', secret).update(`${campaign}\0${runId}\0${key}`).digest('base64url').slice(0, 22);
   return `<${h}.${runId.slice(0, 8)}@${domain}>`;
 }
 
@@ -104,7 +104,7 @@ export function messageIdFor(secret: Buffer, campaign: string, runId: string, ke
  * folder's secret (state/token-key.ts), so that it cannot be checked against guessed addresses.
  */
 export function recipientToken(secret: Buffer, campaign: string, key: string): string {
-  return crypto.createHmac('sha256', secret).update(campaign).update('\0').update(key).digest('base64url').slice(0, 16);
+  return crypto.createHmac('sha256', secret).update(`${campaign}\0${key}`).digest('base64url').slice(0, 16);
 }
 
 /** The id as versions before the secret made it (a plain hash); still matched by bounces. */

@@ -108,7 +108,7 @@ export function boundaryFor(messageId: string, level: number): string {
 }
 
 function boundaryToken(messageId: string): string {
-  return crypto.createHash('sha1').update(messageId).digest('hex').slice(0, 20);
+  return crypto.hash('sha1', messageId, 'hex').slice(0, 20);
 }
 
 function boundaryWith(token: string, level: number): string {
