@@ -216,7 +216,7 @@ export function compose(p: PreparedCampaign, input: ComposeInput): Composed {
       dots.shared(start, x);
     } else {
       at += raw.write(x, at, i === 0 ? 'latin1' : 'utf8');
-      dots.fresh(start, at);
+      dots.text(start, at, x, i === 0);
     }
   }
   if (at !== size) throw new Error('bug: message size');

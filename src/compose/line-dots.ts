@@ -24,9 +24,8 @@ function dotsIn(buf: Buffer): number[] {
 }
 
 /**
- * Collects the line-starting dots of a message as its pieces are written into it, in order.
- * `shared(start, piece)`: a Buffer that is the same in many messages, just copied to `start`;
- * `fresh(start, end)`: bytes written there for this message alone.
+ * Collects the line-starting dots of a message as its pieces are written into it, in order:
+ * shared() for a Buffer that is the same in many messages, text() for text made for this one.
  */
 export class LineDots {
   readonly dots: number[] = [];
@@ -40,6 +39,7 @@ export class LineDots {
     if (d === 0 || (d >= 2 && r[d - 2] === 0x0d && r[d - 1] === 0x0a)) this.dots.push(d);
   }
 
+  /** A Buffer that many messages share, just copied to `start`. */
   shared(start: number, piece: Buffer): void {
     if (!piece.length) return;
     this.seam(start);
@@ -52,12 +52,21 @@ export class LineDots {
     for (const d of own) this.dots.push(start + d);
   }
 
-  fresh(start: number, end: number): void {
+  /**
+   * Text just written to [start, end) for this message alone, as UTF-8 or (`latin1`) one byte a
+   * character. In UTF-8 the bytes "\r\n." come only from those characters, so the text is
+   * searched as a string, and a dot's byte offset worked out when one is found; a latin1 write
+   * keeps only the low byte of a character, so that text is searched as the bytes it became.
+   */
+  text(start: number, end: number, s: string, latin1: boolean): void {
     if (end <= start) return;
-    // From two bytes before the piece: a "\r\n" at its seam.
-    const from = Math.max(0, start - 2);
-    if (start === 0 && this.raw[0] === 0x2e) this.dots.push(0);
-    for (const d of dotsIn(this.raw.subarray(from, end))) this.dots.push(from + d);
+    this.seam(start);
+    if (end - start > 1) this.seam(start + 1);
+    if (latin1) {
+      for (const d of dotsIn(this.raw.subarray(start, end))) this.dots.push(start + d);
+      return;
+    }
+    for (let i = s.indexOf('\r\n.'); i !== -1; i = s.indexOf('\r\n.', i + 2)) this.dots.push(start + Buffer.byteLength(s.slice(0, i + 2)));
   }
 
   /** Keeps the record with the message's bytes, for lineDotsOf(). */

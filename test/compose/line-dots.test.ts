@@ -29,7 +29,7 @@ function scan(raw: Buffer): number[] {
 
 test('the dots recorded while a message is written are the ones a scan of it finds', () => {
   const rnd = prng(11);
-  const bits = ['.', '..', 'a', '\r', '\n', '\r\n', '\r\n.', '.\r\n', 'x.y', '\r\n.\r\n', '='];
+  const bits = ['.', '..', 'a', 'é', '张', '\r', '\n', '\r\n', '\r\n.', '.\r\n', 'x.y', '\r\n.\r\n', '='];
   const piece = (): string => {
     let s = '';
     const n = Math.floor(rnd() * 8);
@@ -48,8 +48,9 @@ test('the dots recorded while a message is written are the ones a scan of it fin
     for (const x of chunks) {
       const start = at;
       if (typeof x === 'string') {
-        at += raw.write(x, at);
-        dots.fresh(start, at);
+        const latin1 = rnd() < 0.3;
+        at += raw.write(x, at, latin1 ? 'latin1' : 'utf8');
+        dots.text(start, at, x, latin1);
       } else {
         at += x.copy(raw, at);
         dots.shared(start, x);
