@@ -46,6 +46,23 @@ export function stuffDots(chunk: Buffer, lastByte: number | false): Buffer {
   return Buffer.concat(parts);
 }
 
+/**
+ * `raw` in pieces with a dot doubled at each of `dots`, the offsets of its line-starting dots in
+ * order (compose/line-dots.ts records them): stuffDots() without the scan and without a copy.
+ */
+export function stuffedAt(raw: Buffer, dots: readonly number[]): Buffer[] {
+  if (!dots.length) return [raw];
+  const out: Buffer[] = [];
+  let from = 0;
+  for (const d of dots) {
+    if (d > from) out.push(raw.subarray(from, d));
+    out.push(DOT);
+    from = d;
+  }
+  out.push(raw.subarray(from));
+  return out;
+}
+
 /** Replaces the transform of one of nodemailer's DataStreams (see above for when that is right). */
 export function useFastDotStuffing(stream: Transform): void {
   const s = stream as Transform & DataStreamState;

@@ -30,7 +30,7 @@
 
 import type { Socket } from 'node:net';
 import { lineDotsOf } from '../compose/line-dots.js';
-import { stuffDots } from './dot-stuff.js';
+import { stuffDots, stuffedAt } from './dot-stuff.js';
 import type { Gate } from './transport.js';
 
 export interface SmtpError extends Error {
@@ -78,7 +78,6 @@ interface NodemailerConn {
 }
 
 const MAX_REPLY = 64 * 1024;
-const DOT = Buffer.from('.');
 
 interface Tx {
   t: Transaction;
@@ -258,18 +257,9 @@ export class SmtpSession {
     const raw = tx.t.raw;
     const crlf = raw.length >= 2 && raw[raw.length - 2] === 0x0d && raw[raw.length - 1] === 0x0a;
     this.socket.cork();
+    // Where compose() recorded the line-starting dots, the message goes out in pieces around them.
     const dots = lineDotsOf(raw);
-    if (!dots) this.socket.write(stuffDots(raw, false));
-    else {
-      // compose() knows where they are: the message goes out in pieces, each such dot doubled.
-      let from = 0;
-      for (const d of dots) {
-        if (d > from) this.socket.write(raw.subarray(from, d));
-        this.socket.write(DOT);
-        from = d;
-      }
-      this.socket.write(from ? raw.subarray(from) : raw);
-    }
+    for (const piece of dots ? stuffedAt(raw, dots) : [stuffDots(raw, false)]) this.socket.write(piece);
     this.socket.write(crlf ? '.\r\n' : '\r\n.\r\n');
     tx.dotHandedOver = true;
     this.log?.(`<${raw.length} bytes of message content>`);
