@@ -52,7 +52,7 @@ import {
 } from './resume.js';
 import { buildMessage, renderUnit, signed, type Unit } from './message.js';
 import { suppressedBy } from './suppression-lookup.js';
-import { unitsOf } from './units.js';
+import { type UnitOptions, unitsOf } from './units.js';
 import { type PrefetchedList, prefetchList } from '../recipients/prefetch.js';
 import { campaignRateLimiter, triedWithinTheHour } from './rate-history.js';
 import { type ConfirmInfo, whatASendWouldDo } from './confirm.js';
@@ -210,8 +210,9 @@ async function sendLoaded(o: SendOptions, diag: Diagnostics, loaded: Partial<Loa
     const ahead = readAhead();
     const listSignature = ahead ? ahead.signature : fileSignature(c.recipients.file);
     let listed: ListedRow[] | undefined = [];
+    let units: Unit[] | undefined = [];
     const keep = (r: ListedRow) => {
-      if (listed && listed.push(r) > LISTED_IN_MEMORY) listed = undefined;
+      if (listed && listed.push(r) > LISTED_IN_MEMORY) listed = units = undefined;
     };
     for await (const u of unitsOf(c, diag, { isSuppressed, skipInvalid: o.skipInvalid, onSkip: listedSkip(keep), reader: ahead?.take(diag) })) {
       if (signal.aborted) throw new MailcampError('INTERRUPTED', 'interrupted while checking the recipients; nothing was sent');
@@ -221,6 +222,7 @@ async function sendLoaded(o: SendOptions, diag: Diagnostics, loaded: Partial<Loa
         diag.capture(e);
       }
       keep({ key: u.key, row: u.row, email: u.email });
+      units?.push(u);
       total++;
     }
     diag.throwIfErrors();
@@ -285,7 +287,7 @@ async function sendLoaded(o: SendOptions, diag: Diagnostics, loaded: Partial<Loa
         total,
         warnings,
         isSuppressed,
-        listed: listed && { rows: listed, signature: listSignature },
+        listed: listed && units && { rows: listed, units, signature: listSignature },
         notes:
           lock?.tookOverStaleFrom === undefined
             ? []
@@ -323,6 +325,40 @@ function entriesInListOrder(journal: SqliteJournal): (u: Unit) => JournalEntry |
   };
 }
 
+/** How long the walk of a list read for validation goes on without a look at the file (ms). */
+const WALK_CHECK_MS = 5;
+
+/**
+ * The units the send walks. A short list's are the validation pass's (`listed`): reading and
+ * parsing the CSV a second time was ~5% of a 10,000-message send (issue 6). They stand for the
+ * file for as long as it is unchanged, which is checked before the first unit and then before
+ * the next unit once WALK_CHECK_MS have passed (the walk waits for free slots, so that is
+ * every unit in a slow run, about every 20 in a fast one). Once it has changed, the rest of the
+ * walk reads the file as it is now, as a long list's does, less the units walked already: a
+ * row removed mid-run is not sent (the run skips it at the end), a row added is found, and a
+ * list saved broken stops the walk, as when every list was read again.
+ */
+async function* unitsToWalk(c: Campaign, listed: Ctx['listed'], diag: Diagnostics, o: UnitOptions): AsyncGenerator<Unit> {
+  if (!listed) {
+    yield* unitsOf(c, diag, o);
+    return;
+  }
+  const units = listed.units;
+  let looked = -Infinity;
+  for (let i = 0; i < units.length; i++) {
+    const now = performance.now();
+    if (now - looked >= WALK_CHECK_MS) {
+      looked = now;
+      if (fileSignature(c.recipients.file) !== listed.signature) {
+        const walked = new Set(units.slice(0, i).map((u) => u.key));
+        for await (const u of unitsOf(c, diag, o)) if (!walked.has(u.key)) yield u;
+        return;
+      }
+    }
+    yield units[i];
+  }
+}
+
 interface Ctx {
   o: SendOptions;
   c: Campaign;
@@ -338,8 +374,11 @@ interface Ctx {
   total: number;
   warnings: string[];
   isSuppressed: (key: string) => string | undefined;
-  /** The rows of a short list as the validation pass read them, and the list's signature then: registration uses them. */
-  listed?: { rows: ListedRow[]; signature: string | undefined };
+  /**
+   * A short list as the validation pass read it, and the list's signature from before: its rows
+   * (skipped ones too) for registration, its units for the walk (unitsToWalk).
+   */
+  listed?: { rows: ListedRow[]; units: Unit[]; signature: string | undefined };
   /** Notes from before the run (a stale lock taken over). */
   notes: string[];
   /** The secret behind X-Mailcamp-Recipient (state/token-key.ts). */
@@ -438,7 +477,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   try {
     // Its problems (the CSV edited into a broken state mid-run) end the walk early: kept, so
     // that the rest is not taken for rows removed from the list.
-    const units = unitsOf(c, walkDiag, { isSuppressed: x.isSuppressed, skipInvalid: o.skipInvalid });
+    const units = unitsToWalk(c, x.listed, walkDiag, { isSuppressed: x.isSuppressed, skipInvalid: o.skipInvalid });
     const entryOf = entriesInListOrder(journal);
     for await (const u of units) {
       if (dispatcher.stopped) break;

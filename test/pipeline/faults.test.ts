@@ -274,6 +274,39 @@ describe('SMTP faults against a scripted smtp-server (issue 3)', () => {
     );
   });
 
+  test('a row removed while the run goes on is not sent: the run skips it at the end, and finishes', async () => {
+    // The send walks the rows its validation read, looking at the file as it goes; row 250 is far
+    // enough down that the walk has not reached it when the file changes.
+    const f = makeCampaign({ n: 300, concurrency: 1 });
+    const csv = path.join(f.dir, 'r.csv');
+    let removed = false;
+    await withServer(
+      {
+        script: (ctx) => {
+          if (ctx.phase === 'data' && !removed) {
+            removed = true;
+            fs.writeFileSync(csv, fs.readFileSync(csv, 'utf8').replace(`${A(250)},Person 250\n`, ''));
+          }
+          return undefined;
+        },
+      },
+      async (server) => {
+        const r = await send(f, `smtp://127.0.0.1:${server.port}`);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, /1 recipient\(s\) registered by this run are no longer to be sent, now skipped: line 251 r0250@example\.com/);
+        assert.equal(server.deliveries(A(250)), 0);
+        assert.deepEqual(
+          f.emails.filter((e) => e !== A(250) && server.deliveries(e) !== 1),
+          [],
+        );
+        const s = await states(f);
+        assert.equal(s.get(A(250))!.status, 'skipped');
+        assert.equal(s.get(A(250))!.response, 'no longer in r.csv');
+        assert.equal((await status(f, false)).state, 'finished');
+      },
+    );
+  });
+
   test('reset after DATA → unknown, not sent again without --resend-unknown; reset before the dot → deferred, then sent', async () => {
     const f = makeCampaign({ n: 3 });
     await withServer(
