@@ -47,7 +47,8 @@ function mjmlChildrenOf(pid: number): number[] {
     } catch {
       continue; // ended meanwhile
     }
-    if (args[1] === '-e' && /mjml/.test(args[3] ?? '') && args[4] === String(pid)) found.push(Number(d));
+    // node -e CHILD <mjml> <code cache file> <pid> (the line ends with a NUL)
+    if (args[1] === '-e' && /mjml/.test(args[3] ?? '') && args[args.length - 2] === String(pid)) found.push(Number(d));
   }
   return found;
 }
