@@ -50,7 +50,7 @@ import {
   settleVanished,
   stopReason,
 } from './resume.js';
-import { buildMessage, renderUnit, signed, type Unit } from './message.js';
+import { buildMessage, renderUnit, signed, type Unit, unitForGroup } from './message.js';
 import { suppressedBy } from './suppression-lookup.js';
 import { type UnitOptions, unitsOf } from './units.js';
 import { type PrefetchedList, prefetchList } from '../recipients/prefetch.js';
@@ -336,7 +336,8 @@ const WALK_CHECK_MS = 5;
  * every unit in a slow run, about every 20 in a fast one). Once it has changed, the rest of the
  * walk reads the file as it is now, as a long list's does, less the units walked already: a
  * row removed mid-run is not sent (the run skips it at the end), a row added is found, and a
- * list saved broken stops the walk, as when every list was read again.
+ * list saved broken stops the walk, as when every list was read again. Suppression is looked
+ * up again for every unit, as a read of the file does.
  */
 async function* unitsToWalk(c: Campaign, listed: Ctx['listed'], diag: Diagnostics, o: UnitOptions): AsyncGenerator<Unit> {
   if (!listed) {
@@ -355,8 +356,22 @@ async function* unitsToWalk(c: Campaign, listed: Ctx['listed'], diag: Diagnostic
         return;
       }
     }
-    yield units[i];
+    const u = notSuppressed(units[i], o.isSuppressed);
+    if (u) yield u;
   }
+}
+
+/**
+ * `u` less its members suppressed since the validation pass read them (`bounces` or `suppress
+ * add` during the run: the lookup is live), as a read of the file would give it; undefined when
+ * none is left. The run skips those at the end, with the reason.
+ */
+function notSuppressed(u: Unit, isSuppressed: UnitOptions['isSuppressed']): Unit | undefined {
+  if (!isSuppressed) return u;
+  if (u.groupValue === undefined) return isSuppressed(u.key) === undefined ? u : undefined;
+  const members = u.members.filter((m) => isSuppressed(m.key) === undefined);
+  if (members.length === u.members.length) return u;
+  return members.length ? unitForGroup(u.groupValue, members) : undefined;
 }
 
 interface Ctx {

@@ -13,6 +13,7 @@ import { makeCert, makeUntrustedCert } from '../helpers/certs.js';
 import { runCli } from '../helpers/cli.js';
 import { type ScriptContext, type ScriptReply, startSmtpServer, type TestSmtpServer } from '../helpers/smtp-server.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { openSuppression } from '../../src/state/suppression.js';
 import { address, type Fixture, makeCampaign, states, status } from './delivery-fixture.js';
 
 const A = address;
@@ -303,6 +304,64 @@ describe('SMTP faults against a scripted smtp-server (issue 3)', () => {
         assert.equal(s.get(A(250))!.status, 'skipped');
         assert.equal(s.get(A(250))!.response, 'no longer in r.csv');
         assert.equal((await status(f, false)).state, 'finished');
+      },
+    );
+  });
+
+  test('an address suppressed while the run goes on (bounces, suppress add) is not sent: the run skips it with the reason', async () => {
+    // Far enough down that the walk reaches it well after the suppression list's 200 ms recheck.
+    const f = makeCampaign({ n: 1200, concurrency: 1 });
+    let added = false;
+    await withServer(
+      {
+        script: (ctx) => {
+          if (ctx.phase === 'data' && !added) {
+            added = true;
+            const list = openSuppression(path.join(f.dir, '.mailcamp'));
+            list.add({ address: A(1190), reason: 'asked by phone' });
+            list.close();
+          }
+          return undefined;
+        },
+      },
+      async (server) => {
+        const r = await send(f, `smtp://127.0.0.1:${server.port}`);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(server.deliveries(A(1190)), 0);
+        assert.deepEqual(
+          f.emails.filter((e) => e !== A(1190) && server.deliveries(e) !== 1),
+          [],
+        );
+        const s = await states(f);
+        assert.equal(s.get(A(1190))!.status, 'skipped');
+        assert.match(s.get(A(1190))!.response!, /^suppressed: .*asked by phone/);
+      },
+    );
+  });
+
+  test('a group member suppressed while the run goes on is left out of the group message; the others get it', async () => {
+    const teams = 800;
+    const csv = 'email,name,team\n' + Array.from({ length: teams }, (_, t) => `a${t}@example.com,A${t},t${t}\nb${t}@example.com,B${t},t${t}\n`).join('');
+    const f = makeCampaign({ csv, concurrency: 1, extra: 'group_by: team\n', subject: 'Team {{team}}', template: '<p>{{#each members}}{{name}} {{/each}}</p>\n' });
+    let added = false;
+    await withServer(
+      {
+        script: (ctx) => {
+          if (ctx.phase === 'data' && !added) {
+            added = true;
+            const list = openSuppression(path.join(f.dir, '.mailcamp'));
+            list.add({ address: 'b790@example.com', reason: 'left the team' });
+            list.close();
+          }
+          return undefined;
+        },
+      },
+      async (server) => {
+        const r = await send(f, `smtp://127.0.0.1:${server.port}`);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(server.deliveries('b790@example.com'), 0);
+        assert.equal(server.deliveries('a790@example.com'), 1);
+        assert.equal(server.deliveries('b789@example.com'), 1);
       },
     );
   });
