@@ -78,7 +78,9 @@ const codeCache = ((file) => {
   let missed = false;
   const compile = Module.prototype._compile;
   Module.prototype._compile = function (content, filename) {
-    if (content.startsWith('#!')) return compile.call(this, content, filename);
+    // A script compiled here could not import() (vm wants a loader for it): such modules, and
+    // those that start with #!, are compiled as usual.
+    if (content.startsWith('#!') || content.includes('import(') || content.includes('import (')) return compile.call(this, content, filename);
     const hash = crypto.hash('sha1', content);
     const k = known.get(filename);
     const script = new vm.Script(Module.wrap(content), { filename, cachedData: k && k.hash === hash ? k.data : undefined });
@@ -106,7 +108,16 @@ const codeCache = ((file) => {
         const head = Buffer.from(JSON.stringify(index));
         const size = Buffer.alloc(4);
         size.writeUInt32LE(head.length);
-        fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+        // Two levels by hand: mkdir's recursive mode loops forever where mkdir answers ENOENT
+        // under a parent that exists (a cache folder set under /proc, say).
+        const dir = path.dirname(file);
+        for (const d of [path.dirname(dir), dir]) {
+          try {
+            fs.mkdirSync(d, { mode: 0o700 });
+          } catch (e) {
+            if (e.code !== 'EEXIST') throw e;
+          }
+        }
         const temp = file + '.' + process.pid + '.tmp';
         fs.writeFileSync(temp, Buffer.concat([size, head, ...blobs]), { mode: 0o600 });
         fs.renameSync(temp, file);

@@ -108,3 +108,15 @@ test('where the cache lives: $XDG_CACHE_HOME when absolute, else ~/.cache; per N
   assert.ok(codeCacheFile('/x/node_modules/mjml/lib/index.js', { XDG_CACHE_HOME: 'relative' }).endsWith('.v8cache'));
   assert.ok(!codeCacheFile('/x/node_modules/mjml/lib/index.js', { XDG_CACHE_HOME: 'relative' }).startsWith('relative'));
 });
+
+test('a cache folder that cannot be made (under /proc) leaves the child compiling as usual', { skip: process.platform !== 'linux', timeout: 20_000 }, async () => {
+  // mkdir's recursive mode loops forever there: ENOENT under a parent that exists.
+  const dir = tmpDir('mailcamp-v8cache-');
+  const module = standIn(dir, 'fine');
+  assert.equal(await compileWith(module, '/proc/mailcamp-none/cache/mjml.v8cache'), 'fine');
+  // The cache file's folder and the one above it are made, no more (~/.cache/mailcamp).
+  assert.equal(await compileWith(module, path.join(dir, 'a', 'b', 'c', 'mjml.v8cache')), 'fine');
+  assert.ok(!fs.existsSync(path.join(dir, 'a')));
+  assert.equal(await compileWith(module, path.join(dir, 'b', 'c', 'mjml.v8cache')), 'fine');
+  assert.ok(fs.statSync(path.join(dir, 'b', 'c', 'mjml.v8cache')).size > 0);
+});
