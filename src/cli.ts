@@ -6,7 +6,6 @@
 // exit hooks still run, and what was committed is a consistent prefix (the next send resumes).
 
 import './cli/prewarm.js'; // first: see there
-import './cli/helper-threads.js'; // for send: see there
 import { main } from './cli/main.js';
 
 const ac = new AbortController();
