@@ -34,6 +34,25 @@ function send(f: Fixture, url: string, ...more: string[]) {
   return runCli(['send', f.campaign, '--transport', url, '--yes', '--json', ...more], { cwd: f.dir });
 }
 
+/** A server script that does `action` once, when the first message's DATA comes: mid-run, after registration. */
+function onFirstData(action: () => void): (ctx: ScriptContext) => ScriptReply | undefined {
+  let done = false;
+  return (ctx) => {
+    if (ctx.phase === 'data' && !done) {
+      done = true;
+      action();
+    }
+    return undefined;
+  };
+}
+
+/** Adds `address` to the campaign's suppression list, as `suppress add` (or `bounces`) would. */
+function suppress(f: Fixture, address: string, reason: string): void {
+  const list = openSuppression(path.join(f.dir, '.mailcamp'));
+  list.add({ address, reason });
+  list.close();
+}
+
 /** RCPT attempts per address as the server saw them. */
 function rcptCounter(script: (ctx: ScriptContext) => ScriptReply | undefined) {
   const seen = new Map<string, number>();
@@ -249,18 +268,9 @@ describe('SMTP faults against a scripted smtp-server (issue 3)', () => {
 
   test('a row added while the run goes on: the run stays unfinished (exit 1, said), and the next send sends it', async () => {
     const f = makeCampaign({ n: 3, concurrency: 1 });
-    let appended = false;
     await withServer(
-      {
-        script: (ctx) => {
-          // After registration, while the first message is being sent: the user saves the list.
-          if (ctx.phase === 'data' && !appended) {
-            appended = true;
-            fs.appendFileSync(path.join(f.dir, 'r.csv'), 'late@example.com,Late\n');
-          }
-          return undefined;
-        },
-      },
+      // While the first message is being sent: the user saves the list.
+      { script: onFirstData(() => fs.appendFileSync(path.join(f.dir, 'r.csv'), 'late@example.com,Late\n')) },
       async (server) => {
         const r = await runCli(['send', f.campaign, '--transport', `smtp://127.0.0.1:${server.port}`, '--yes'], { cwd: f.dir });
         assert.equal(r.code, 1, r.stderr);
@@ -280,17 +290,8 @@ describe('SMTP faults against a scripted smtp-server (issue 3)', () => {
     // enough down that the walk has not reached it when the file changes.
     const f = makeCampaign({ n: 300, concurrency: 1 });
     const csv = path.join(f.dir, 'r.csv');
-    let removed = false;
     await withServer(
-      {
-        script: (ctx) => {
-          if (ctx.phase === 'data' && !removed) {
-            removed = true;
-            fs.writeFileSync(csv, fs.readFileSync(csv, 'utf8').replace(`${A(250)},Person 250\n`, ''));
-          }
-          return undefined;
-        },
-      },
+      { script: onFirstData(() => fs.writeFileSync(csv, fs.readFileSync(csv, 'utf8').replace(`${A(250)},Person 250\n`, ''))) },
       async (server) => {
         const r = await send(f, `smtp://127.0.0.1:${server.port}`);
         assert.equal(r.code, 0, r.stderr);
@@ -311,19 +312,8 @@ describe('SMTP faults against a scripted smtp-server (issue 3)', () => {
   test('an address suppressed while the run goes on (bounces, suppress add) is not sent: the run skips it with the reason', async () => {
     // Far enough down that the walk reaches it well after the suppression list's 200 ms recheck.
     const f = makeCampaign({ n: 1200, concurrency: 1 });
-    let added = false;
     await withServer(
-      {
-        script: (ctx) => {
-          if (ctx.phase === 'data' && !added) {
-            added = true;
-            const list = openSuppression(path.join(f.dir, '.mailcamp'));
-            list.add({ address: A(1190), reason: 'asked by phone' });
-            list.close();
-          }
-          return undefined;
-        },
-      },
+      { script: onFirstData(() => suppress(f, A(1190), 'asked by phone')) },
       async (server) => {
         const r = await send(f, `smtp://127.0.0.1:${server.port}`);
         assert.equal(r.code, 0, r.stderr);
@@ -343,19 +333,8 @@ describe('SMTP faults against a scripted smtp-server (issue 3)', () => {
     const teams = 800;
     const csv = 'email,name,team\n' + Array.from({ length: teams }, (_, t) => `a${t}@example.com,A${t},t${t}\nb${t}@example.com,B${t},t${t}\n`).join('');
     const f = makeCampaign({ csv, concurrency: 1, extra: 'group_by: team\n', subject: 'Team {{team}}', template: '<p>{{#each members}}{{name}} {{/each}}</p>\n' });
-    let added = false;
     await withServer(
-      {
-        script: (ctx) => {
-          if (ctx.phase === 'data' && !added) {
-            added = true;
-            const list = openSuppression(path.join(f.dir, '.mailcamp'));
-            list.add({ address: 'b790@example.com', reason: 'left the team' });
-            list.close();
-          }
-          return undefined;
-        },
-      },
+      { script: onFirstData(() => suppress(f, 'b790@example.com', 'left the team')) },
       async (server) => {
         const r = await send(f, `smtp://127.0.0.1:${server.port}`);
         assert.equal(r.code, 0, r.stderr);
