@@ -26,7 +26,7 @@ import { type Clock, systemClock } from '../shared/clock.js';
 import { Diagnostics, formatDiagnostic } from '../shared/diagnostics.js';
 import { MailcampError } from '../shared/errors.js';
 import { type Logger, silentLogger } from '../shared/logger.js';
-import { fileSignature } from '../shared/paths.js';
+import { fileSignature, fileSize } from '../shared/paths.js';
 import { withoutCredentials } from '../shared/secrets.js';
 import { campaignStateDir, ensureStateDir, findStateDir } from '../state/folder.js';
 import { journalExists, openJournal, type SqliteJournal } from '../state/journal.js';
@@ -148,14 +148,6 @@ export interface SendSummary {
 const LISTED_IN_MEMORY = 50_000;
 /** A list file up to this size (~20,000 rows of the bench's kind) is also walked from that read. */
 const UNITS_IN_MEMORY_BYTES = 2 * 1024 * 1024;
-
-function fileSize(file: string): number {
-  try {
-    return fs.statSync(file).size;
-  } catch {
-    return Infinity;
-  }
-}
 
 export function newRunId(clock: Clock): string {
   const t = new Date(clock.now()).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');

@@ -37,9 +37,9 @@ interface MjmlError {
 // on the bench newsletter, which inlines styles). The stand-in answers `__esModule` as the
 // module would, since Babel's interop helper asks that at load time.
 //
-// Loading mjml is in good part V8 compiling its ~600 modules. The child keeps V8's code cache of them
-// in one file (codeCacheFile(): ~/.cache/mailcamp, the user's own; argv[2], empty for none),
-// as Node 22's module.enableCompileCache() would: a module whose source hashes as recorded is
+// Loading mjml is in good part V8 compiling its ~600 modules. The child keeps V8's code cache
+// of them in one file (codeCacheFile(): ~/.cache/mailcamp, the user's own; argv[2], empty for
+// none), as Node 22's module.enableCompileCache() would: a module whose source hashes as recorded is
 // compiled from its cached data, which V8 itself refuses if it was made by another V8 or with
 // other flags. V8 does not check that the data is intact (damaged data crashed it in a test), so
 // each entry carries the hash of its data too. The file is rewritten (to a temporary name, then

@@ -49,3 +49,12 @@ export function fileSignature(file: string): string | undefined {
     return undefined;
   }
 }
+
+/** A file's size in bytes; Infinity when it cannot be read. */
+export function fileSize(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return Infinity;
+  }
+}
