@@ -28,6 +28,7 @@ import { MailcampError } from '../shared/errors.js';
 import { redact, redactUrl } from '../shared/secrets.js';
 import { err, type Io, out, plural } from './io.js';
 import { positiveInt } from './preview.js';
+import { tuneForSending } from './v8-tuning.js';
 
 interface ScheduleFlags {
   list?: boolean;
@@ -162,6 +163,7 @@ async function serve(io: Io, paths: string[], f: ScheduleFlags, stateOverride: s
         logger: { info: (m) => log(`${req.campaign.name}: ${m}`), warn: (m) => log(`${req.campaign.name}: warning: ${m}`), debug: () => {} },
         // Warnings and the notes of a resume (a lock taken over) when they come, stamped then.
         onNotice: (line) => log(`${req.campaign.name}: ${line}`),
+        onSendingStarts: tuneForSending,
         onProgress: (p) => {
           if (p.event && (p.event.outcome === 'failed' || p.event.outcome === 'unknown')) {
             log(`${req.campaign.name}: line ${p.event.job.row}: ${p.event.job.email}: ${p.event.outcome}: ${p.event.result.response}`);

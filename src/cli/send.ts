@@ -16,6 +16,7 @@ import { redact } from '../shared/secrets.js';
 import { campaignStateDir, findStateDir } from '../state/folder.js';
 import { err, type Io, out, plural } from './io.js';
 import { positiveInt } from './preview.js';
+import { tuneForSending } from './v8-tuning.js';
 
 interface SendFlags {
   dryRun?: boolean;
@@ -106,6 +107,7 @@ export function register(program: Command, io: Io, setExit: (n: number) => void)
         confirm: io.stdin.isTTY ? (info) => ask(io, info) : undefined,
         // Warnings and resume notes before the question and before a long run, not after it.
         onNotice: (line) => err(io, line),
+        onSendingStarts: tuneForSending,
         logger: {
           info: (m) => err(io, m),
           warn: (m) => err(io, `warning: ${m}`),

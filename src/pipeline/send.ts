@@ -109,6 +109,11 @@ export interface SendOptions {
    * `occurrence` in templates. See src/schedule/occurrence.ts.
    */
   occurrence?: Date;
+  /**
+   * Called once, right before the first message is handed to the transport (not for a run with
+   * nothing to send). The CLI tunes V8 for the per-message path then (cli/v8-tuning.ts).
+   */
+  onSendingStarts?: () => void;
 }
 
 export interface Progress {
@@ -516,7 +521,7 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
         limited = true;
         break;
       }
-      submitted++;
+      if (submitted++ === 0) o.onSendingStarts?.();
       const build = async (): Promise<Composed> => {
         const m = await signed(x.prepared, buildMessage(x.prepared, u, { runId, now: new Date(clock.now()), occurrence: o.occurrence, overrideTo: o.to, tokenKey: x.tokenKey, messageId: o.to ? undefined : entry.messageId }));
         // The outbox's file name (SMTP has no use for one). A test copy, or a dry run's render in the

@@ -55,3 +55,15 @@ test('runSend with something that is neither a URL nor a Transport is a usage er
   }
   assert.ok(!fs.existsSync(path.join(f.dir, 'outbox')));
 });
+
+test('onSendingStarts is called once, before the first message reaches the transport; not for a run with nothing to send', async () => {
+  const f = makeCampaign({ n: 3 });
+  const t = new Recorder();
+  const seen: number[] = [];
+  await runSend({ file: f.campaign, cwd: f.dir, transport: t, yes: true, onSendingStarts: () => seen.push(t.sent.length) });
+  assert.equal(t.sent.length, 3);
+  assert.deepEqual(seen, [0], 'once, with nothing sent yet');
+  await runSend({ file: f.campaign, cwd: f.dir, transport: t, yes: true, onSendingStarts: () => seen.push(t.sent.length) }).catch(() => {});
+  assert.equal(t.sent.length, 3, 'the finished run sent nothing more');
+  assert.deepEqual(seen, [0], 'not called again: nothing to send');
+});
