@@ -110,8 +110,9 @@ export interface SendOptions {
    */
   occurrence?: Date;
   /**
-   * Called once, right before the first message is handed to the transport (not for a run with
-   * nothing to send). The CLI tunes V8 for the per-message path then (cli/v8-tuning.ts).
+   * Called once, when the run takes its first message to send (before it is built and handed to
+   * the transport; not for a run with nothing to send). The CLI tunes V8 for the per-message
+   * path then (cli/v8-tuning.ts).
    */
   onSendingStarts?: () => void;
 }
