@@ -2,7 +2,9 @@
 // baseline, in one run so the ratios hold whatever the machine (issue 6). Steps:
 //   1. ceiling: Postfix smtp-source → smtp-sink, 5 persistent sessions, same message size;
 //   2. baseline: bench/baseline.ts (MJML once + nodemailer pool of 5) → smtp-sink;
-//   3. `mailcamp send` (the built CLI, real journal, real report) → smtp-sink, N = 10k, 100k;
+//   3. `mailcamp send` (the built CLI, real journal, real report) → smtp-sink, N = 10k, 100k,
+//      with the template compiled before (by step 4's first run, as validate would); and at 10k
+//      once more with the template just edited, so that MJML compiles in the run;
 //   4. render + compose only (library functions, no network), N = 100k;
 //   5. peak RSS: send at 10k, render+compose at 10k and 1M; `validate` of a 1M-row CSV with 3
 //      bad rows (all 3 must be found);
@@ -70,10 +72,19 @@ async function baseline(fixtureDir: string, csv: string, n: number): Promise<Mea
   return { id: `baseline-${n}`, what: 'baseline: MJML once + nodemailer pool of 5', n, seconds: t.seconds, perSecond: n / t.seconds, peakRssMb: t.peakMb, sinkCount: got };
 }
 
-async function send(campaign: string, n: number, work: string, dump?: string): Promise<Measurement> {
+/**
+ * `mailcamp send` of `campaign` to a sink. Its template was compiled by an earlier step (the
+ * render + compose one, as `validate` or `preview` would have), so the send uses the HTML mjml
+ * left in the cache (README, "Files"); with `edited` (the template), that file's mtime is set to
+ * now first, as an edit would, and the send compiles it again.
+ */
+async function send(campaign: string, n: number, work: string, opts: { dump?: string; edited?: string } = {}): Promise<Measurement> {
+  const { dump, edited } = opts;
+  const tag = `${n}${dump ? '-dump' : ''}${edited ? '-edited' : ''}`;
   const sink = await Sink.start(dump);
-  const state = path.join(work, `state-${n}${dump ? '-dump' : ''}`);
-  const report = path.join(work, 'reports', `send-${n}${dump ? '-dump' : ''}.json`);
+  const state = path.join(work, `state-${tag}`);
+  const report = path.join(work, 'reports', `send-${tag}.json`);
+  if (edited) fs.utimesSync(edited, new Date(), new Date());
   const t = await timed(process.execPath, [
     CLI, 'send', campaign, '--transport', `smtp+plain://127.0.0.1:${sink.port}`, '--yes', '--json', '--state', state, '--report', report,
   ]);
@@ -85,7 +96,8 @@ async function send(campaign: string, n: number, work: string, dump?: string): P
   // The report is real: N messages, all sent.
   const r = JSON.parse(fs.readFileSync(report, 'utf8')) as { messages: { status: string }[] };
   mustEqual(`mailcamp send N=${n}: sent rows in the report`, r.messages.filter((m) => m.status === 'sent').length, n);
-  return { id: `send-${n}`, what: 'mailcamp send (CLI, journal, report)', n, seconds: t.seconds, perSecond: n / t.seconds, peakRssMb: t.peakMb, sinkCount: got };
+  const what = edited ? 'mailcamp send, template just edited (MJML compiles in the run)' : 'mailcamp send (CLI, journal, report)';
+  return { id: `send-${n}${edited ? '-edited' : ''}`, what, n, seconds: t.seconds, perSecond: n / t.seconds, peakRssMb: t.peakMb, sinkCount: got };
 }
 
 async function renderCompose(campaign: string, pdf: string, n: number): Promise<Measurement & { avgBytes: number; checked: number }> {
@@ -149,12 +161,14 @@ async function main(): Promise<void> {
       step(`mailcamp send, N=${n}`);
       results.push(await send(await fx.campaignFor(n), n, work));
     }
+    step(`mailcamp send, N=${N1}, the template just edited`);
+    results.push(await send(await fx.campaignFor(N1), N1, work, { edited: fx.mjml }));
     step('mailcamp send, N=300, to a sink that keeps every message: parse them all back');
     // Its own folder under /tmp: smtp-sink writes there as `nobody` when we are root.
     const dumpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailcamp-bench-dump-'));
     let dumps: Awaited<ReturnType<typeof checkDumps>>;
     try {
-      await send(await fx.campaignFor(300), 300, work, dumpDir);
+      await send(await fx.campaignFor(300), 300, work, { dump: dumpDir });
       dumps = await checkDumps(dumpDir, expectedRows(300), fs.readFileSync(fx.pdf));
     } finally {
       fs.rmSync(dumpDir, { recursive: true, force: true });

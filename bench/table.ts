@@ -47,6 +47,8 @@ export function verdicts(ms: Measurement[], s: Startup): Verdicts {
   const base = by(ms, 'baseline-10000');
   if (send && ceil) ratios['send-10000 / ceiling-10000'] = send.perSecond / ceil.perSecond;
   if (send && base) ratios['send-10000 / baseline-10000'] = send.perSecond / base.perSecond;
+  const edited = by(ms, 'send-10000-edited');
+  if (edited && base) ratios['send-10000-edited / baseline-10000'] = edited.perSecond / base.perSecond;
   const send2 = by(ms, 'send-100000');
   const ceil2 = by(ms, 'ceiling-100000');
   if (send2 && ceil2) ratios['send-100000 / ceiling-100000'] = send2.perSecond / ceil2.perSecond;

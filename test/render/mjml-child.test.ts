@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { createRequire } from 'node:module';
-import { compileMjml, prewarmMjml } from '../../src/render/mjml.js';
+import { compileMjml, htmlCacheFile, prewarmMjml } from '../../src/render/mjml.js';
 import { ensureBuilt, spawnCli } from '../pipeline/delivery-fixture.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { formatDiagnostic, type ValidationError } from '../../src/shared/diagnostics.js';
@@ -60,6 +60,7 @@ test('a spare MJML child compiles like a fresh one, errors with their line inclu
   prewarmMjml();
   assert.equal(mjmlChildrenOf(process.pid).length, 1, 'the spare is running');
   const viaSpare = await compileMjml(MJML, file, 't.mjml');
+  fs.rmSync(htmlCacheFile(file)); // or the HTML it kept would be used
   const fresh = await compileMjml(MJML, file, 't.mjml');
   assert.match(viaSpare, /Hello \{\{name\}\}/);
   assert.equal(viaSpare, fresh);
