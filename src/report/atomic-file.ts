@@ -6,8 +6,9 @@
 // replacement). A reader therefore sees the old file or the new one, never a half-written one,
 // and a failed write leaves the old file as it was and no temporary behind.
 //
-// Writes are buffered and flushed in ~64 KiB chunks; flush() is awaited by the producer, which
-// is the backpressure: a million report rows never sit in memory at once.
+// Writes are buffered and flushed in ~1 MiB chunks; flush() is awaited by the producer, which
+// is the backpressure: a million report rows never sit in memory at once. (Each flush is a round
+// trip to libuv's thread pool: in 64 KiB chunks, a 10,000-row report took ~100 of them, ~15 ms.)
 
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -15,7 +16,7 @@ import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { removeDeadTemps } from '../shared/dead-temps.js';
 
-const CHUNK = 64 * 1024;
+const CHUNK = 1024 * 1024;
 
 export class AtomicFile {
   private parts: string[] = [];
