@@ -166,8 +166,8 @@ const codeCache = ((file) => {
 // What mjml looks at, for its output to be kept (cachedHtml): from here on, each path that a
 // synchronous fs call of the child (mjml's, and Node's loading of modules) reads or probes,
 // with what it saw. Described (PROBE) only at save(), and only for what is not a module: a
-// module is checked by its size and mtime, not hashed. A file opened by hand or by descriptor
-// could not be checked again: nothing is kept then.
+// module is checked by its size, mtime, ctime and inode, not hashed. A file opened by hand or by
+// descriptor could not be checked again: nothing is kept then.
 const looked = ((fs, path, url) => {
   const seen = [];
   let inside = 0, on = true, unsure = false;
@@ -223,7 +223,7 @@ const looked = ((fs, path, url) => {
           const row = [name, file, describe(name, ok, v)];
           rows.set(row.join('\\0'), row);
         }
-        const stamp = (f) => { const st = fs.statSync(f); return [f, st.size, st.mtimeMs]; };
+        const stamp = (f) => { const st = fs.statSync(f); return [f, st.size, st.mtimeMs, st.ctimeMs, st.ino]; };
         writeOwn(want.file, JSON.stringify({ key: want.key, html, looked: [...rows.values()], modules: modules.map(stamp) }));
         // At most ${KEPT_HTML} templates' output: the oldest written go.
         const dir = path.dirname(want.file);
@@ -389,7 +389,8 @@ function mjmlOptions(file: string): object {
 // - the template's source and the options (the key, with the environment mjml reads);
 // - every file mjml read or probed (mj-include'd files, a .mjmlconfig in the working folder,
 //   folders it looked in): read or probed again, compared with what the child saw then;
-// - mjml's own code and the components it loaded: each module's size and mtime;
+// - mjml's own code and the components it loaded: each module's size, mtime, ctime and inode
+//   (npm gives every file of a package the same mtime; a reinstall still changes the ctime);
 // - the Node version, mjml's location, the working folder and the template's path (the name of
 //   the entry: one per template and folder, the last compile's).
 // An entry is a file of ours that nobody else can write, in the code cache's folder; the child
@@ -403,8 +404,11 @@ export function htmlCacheFile(template: string, env: NodeJS.ProcessEnv = process
   return path.join(path.dirname(code), `mjml-html-${tag}.json`);
 }
 
+/** What an entry's `looked` and `modules` mean; another version's entries are not used. */
+const HTML_FORMAT = 1;
+
 function htmlKey(source: string, options: object, env: NodeJS.ProcessEnv = process.env): string {
-  return crypto.hash('sha1', JSON.stringify([source, options, env.MJML_BROWSER ?? null, env.NODE_PATH ?? null]), 'hex');
+  return crypto.hash('sha1', JSON.stringify([HTML_FORMAT, source, options, env.MJML_BROWSER ?? null, env.NODE_PATH ?? null]), 'hex');
 }
 
 const PROBED = new Set(['readFileSync', 'existsSync', 'statSync', 'lstatSync', 'realpathSync', 'readdirSync', 'accessSync']);
@@ -427,7 +431,7 @@ function probe(name: string, file: string): string {
 export function cachedHtml(file: string, key: string): string | undefined {
   if (!file || !process.getuid) return undefined;
   try {
-    let kept: { key: string; html: string; looked: [string, string, string][]; modules: [string, number, number][] };
+    let kept: { key: string; html: string; looked: [string, string, string][]; modules: [string, number, number, number, number][] };
     const fd = fs.openSync(file, 'r');
     try {
       const st = fs.fstatSync(fd);
@@ -437,9 +441,9 @@ export function cachedHtml(file: string, key: string): string | undefined {
       fs.closeSync(fd);
     }
     if (kept.key !== key || typeof kept.html !== 'string') return undefined;
-    for (const [f, size, mtime] of kept.modules) {
+    for (const [f, size, mtime, ctime, ino] of kept.modules) {
       const st = fs.statSync(f, { throwIfNoEntry: false });
-      if (st?.size !== size || st.mtimeMs !== mtime) return undefined;
+      if (st?.size !== size || st.mtimeMs !== mtime || st.ctimeMs !== ctime || st.ino !== ino) return undefined;
     }
     for (const [name, f, was] of kept.looked) if (!PROBED.has(name) || probe(name, f) !== was) return undefined;
     return kept.html;

@@ -20,7 +20,7 @@ interface Entry {
   key: string;
   html: string;
   looked: [string, string, string][];
-  modules: [string, number, number][];
+  modules: [string, number, number, number, number][];
 }
 
 const readEntry = (f: string) => JSON.parse(fs.readFileSync(f, 'utf8')) as Entry;
@@ -77,9 +77,16 @@ test('kept HTML is used only when every file and module mjml looked at is as it 
   const module = path.join(dir, 'component.js');
   fs.writeFileSync(read, 'abc');
   fs.writeFileSync(module, 'module.exports = 1;\n');
+  const npmTime = new Date('1985-10-26T08:15:00Z'); // what npm gives every file of a package
+  fs.utimesSync(module, npmTime, npmTime);
   const st = fs.statSync(module);
   const kept = path.join(dir, 'kept.json');
-  const write = (looked: [string, string, string][], modules: [string, number, number][] = [[module, st.size, st.mtimeMs]]) =>
+  type Stamp = [string, number, number, number, number];
+  const stampOf = (f: string): Stamp => {
+    const s = fs.statSync(f);
+    return [f, s.size, s.mtimeMs, s.ctimeMs, s.ino];
+  };
+  const write = (looked: [string, string, string][], modules: Stamp[] = [stampOf(module)]) =>
     fs.writeFileSync(kept, JSON.stringify({ key: 'k', html: 'H', looked, modules }), { mode: 0o600 });
   const abc = 'a9993e364706816aba3e25717850c26c9cd0d89d'; // sha1 of 'abc'
   const looked: [string, string, string][] = [
@@ -104,9 +111,13 @@ test('kept HTML is used only when every file and module mjml looked at is as it 
   fs.writeFileSync(read, 'abc');
   assert.equal(cachedHtml(kept, 'k'), 'H');
 
-  fs.utimesSync(module, st.atime, new Date(st.mtimeMs + 5000));
+  // Rewritten with the same size and its mtime put back, as npm leaves every file of a package
+  // (a reinstall of another version): the ctime tells.
+  fs.writeFileSync(module, 'module.exports = 2;\n');
+  fs.utimesSync(module, npmTime, npmTime);
+  assert.equal(fs.statSync(module).mtimeMs, st.mtimeMs);
   assert.equal(cachedHtml(kept, 'k'), undefined, 'a module changed');
-  const now: [string, number, number][] = [[module, st.size, fs.statSync(module).mtimeMs]];
+  const now: Stamp[] = [stampOf(module)];
   write(looked, now);
   assert.equal(cachedHtml(kept, 'k'), 'H');
   // Only the calls the child records are made again: not one an entry could name to do harm.
