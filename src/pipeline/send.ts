@@ -486,6 +486,9 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
     // 10,000 messages; 8 x gives batches of ~30 (send of 10,000: 3.54 -> 3.30 s, issue 6). The
     // price: after a reboot, up to ~10 x concurrency `sending` entries become `unknown`.
     markAhead: c.rate && x.spec.kind !== 'outbox' ? 0 : Math.min(8 * c.concurrency, 128),
+    // As many built ahead as can be in flight; not under a rate limit, where a message built
+    // ahead could wait long enough for its Date to be stale.
+    prebuild: c.rate && x.spec.kind !== 'outbox' ? 0 : concurrency,
     onEvent: (event) => {
       if (event.outcome !== 'deferred') done++;
       o.onProgress?.({ done, total: x.total, event });

@@ -15,6 +15,13 @@
 // resume finds it `sending` without the content mark, like a message whose envelope only went
 // out: sent again on the same boot, `unknown` after a reboot (see journal.ts).
 //
+// Building ahead (`prebuild`): a job waiting in line may have its message built before its
+// turn, one at a time, when the event loop has nothing else to do (setImmediate, after I/O).
+// While every connection waits for the server, the main thread would otherwise sit idle and
+// then build the next message only once a reply came (issue 6: in the first ~0.7 s of a
+// 10,000-message send to smtp-sink it was idle ~20% of the time; send 2.68 -> 2.56 s). At most
+// `prebuild` messages, and at most PREBUILT_BYTES of them, wait built; a retry builds anew.
+//
 // How a run stops, and what each way leaves in the journal (design.md exit codes):
 // - signal (SIGINT/SIGTERM): no new work; messages in flight finish, for at most `graceMs`,
 //   after which their connections are dropped (deferred before the final dot, unknown after);
@@ -65,7 +72,14 @@ interface Waiting {
   job: Job;
   /** Its `sending` mark, taken ahead (markAhead). */
   marked?: Promise<void>;
+  /** Its message, built ahead (prebuild). */
+  built?: Promise<Composed>;
+  /** The size of that message, once built. */
+  builtBytes?: number;
 }
+
+/** Built messages waiting in line, in bytes at most (a list with large attachments builds few ahead). */
+const PREBUILT_BYTES = 4 * 1024 * 1024;
 
 export type Outcome = 'sent' | 'failed' | 'deferred' | 'unknown';
 
@@ -93,6 +107,8 @@ export interface DispatcherOptions {
    * in batches (see the top of the file). 0 (the default): submit() waits for a slot.
    */
   markAhead?: number;
+  /** How many jobs in line may have their message built ahead (see the top of the file); 0: none. */
+  prebuild?: number;
   onEvent?: (e: DispatchEvent) => void;
   /** Nothing in flight, `pending` retries waiting, the first due at `until`. */
   onWait?: (until: number, pending: number) => void;
@@ -107,6 +123,10 @@ export class Dispatcher {
   private waiting: Waiting[] = [];
   /** How many in `waiting` are marked ahead. */
   private markedAhead = 0;
+  /** How many in `waiting` have their message built (or being built) ahead, and its bytes. */
+  private prebuilt = 0;
+  private prebuiltBytes = 0;
+  private prebuildScheduled = false;
   /** submit() calls waiting for room. */
   private roomWaiters: (() => void)[] = [];
   /** Jobs waiting for a retry, with when it is due. */
@@ -159,7 +179,30 @@ export class Dispatcher {
     if (this.stopped) return false;
     this.waiting.push({ job });
     this.pump();
+    this.schedulePrebuild();
     return true;
+  }
+
+  /** Builds the next job in line ahead of its turn, once the event loop is otherwise idle. */
+  private schedulePrebuild(): void {
+    const room = () => this.prebuilt < (this.o.prebuild ?? 0) && this.prebuiltBytes < PREBUILT_BYTES && !this.stopped;
+    if (this.prebuildScheduled || !room() || !this.waiting.some((w) => !w.built)) return;
+    this.prebuildScheduled = true;
+    setImmediate(() => {
+      this.prebuildScheduled = false;
+      const w = room() ? this.waiting.find((x) => !x.built) : undefined;
+      if (!w) return;
+      this.prebuilt++;
+      w.built = w.job.build();
+      w.built.then(
+        (m) => {
+          w.builtBytes = m.raw.length;
+          if (this.waiting.includes(w)) this.prebuiltBytes += w.builtBytes;
+        },
+        () => {}, // its own failure, when its turn comes
+      );
+      this.schedulePrebuild();
+    });
   }
 
   /** Starts waiting jobs while there are free slots. */
@@ -167,6 +210,10 @@ export class Dispatcher {
     while (this.inFlight < this.o.concurrency && this.waiting.length && !this.stopped) {
       const w = this.waiting.shift()!;
       if (w.marked) this.markedAhead--;
+      if (w.built) {
+        this.prebuilt--;
+        this.prebuiltBytes -= w.builtBytes ?? 0;
+      }
       this.inFlight++;
       const p: Promise<void> = this.deliver(w)
         .catch((e) => this.crash(e))
@@ -272,6 +319,7 @@ export class Dispatcher {
     // were counted for not made), committed before drain() returns.
     const left = this.waiting.splice(0);
     this.markedAhead = 0;
+    this.prebuilt = this.prebuiltBytes = 0;
     const marked = left.filter((w) => w.marked).map((w) => w.job.key);
     if (marked.length) this.track(this.o.journal.unmarkSending(marked));
     for (const r of this.roomWaiters.splice(0)) r();
@@ -289,7 +337,7 @@ export class Dispatcher {
     if (this.stopped) return;
     let msg: Composed;
     try {
-      msg = withoutDone(await job.build(), job.done);
+      msg = withoutDone(await (w.built ?? job.build()), job.done);
     } catch (e) {
       // Validated before the run; a file changed since. This recipient fails, the run goes on.
       if (!(e instanceof MailcampError)) throw e;

@@ -274,4 +274,104 @@ describe('Dispatcher', () => {
       j.close();
     });
   });
+
+  describe('building ahead (prebuild)', () => {
+    const keys = Array.from({ length: 12 }, (_, i) => `p${String(i).padStart(2, '0')}`);
+    /** A job whose build is counted, its message `bytes` long (or failing). */
+    function counted(key: string, log: string[], bytes = 20, fail = false): Job {
+      return {
+        ...job(key, [key], true),
+        build: async () => {
+          log.push(`build ${key}`);
+          if (fail) throw new MailcampError('INPUT', `${key}: the attachment is gone`);
+          return { envelope: { from: 'news@example.com', to: [key] }, raw: Buffer.alloc(bytes, 0x41), messageId: `<${key}>` };
+        },
+      };
+    }
+    /** One message in flight, held until `release`; what happened, in order. */
+    function held(j: SqliteJournal, log: string[], prebuild: number) {
+      let release!: () => void;
+      const go = new Promise<void>((r) => (release = r));
+      const t = new FakeTransport(async (msg, gate) => {
+        log.push(`send ${msg.envelope.to[0]} ${msg.raw.length}`);
+        await go;
+        await through(gate);
+        return { status: 'sent', response: '250 ok' };
+      });
+      const d = new Dispatcher({ transport: t, journal: j, concurrency: 1, retry, clock: systemClock, signal: new AbortController().signal, markAhead: 8, prebuild });
+      return { d, release };
+    }
+    const idle = () => new Promise((r) => setTimeout(r, 20));
+
+    test('while the connection waits, jobs in line are built, up to `prebuild`, once each', async () => {
+      const j = setup(keys);
+      const log: string[] = [];
+      const { d, release } = held(j, log, 3);
+      for (const k of keys.slice(0, 8)) await d.submit(counted(k, log));
+      await idle();
+      // p00 in flight; p01–p03 built in line, the rest not yet.
+      assert.deepEqual(log, ['build p00', 'send p00 20', 'build p01', 'build p02', 'build p03']);
+      release();
+      await d.drain();
+      for (const k of keys.slice(0, 8)) {
+        assert.equal(log.filter((l) => l === `build ${k}`).length, 1, `${k} built once`);
+        assert.equal(j.get(k)!.status, 'sent');
+      }
+      assert.deepEqual(log.filter((l) => l.startsWith('send')), keys.slice(0, 8).map((k) => `send ${k} 20`), 'in order');
+      j.close();
+    });
+
+    test('none ahead without prebuild; few ahead when the messages are large', async () => {
+      for (const [prebuild, bytes, ahead] of [[0, 20, 0], [8, 3 * 1024 * 1024, 2]] as const) {
+        const j = setup(keys);
+        const log: string[] = [];
+        const { d, release } = held(j, log, prebuild);
+        for (const k of keys.slice(0, 8)) await d.submit(counted(k, log, bytes));
+        await idle();
+        // Built ahead: 3 MB, then 6 MB, reach the 4 MB cap after the second.
+        assert.equal(log.filter((l) => l.startsWith('build')).length - 1, ahead, `prebuild ${prebuild}, ${bytes} bytes`);
+        release();
+        await d.drain();
+        j.close();
+      }
+    });
+
+    test('a message built ahead that fails fails its own job when its turn comes; the run goes on', async () => {
+      const j = setup(keys);
+      const log: string[] = [];
+      const { d, release } = held(j, log, 3);
+      for (const [i, k] of keys.slice(0, 4).entries()) await d.submit(counted(k, log, 20, i === 2));
+      await idle();
+      assert.ok(log.includes('build p02'), 'built ahead (and failed) before its turn');
+      release();
+      await d.drain();
+      assert.deepEqual(keys.slice(0, 4).map((k) => j.get(k)!.status), ['sent', 'sent', 'failed', 'sent']);
+      assert.match(j.get('p02')!.response!, /the attachment is gone/);
+      j.close();
+    });
+
+    test('a run stopped with messages built ahead sends none of them, and leaves them pending', async () => {
+      const j = setup(keys);
+      const log: string[] = [];
+      const ac = new AbortController();
+      let release!: () => void;
+      const go = new Promise<void>((r) => (release = r));
+      const t = new FakeTransport(async (msg, gate) => {
+        log.push(`send ${msg.envelope.to[0]}`);
+        await go;
+        await through(gate);
+        return { status: 'sent', response: '250 ok' };
+      });
+      const d = new Dispatcher({ transport: t, journal: j, concurrency: 1, retry, clock: systemClock, signal: ac.signal, markAhead: 8, prebuild: 3 });
+      for (const k of keys.slice(0, 6)) await d.submit(counted(k, log));
+      await idle();
+      assert.ok(log.includes('build p03'));
+      ac.abort();
+      release();
+      await d.drain();
+      assert.deepEqual(log.filter((l) => l.startsWith('send')), ['send p00']);
+      assert.deepEqual(keys.slice(0, 6).map((k) => j.get(k)!.status), ['sent', 'pending', 'pending', 'pending', 'pending', 'pending']);
+      j.close();
+    });
+  });
 });
