@@ -470,11 +470,13 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
   // SMTP: `concurrency` connections, each with a message under way and one more waiting behind
   // it (smtp-session.ts); the outbox writes files.
   const concurrency = x.spec.kind !== 'outbox' ? 2 * c.concurrency : Math.max(c.concurrency, 8);
+  // Under a rate limit a message may wait long for its turn (the outbox has none).
+  const paced = !!c.rate && x.spec.kind !== 'outbox';
   const dispatcher = new Dispatcher({
     transport,
     journal,
     concurrency,
-    rate: c.rate && x.spec.kind !== 'outbox' ? campaignRateLimiter(c.rate, recentTries, clock, logger) : undefined,
+    rate: paced ? campaignRateLimiter(c.rate!, recentTries, clock, logger) : undefined,
     retry: new RetryPolicy(c.retry),
     clock,
     signal,
@@ -485,10 +487,10 @@ async function sendWithJournal(x: Ctx): Promise<SendSummary> {
     // thread and an fdatasync): 3 x concurrency gave batches of ~5 and ~1,700 commits for
     // 10,000 messages; 8 x gives batches of ~30 (send of 10,000: 3.54 -> 3.30 s, issue 6). The
     // price: after a reboot, up to ~10 x concurrency `sending` entries become `unknown`.
-    markAhead: c.rate && x.spec.kind !== 'outbox' ? 0 : Math.min(8 * c.concurrency, 128),
+    markAhead: paced ? 0 : Math.min(8 * c.concurrency, 128),
     // As many built ahead as can be in flight; not under a rate limit, where a message built
     // ahead could wait long enough for its Date to be stale.
-    prebuild: c.rate && x.spec.kind !== 'outbox' ? 0 : concurrency,
+    prebuild: paced ? 0 : concurrency,
     onEvent: (event) => {
       if (event.outcome !== 'deferred') done++;
       o.onProgress?.({ done, total: x.total, event });

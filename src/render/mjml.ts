@@ -30,6 +30,9 @@ interface MjmlError {
 /** How many templates' compiled HTML is kept (those written longest ago go first). */
 const KEPT_HTML = 100;
 
+/** The fs calls the child records (and the parent makes again, no other). */
+const PROBED = ['readFileSync', 'existsSync', 'statSync', 'lstatSync', 'realpathSync', 'readdirSync', 'accessSync'];
+
 // How the outcome of an fs call is described: the same text runs in the child, which records
 // what mjml looked at, and here, where cachedHtml looks again. A file by its content's hash, a
 // folder by its names, a stat by the kind of file (and a file's size and mtime).
@@ -199,7 +202,7 @@ const looked = ((fs, path, url) => {
     const buf = real(p, { flag: opt.flag });
     return [buf, opt.encoding && opt.encoding !== 'buffer' ? buf.toString(opt.encoding) : buf];
   });
-  for (const name of ['existsSync', 'statSync', 'lstatSync', 'realpathSync', 'readdirSync', 'accessSync']) watch(name);
+  for (const name of ${JSON.stringify(PROBED.filter((n) => n !== 'readFileSync'))}) watch(name);
   // Opened by hand, or resolved by the native call (nothing mjml does): not kept.
   for (const [obj, name] of [[fs, 'openSync'], [fs.realpathSync, 'native']]) {
     const real = obj[name];
@@ -411,7 +414,6 @@ function htmlKey(source: string, options: object, env: NodeJS.ProcessEnv = proce
   return crypto.hash('sha1', JSON.stringify([HTML_FORMAT, source, options, env.MJML_BROWSER ?? null, env.NODE_PATH ?? null]), 'hex');
 }
 
-const PROBED = new Set(['readFileSync', 'existsSync', 'statSync', 'lstatSync', 'realpathSync', 'readdirSync', 'accessSync']);
 let describeOutcome: ((name: string, ok: boolean, v: unknown) => string) | undefined;
 
 /** What an fs call `name` on `file` gives now, described as the child described it. */
@@ -445,7 +447,7 @@ export function cachedHtml(file: string, key: string): string | undefined {
       const st = fs.statSync(f, { throwIfNoEntry: false });
       if (st?.size !== size || st.mtimeMs !== mtime || st.ctimeMs !== ctime || st.ino !== ino) return undefined;
     }
-    for (const [name, f, was] of kept.looked) if (!PROBED.has(name) || probe(name, f) !== was) return undefined;
+    for (const [name, f, was] of kept.looked) if (!PROBED.includes(name) || probe(name, f) !== was) return undefined;
     return kept.html;
   } catch {
     return undefined; // none, or unreadable: compiled

@@ -19,7 +19,7 @@
 // turn, one at a time, when the event loop has nothing else to do (setImmediate, after I/O).
 // While every connection waits for the server, the main thread would otherwise sit idle and
 // then build the next message only once a reply came (issue 6: in the first ~0.7 s of a
-// 10,000-message send to smtp-sink it was idle ~20% of the time; send 2.68 -> 2.56 s). At most
+// 10,000-message send to smtp-sink it was idle ~20% of the time; send 2.71 -> 2.63 s). At most
 // `prebuild` messages, and at most PREBUILT_BYTES of them, wait built; a retry builds anew.
 //
 // How a run stops, and what each way leaves in the journal (design.md exit codes):
