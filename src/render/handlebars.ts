@@ -58,6 +58,10 @@ function toDate(v: unknown): { date: Date; day: boolean } | undefined {
 const MAX_FORMATTERS = 256;
 const numberFormats = new Map<string, Intl.NumberFormat>();
 const dateFormats = new Map<string, Intl.DateTimeFormat>();
+/** `{{formatNumber x}}` without options (the common case), without building a key for the cache. */
+let plainNumbers: Intl.NumberFormat | undefined;
+/** The last number formatted, and how (formatNumber): the same value again costs no Intl call. */
+let lastNumber: { fmt: Intl.NumberFormat | undefined; n: number; shown: string } = { fmt: undefined, n: 0, shown: '' };
 
 function cached<F>(cache: Map<string, F>, key: string, make: () => F): F {
   let f = cache.get(key);
@@ -135,14 +139,20 @@ export function createEnvironment(): HB {
       throw helperError(opts, `formatNumber: not a number: ${JSON.stringify(value)}${grouped ? ' (thousands separators: save the column as a plain number, like 1234.50)' : ''}`);
     }
     const { locale, currency, style, decimals } = opts.hash;
-    const o: Intl.NumberFormatOptions = {};
-    if (currency) Object.assign(o, { style: 'currency', currency: String(currency) });
-    else if (style) o.style = String(style) as 'percent';
-    if (decimals !== undefined) o.minimumFractionDigits = o.maximumFractionDigits = Number(decimals);
-    const fmt = cached(numberFormats, JSON.stringify([locale, o]), () =>
-      intlOption(opts, 'formatNumber', { locale, currency, style }, () => new Intl.NumberFormat(locale ? String(locale) : 'en', o)),
-    );
-    return fmt.format(n);
+    let fmt: Intl.NumberFormat;
+    if (locale === undefined && currency === undefined && style === undefined && decimals === undefined) fmt = plainNumbers ??= new Intl.NumberFormat('en', {});
+    else {
+      const o: Intl.NumberFormatOptions = {};
+      if (currency) Object.assign(o, { style: 'currency', currency: String(currency) });
+      else if (style) o.style = String(style) as 'percent';
+      if (decimals !== undefined) o.minimumFractionDigits = o.maximumFractionDigits = Number(decimals);
+      fmt = cached(numberFormats, JSON.stringify([locale, o]), () =>
+        intlOption(opts, 'formatNumber', { locale, currency, style }, () => new Intl.NumberFormat(locale ? String(locale) : 'en', o)),
+      );
+    }
+    // A message shows the same value in its HTML and its text part: formatted once.
+    if (fmt !== lastNumber.fmt || !Object.is(n, lastNumber.n)) lastNumber = { fmt, n, shown: fmt.format(n) };
+    return lastNumber.shown;
   });
   hb.registerHelper('default', (value: unknown, fallback: unknown) =>
     value === undefined || value === null || value === '' ? fallback : value,

@@ -189,6 +189,17 @@ describe('render', () => {
     assert.equal(r.html, '2024年3月5日|1.234,50\u00a0€|n/a|yes');
   });
 
+  test('formatNumber: each call formats its own value with its own options (the last result is reused only for the same both)', async () => {
+    const { cc, errors } = await compiled({
+      't.hbs': '{{formatNumber amount}}|{{formatNumber amount}}|{{formatNumber amount decimals=2}}|{{formatNumber amount}}|{{formatNumber city}}|{{formatNumber amount locale="de-DE"}}|{{formatNumber neg}}|{{formatNumber zero}}',
+    }, '', ['email', 'name', 'city', 'amount', 'neg', 'zero']);
+    assert.deepEqual(errors, []);
+    const a = cc!.render(row({ email: 'a@x.com', name: 'A', city: '7', amount: '1234.5', neg: '-0', zero: '0' }), new Date());
+    assert.equal(a.html, '1,234.5|1,234.5|1,234.50|1,234.5|7|1.234,5|-0|0');
+    const b = cc!.render(row({ email: 'b@x.com', name: 'B', city: '7', amount: '99', neg: '-0', zero: '0' }), new Date());
+    assert.equal(b.html, '99|99|99.00|99|7|99|-0|0');
+  });
+
   test('a helper option Intl refuses (locale="en_US", a misspelt zone or currency) is named in our words at the call, not in Intl\'s', async () => {
     for (const [tpl, want] of [
       ['{{formatNumber 3 locale="en_US"}}', /^formatNumber: an option Intl does not know: locale="en_US" \(a language tag is written with '-': en-US\)/],
