@@ -286,6 +286,16 @@ function listUnsubscribe(c: Campaign, r: Rendered, oneClick: boolean): string {
  * the local part the characters a mailto URI cannot carry as they are percent-encoded.
  */
 function mailtoUri(raw: string): string {
+  // Most campaigns have one address for every message: worked out once (issue 6).
+  if (raw === lastMailto.raw) return lastMailto.uri;
+  const uri = mailtoUriOf(raw);
+  lastMailto = { raw, uri };
+  return uri;
+}
+
+let lastMailto: { raw?: string; uri: string } = { uri: '' };
+
+function mailtoUriOf(raw: string): string {
   const chk = checkAddress(raw.replace(/^mailto:/i, ''));
   if (!chk.ok) throw new MailcampError('INPUT', `unsubscribe.mailto: ${JSON.stringify(raw)}: ${chk.reason}`);
   const at = chk.address.lastIndexOf('@');
