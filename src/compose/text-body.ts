@@ -29,7 +29,7 @@
 
 import { wrap as b64wrap } from 'nodemailer/lib/base64';
 import { expand, type StaticBlocks, walkMarked } from '../render/marked.js';
-import { encodeQp, qpFromSafe, wrapQp } from './qp.js';
+import { encodeQp, QpLineWriter, qpFromSafeOf, wrapQp } from './qp.js';
 
 const LINE = 76;
 
@@ -80,7 +80,7 @@ function add(a: Stats, b: Stats): void {
 
 /** QP of one CRLF-terminated line (its "\r\n" included). */
 function qpLine(line: string): string {
-  return qpFromSafe(wrapQp(encodeQp(line + '\r\n')));
+  return qpFromSafeOf(line, wrapQp(encodeQp(line + '\r\n')));
 }
 
 // wrap() of the last, unterminated piece as it goes at the end of a longer input: preceded by
@@ -89,14 +89,15 @@ const EMPTY_LINES = '\r\n'.repeat(LINE / 2 + 1);
 
 function qpTail(tail: string, before: number): string {
   const encoded = encodeQp(tail);
-  if (before + encoded.length <= LINE) return qpFromSafe(encoded); // the whole text fits: wrap() returns it as is
-  return qpFromSafe(wrapQp(EMPTY_LINES + encoded).slice(EMPTY_LINES.length));
+  if (before + encoded.length <= LINE) return qpFromSafeOf(tail, encoded); // the whole text fits: wrap() returns it as is
+  return qpFromSafeOf(tail, wrapQp(EMPTY_LINES + encoded).slice(EMPTY_LINES.length));
 }
 
 const NO_BLOCKS: StaticBlocks = { open: '', blocks: [] };
 
 export class TextBodyEncoder {
   private readonly blocks: Block[];
+  private readonly writer = new QpLineWriter();
 
   /** `marks`: the static lines of the template the bodies are rendered from. */
   constructor(private readonly marks: StaticBlocks = NO_BLOCKS) {
@@ -176,19 +177,30 @@ export class TextBodyEncoder {
     // text fits" shortcut) and whether it ends in CRLF (its last byte is LF; 0 while empty).
     let length = 0;
     let lastByte = 0;
+    // The lines with values go through the writer, a run of them at a time.
+    const writer = this.writer;
+    let written = false;
+    const flush = () => {
+      const run = writer.take();
+      pending += run;
+      length += run.length;
+      written = false;
+    };
+    writer.take(); // (empty, unless a call before this one threw)
     for (const s of segs) {
       if (typeof s !== 'string') {
+        if (written) flush();
         out.push(pending, s.qp);
         pending = '';
         length += s.qp.length;
         lastByte = s.qp[s.qp.length - 1];
       } else {
-        const line = qpLine(s);
-        pending += line;
-        length += line.length;
+        writer.line(s);
+        written = true;
         lastByte = 0x0a;
       }
     }
+    if (written) flush();
     if (tail) {
       const t = qpTail(tail, length);
       pending += t;

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { encode, wrap } from 'nodemailer/lib/qp';
-import { encodeQp, wrapQp } from '../../src/compose/qp.js';
+import { encodeQp, QpLineWriter, qpFromSafe, wrapQp } from '../../src/compose/qp.js';
 import { prng } from '../helpers/prng.js';
 
 const PIECES = [
@@ -42,4 +42,26 @@ test('wrapQp: the branches one by one', () => {
     'x'.repeat(60) + '\n' + 'y'.repeat(5) + '\r' + 'z'.repeat(30), 'x'.repeat(60) + '\n' + 'y'.repeat(5) + '\u2028' + 'z'.repeat(30),
   ];
   for (const s of cases) assert.equal(wrapQp(s), wrap(s, 76), JSON.stringify(s));
+});
+
+test('QpLineWriter writes each line as qpFromSafe(wrapQp(encodeQp(line + CRLF))) does, a run of lines at a time', () => {
+  const rnd = prng(7);
+  const w = new QpLineWriter();
+  // Lines as a text body has them (no CR or LF), with "From " and escapes ending in F ("=AF") near soft breaks.
+  const extra = ['From ', 'rom ', '\u00afrom ', 'x'.repeat(71) + 'From x', 'x'.repeat(72) + '\u00afrom y', '.'.repeat(80)];
+  for (let i = 0; i < 20000; i++) {
+    const n = 1 + Math.floor(rnd() * 4);
+    let expected = '';
+    for (let j = 0; j < n; j++) {
+      let line = randomText(rnd).replace(/[\r\n]/g, '');
+      if (rnd() < 0.3) line = extra[Math.floor(rnd() * extra.length)] + line;
+      expected += qpFromSafe(wrapQp(encodeQp(line + '\r\n')));
+      w.line(line);
+    }
+    assert.equal(w.take(), expected);
+  }
+  // Longer than its first buffers.
+  const long = '\u5f20'.repeat(3000) + ' From ' + 'x='.repeat(5000);
+  w.line(long);
+  assert.equal(w.take(), qpFromSafe(wrapQp(encodeQp(long + '\r\n'))));
 });

@@ -52,7 +52,7 @@ const DYNAMIC = [
   '{{name~}}',
   '{{~city}}',
 ];
-const VALUES = ['Tom', '\u5f20\u4f1f', '\u0418\u0432\u0430\u043d', 'a\nb', 'a\r\nb', 'a\rb', ' ', 'end ', '', '.dot', 'From x', 'x'.repeat(90), '\u00e9=\u00e9', '\t', '\ud83d\ude00', 'del\x7f', 'bell\x07', 'lone\ud83dx', 'x\ude00', 'nul\u0000', '=3D', 'tab\tend\t', '\r', '\n'];
+const VALUES = ['Tom', 'a From b', '\u00afrom x', 'x.From y', '\u5f20\u4f1f', '\u0418\u0432\u0430\u043d', 'a\nb', 'a\r\nb', 'a\rb', ' ', 'end ', '', '.dot', 'From x', 'x'.repeat(90), '\u00e9=\u00e9', '\t', '\ud83d\ude00', 'del\x7f', 'bell\x07', 'lone\ud83dx', 'x\ude00', 'nul\u0000', '=3D', 'tab\tend\t', '\r', '\n'];
 
 /** Lines of the pools; blocks opened are closed at the end, so that it parses. */
 function template(rnd: () => number): string {
