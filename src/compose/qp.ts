@@ -205,6 +205,8 @@ function hexValue(b: number): number {
  * the two on random lines.
  */
 export class QpLineWriter {
+  /** One line as UTF-8. */
+  private raw = Buffer.allocUnsafeSlow(1024);
   /** One line encoded, its CRLF included. */
   private enc = Buffer.allocUnsafeSlow(1024);
   /** The lines written since the last take(). */
@@ -214,41 +216,28 @@ export class QpLineWriter {
   /** Writes `line` (no CR or LF in it) and its CRLF. */
   line(line: string): void {
     const n = line.length;
-    // A UTF-16 unit is at most 3 UTF-8 bytes, each written "=XX".
+    // The line as UTF-8 first: a UTF-16 unit is at most 3 bytes, each written "=XX" at most.
+    if (this.raw.length < 3 * n) this.raw = Buffer.allocUnsafeSlow(Math.max(3 * n, 2 * this.raw.length));
     if (this.enc.length < 9 * n + 2) this.enc = Buffer.allocUnsafeSlow(Math.max(9 * n + 2, 2 * this.enc.length));
+    const raw = this.raw;
+    const m = raw.write(line, 0, 'utf8');
+    // Then each byte, as encodeQp() does with the UTF-8 of its input (a lone surrogate is U+FFFD there too).
     const e = this.enc;
     let k = 0;
-    for (let i = 0; i < n; i++) {
-      const c = line.charCodeAt(i);
-      if (c < 0x80) {
-        const kind = ASCII_KIND[c];
-        // A space or tab is escaped only before the line's end.
-        if (kind === 0 || (kind === 2 && i + 1 < n)) {
-          e[k++] = c;
+    for (let i = 0; i < m; i++) {
+      const b = raw[i];
+      // A space or tab is escaped only before the line's end.
+      if (b < 0x80) {
+        const kind = ASCII_KIND[b];
+        if (kind === 0 || (kind === 2 && i + 1 < m)) {
+          e[k++] = b;
           continue;
         }
-        k = escape(e, k, c);
-        continue;
       }
-      let cp = c;
-      if (c >= 0xd800 && c <= 0xdfff) {
-        const low = c <= 0xdbff && i + 1 < n ? line.charCodeAt(i + 1) : 0;
-        if (low >= 0xdc00 && low <= 0xdfff) {
-          cp = 0x10000 + ((c - 0xd800) << 10) + (low - 0xdc00);
-          i++;
-        } else cp = 0xfffd;
-      }
-      if (cp < 0x800) {
-        k = escape(e, k, 0xc0 | (cp >> 6));
-      } else if (cp < 0x10000) {
-        k = escape(e, k, 0xe0 | (cp >> 12));
-        k = escape(e, k, 0x80 | ((cp >> 6) & 63));
-      } else {
-        k = escape(e, k, 0xf0 | (cp >> 18));
-        k = escape(e, k, 0x80 | ((cp >> 12) & 63));
-        k = escape(e, k, 0x80 | ((cp >> 6) & 63));
-      }
-      k = escape(e, k, 0x80 | (cp & 63));
+      e[k] = 0x3d;
+      e[k + 1] = HEX_BYTES[b >> 4];
+      e[k + 2] = HEX_BYTES[b & 15];
+      k += 3;
     }
     e[k++] = 0x0d;
     e[k++] = 0x0a;
@@ -342,14 +331,6 @@ export class QpLineWriter {
     }
     this.used = u;
   }
-}
-
-/** Writes byte `b` as "=XX" at e[k]; returns the end. */
-function escape(e: Buffer, k: number, b: number): number {
-  e[k] = 0x3d;
-  e[k + 1] = HEX_BYTES[b >> 4];
-  e[k + 2] = HEX_BYTES[b & 15];
-  return k + 3;
 }
 
 /** endsWithEscape() on bytes. */
