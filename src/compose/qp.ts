@@ -190,6 +190,8 @@ export function qpFromSafeOf(text: string, encoded: string): string {
 }
 
 const HEX_BYTES = Buffer.from(HEX, 'latin1');
+/** QpLineWriter's buffers beyond this size (a line of ~20,000 characters) are not kept. */
+const KEEP = 64 * 1024;
 
 /** The value of a hex digit byte (either case). */
 function hexValue(b: number): number {
@@ -201,8 +203,8 @@ function hexValue(b: number): number {
  * line exactly as qpFromSafe(wrapQp(encodeQp(line + "\r\n"))) writes it, without the strings
  * in between. The escapes and the soft breaks go straight into a byte array, and a run of lines
  * becomes one string when taken. For the bench newsletter's ~30 lines with values a message,
- * that is ~2.5× faster than building the strings (issue 6). test/compose/qp.test.ts compares
- * the two on random lines.
+ * the bodies' encoding went from ~29 to ~21 µs a message (issue 6). test/compose/qp.test.ts
+ * compares the two on random lines. Buffers grown for a long line are let go after it.
  */
 export class QpLineWriter {
   /** One line as UTF-8. */
@@ -242,12 +244,17 @@ export class QpLineWriter {
     e[k++] = 0x0d;
     e[k++] = 0x0a;
     this.wrap(k);
+    if (this.raw.length > KEEP) {
+      this.raw = Buffer.allocUnsafeSlow(1024);
+      this.enc = Buffer.allocUnsafeSlow(1024);
+    }
   }
 
   /** The lines written since the last call, as one string. */
   take(): string {
     const s = this.out.toString('latin1', 0, this.used);
     this.used = 0;
+    if (this.out.length > 4 * KEEP) this.out = Buffer.allocUnsafeSlow(8192);
     return s;
   }
 

@@ -60,8 +60,9 @@ test('QpLineWriter writes each line as qpFromSafe(wrapQp(encodeQp(line + CRLF)))
     }
     assert.equal(w.take(), expected);
   }
-  // Longer than its first buffers.
-  const long = '\u5f20'.repeat(3000) + ' From ' + 'x='.repeat(5000);
-  w.line(long);
-  assert.equal(w.take(), qpFromSafe(wrapQp(encodeQp(long + '\r\n'))));
+  // Longer than its first buffers, and long enough for them to be let go after it; then a short one.
+  for (const long of ['\u5f20'.repeat(3000) + ' From ' + 'x='.repeat(5000), '\u5f20'.repeat(12000) + ' From ' + 'x='.repeat(20000), 'From a short one ']) {
+    w.line(long);
+    assert.equal(w.take(), qpFromSafe(wrapQp(encodeQp(long + '\r\n'))));
+  }
 });
