@@ -252,6 +252,7 @@ export class QpLineWriter {
 
   /** The lines written since the last call, as one string. */
   take(): string {
+    if (!this.used) return '';
     const s = this.out.toString('latin1', 0, this.used);
     this.used = 0;
     if (this.out.length > 4 * KEEP) this.out = Buffer.allocUnsafeSlow(8192);

@@ -179,28 +179,25 @@ export class TextBodyEncoder {
     let lastByte = 0;
     // The lines with values go through the writer, a run of them at a time.
     const writer = this.writer;
-    let written = false;
     const flush = () => {
       const run = writer.take();
       pending += run;
       length += run.length;
-      written = false;
     };
     writer.take(); // (empty, unless a call before this one threw)
     for (const s of segs) {
       if (typeof s !== 'string') {
-        if (written) flush();
+        flush();
         out.push(pending, s.qp);
         pending = '';
         length += s.qp.length;
         lastByte = s.qp[s.qp.length - 1];
       } else {
         writer.line(s);
-        written = true;
         lastByte = 0x0a;
       }
     }
-    if (written) flush();
+    flush();
     if (tail) {
       const t = qpTail(tail, length);
       pending += t;
