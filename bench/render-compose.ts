@@ -12,6 +12,7 @@
 import fs from 'node:fs';
 import { loadForSending } from '../src/pipeline/context.js';
 import { buildMessage } from '../src/pipeline/message.js';
+import { give } from '../src/compose/message-memory.js';
 import { unitsOf } from '../src/pipeline/units.js';
 import { Diagnostics } from '../src/shared/diagnostics.js';
 import { checkMessage } from './check.js';
@@ -41,8 +42,9 @@ async function main(): Promise<void> {
     // Keep a spread-out sample: the first rows (all three scripts) and then every 997th.
     if (kept.length < samples && (n < 9 || n % 997 === 0)) {
       const f = u.members[0].fields;
-      kept.push({ raw: m.raw, row: { id: f.id, email: f.email, name: f.name, city: f.city, plan: f.plan, points: f.points } });
+      kept.push({ raw: Buffer.from(m.raw), row: { id: f.id, email: f.email, name: f.name, city: f.city, plan: f.plan, points: f.points } });
     }
+    give(m.raw);
     n++;
   }
   const tDone = performance.now();

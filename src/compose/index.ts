@@ -24,6 +24,7 @@ import { assertHeaderSafe, headerLine, rfc5322Date } from './headers.js';
 import { binaryPart } from './parts.js';
 import { markedIncludes } from '../render/marked.js';
 import { LineDots } from './line-dots.js';
+import { lend } from './message-memory.js';
 import { TextBodyEncoder } from './text-body.js';
 
 export interface ComposeInput {
@@ -205,7 +206,7 @@ export function compose(p: PreparedCampaign, input: ComposeInput): Composed {
     const x = chunks[i];
     size += typeof x !== 'string' ? x.length : i === 0 ? x.length : Buffer.byteLength(x, 'utf8');
   }
-  const raw = Buffer.allocUnsafe(size);
+  const raw = lend(size);
   const dots = new LineDots(raw);
   let at = 0;
   for (let i = 0; i < chunks.length; i++) {

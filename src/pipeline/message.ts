@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Campaign } from '../campaign/types.js';
 import { preparePerRecipient, type RecipientPlace, resolveRecipientPath } from '../compose/attachments.js';
 import { compose, type Composed, type PreparedCampaign } from '../compose/index.js';
+import { give } from '../compose/message-memory.js';
 import { headerShape } from '../compose/custom-headers.js';
 import { assertHeaderSafe, headerLine, messageIdFor, recipientToken } from '../compose/headers.js';
 import type { Recipient } from '../recipients/types.js';
@@ -194,5 +195,7 @@ function columnsIn(tpl: string): string[] {
 /** DKIM-signs a composed message when the campaign asks for it (RFC 6376). */
 export async function signed(p: PreparedCampaign, msg: Composed): Promise<Composed> {
   if (!p.sign) return msg;
-  return { ...msg, raw: await p.sign(msg.raw) };
+  const raw = await p.sign(msg.raw);
+  give(msg.raw); // the signed copy is what goes out
+  return { ...msg, raw };
 }

@@ -34,6 +34,7 @@
 
 import { setMaxListeners } from 'node:events';
 import type { Composed } from '../compose/index.js';
+import { give } from '../compose/message-memory.js';
 import type { Clock } from '../shared/clock.js';
 import { MailcampError } from '../shared/errors.js';
 import type { Journal } from '../state/journal-api.js';
@@ -347,6 +348,7 @@ export class Dispatcher {
     }
     if (!msg.envelope.to.length) {
       // A group message whose every recipient an earlier attempt reached or refused.
+      give(msg.raw);
       await this.finish(job, 'sent', { status: 'sent', response: 'every recipient was reached (or refused) by an earlier attempt' });
       return;
     }
@@ -392,6 +394,8 @@ export class Dispatcher {
       },
     };
     const result = await transport.send(msg, gate, this.stop.signal);
+    // Its memory, to be written over by a later message (a retry builds the message anew).
+    if (transport.keepsNoContent) give(msg.raw);
     if (rateStopped && result.notTried) {
       // Stopped while waiting for the rate limit: still pending/deferred (a mark taken ahead undone).
       if (w.marked) this.track(journal.unmarkSending([job.key]));

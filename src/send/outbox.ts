@@ -97,6 +97,8 @@ function headerIn(file: string, re: RegExp): string | undefined {
 
 export class OutboxTransport implements Transport {
   readonly description: string;
+  /** The file is written before send() resolves. */
+  readonly keepsNoContent = true;
   private made = false;
 
   constructor(

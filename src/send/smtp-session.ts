@@ -30,6 +30,7 @@
 
 import type { Socket } from 'node:net';
 import { lineDotsOf } from '../compose/line-dots.js';
+import { give, hold } from '../compose/message-memory.js';
 import { stuffDots, stuffedAt } from './dot-stuff.js';
 import type { Gate } from './transport.js';
 
@@ -256,11 +257,14 @@ export class SmtpSession {
   private writeContent(tx: Tx): void {
     const raw = tx.t.raw;
     const crlf = raw.length >= 2 && raw[raw.length - 2] === 0x0d && raw[raw.length - 1] === 0x0a;
+    // The socket reads the message's memory until its writes are done (or dropped), which can be
+    // after the transaction ends: a server that answers before it has read the content.
+    hold(raw);
     this.socket.cork();
     // Where compose() recorded the line-starting dots, the message goes out in pieces around them.
     const dots = lineDotsOf(raw);
     for (const piece of dots ? stuffedAt(raw, dots) : [stuffDots(raw, false)]) this.socket.write(piece);
-    this.socket.write(crlf ? '.\r\n' : '\r\n.\r\n');
+    this.socket.write(crlf ? '.\r\n' : '\r\n.\r\n', () => give(raw));
     tx.dotHandedOver = true;
     this.log?.(`<${raw.length} bytes of message content>`);
     this.log?.('.');

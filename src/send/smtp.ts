@@ -40,6 +40,7 @@ import fs from 'node:fs';
 import { Readable, type Transform } from 'node:stream';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { Composed } from '../compose/index.js';
+import { keep } from '../compose/message-memory.js';
 import { type Clock, systemClock } from '../shared/clock.js';
 import { MailcampError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -87,6 +88,8 @@ interface Slot {
 
 export class SmtpTransport implements Transport {
   readonly description: string;
+  /** A session holds the content until its socket has written it; nodemailer's path keeps it. */
+  readonly keepsNoContent = true;
   /** Largest message the server accepts (SMTP SIZE, RFC 1870), once known. */
   maxMessageSize?: number;
   private readonly slots = new Set<Slot>();
@@ -323,6 +326,8 @@ export class SmtpTransport implements Transport {
       let settled = false;
       let started = false;
       const raw = msg.raw;
+      // nodemailer's connection does not say when its socket has written the content.
+      keep(raw);
       const body = new Readable({
         read() {
           if (started) return;

@@ -73,6 +73,13 @@ export interface Transport {
   open(signal?: AbortSignal): Promise<void>;
   /** Delivers one message; see Gate. `signal` abandons waiting for a connection. */
   send(msg: Composed, gate: Gate, signal?: AbortSignal): Promise<SendResult>;
+  /**
+   * True when nothing of the transport reads `msg.raw` once send() has resolved, unless it said
+   * so with hold() (compose/message-memory.ts): the message's memory is then written over by a
+   * later message. Left out (a script's own transport, which may keep what it was given): each
+   * message keeps memory of its own.
+   */
+  readonly keepsNoContent?: boolean;
   /** Closes idle connections politely (QUIT) once in-flight messages are done. */
   close(): Promise<void>;
   /**

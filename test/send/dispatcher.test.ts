@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Composed } from '../../src/compose/index.js';
+import { lend } from '../../src/compose/message-memory.js';
 import { Dispatcher, type Job } from '../../src/send/dispatcher.js';
 import { ErrorBudget } from '../../src/send/error-budget.js';
 import { RetryPolicy } from '../../src/send/retry.js';
@@ -374,4 +375,40 @@ describe('Dispatcher', () => {
       j.close();
     });
   });
+
+  for (const keepsNoContent of [false, true]) {
+    test(`message memory: ${keepsNoContent ? 'a transport that keeps no content has it written over by later messages' : "a script's own transport keeps what it was given, intact"}`, async () => {
+      const keys = ['m1', 'm2', 'm3', 'm4'];
+      const j = setup(keys);
+      const kept: Composed[] = [];
+      const t = new FakeTransport(async (msg, gate) => {
+        await through(gate);
+        kept.push(msg);
+        return { status: 'sent', response: '250 ok' };
+      });
+      Object.assign(t, { keepsNoContent });
+      const d = new Dispatcher({ transport: t, journal: j, concurrency: 1, retry, clock: systemClock, signal: new AbortController().signal });
+      const lentJob = (key: string): Job => ({
+        key,
+        row: 2,
+        email: key,
+        attempts: 0,
+        build: async () => {
+          // As compose() does: memory lent, every byte written (a size no other test lends).
+          const raw = lend(123_457);
+          raw.fill(key.charCodeAt(1));
+          return { envelope: { from: 'news@example.com', to: [key] }, raw, messageId: `<${key}>` };
+        },
+      });
+      for (const k of keys) await d.submit(lentJob(k));
+      await d.drain();
+      const memories = new Set(kept.map((m) => m.raw.buffer));
+      if (keepsNoContent) assert.equal(memories.size, 1, 'one message at a time: each one written over the last');
+      else {
+        assert.equal(memories.size, keys.length);
+        assert.deepEqual(kept.map((m) => m.raw.every((b) => b === m.messageId.charCodeAt(2))), [true, true, true, true], 'every message as it was built');
+      }
+      j.close();
+    });
+  }
 });

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, test } from 'node:test';
 import type { Composed } from '../../src/compose/index.js';
+import { give, lend } from '../../src/compose/message-memory.js';
 import { SmtpTransport } from '../../src/send/smtp.js';
 import { parseTransportUrl } from '../../src/send/transport-url.js';
 import type { SendResult } from '../../src/send/transport.js';
@@ -378,5 +379,82 @@ describe('SMTP transactions against a hand-driven peer (issue 6)', () => {
         await peer.close();
       }
     });
+  });
+});
+
+describe('message memory and the socket (issue 6)', () => {
+  test('a server that answers before it has read the content: the memory is not written over until the socket has written it', async () => {
+    // Loopback takes megabytes from a peer that does not read: a first message of 6 MB (memory of
+    // its own) fills it, so the second one, lent, is still being written when its 250 comes.
+    const lines = (n: number, ch: string) => `${ch.repeat(78)}\r\n`.repeat(n);
+    const text1 = `From: a@example.com\r\nTo: b@example.com\r\nSubject: one\r\n\r\n${lines(75_000, 'a')}`;
+    const text2 = `From: a@example.com\r\nTo: c@example.com\r\nSubject: two\r\n\r\n${lines(11_000, 'b')}`;
+    const raw2 = lend(Buffer.byteLength(text2));
+    raw2.write(text2);
+    let received = Buffer.alloc(0);
+    let done = false;
+    let socketOf: net.Socket | undefined;
+    const server = net.createServer((socket) => {
+      socketOf = socket;
+      socket.on('error', () => {});
+      socket.write('220 peer ESMTP\r\n');
+      let line = '';
+      let inData = false;
+      socket.on('data', (chunk) => {
+        if (inData) {
+          received = Buffer.concat([received, chunk]);
+          if (received.indexOf('\r\nQUIT\r\n') !== -1) socket.end('221 bye\r\n');
+          if (received.length === chunk.length) {
+            // Content has begun: the first message's 250, the second one's envelope and 354, then
+            // nothing more is read for a while; the second one's 250 comes before reading resumes.
+            socket.write('250 2.0.0 one queued\r\n250 2.0.0 ok\r\n250 2.1.5 ok\r\n354 go ahead\r\n');
+            socket.pause();
+            setTimeout(() => socket.write('250 2.0.0 two queued before reading\r\n'), 100);
+            setTimeout(() => socket.resume(), 400);
+          }
+          return;
+        }
+        line += chunk.toString('latin1');
+        for (let i = line.indexOf('\r\n'); i !== -1 && !inData; i = line.indexOf('\r\n')) {
+          const cmd = line.slice(0, i);
+          line = line.slice(i + 2);
+          const verb = cmd.split(/[ :]/)[0].toUpperCase();
+          if (verb === 'EHLO') socket.write('250-peer\r\n250-PIPELINING\r\n250 SIZE 100000000\r\n');
+          else if (verb === 'DATA') {
+            socket.write('354 go ahead\r\n');
+            inData = true;
+            if (line) socket.emit('data', Buffer.from(line, 'latin1'));
+          } else socket.write('250 2.0.0 ok\r\n');
+        }
+      });
+      socket.on('end', () => (done = true));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const t = transport((server.address() as net.AddressInfo).port, []);
+    try {
+      const msg = (raw: Buffer, to: string) => ({ envelope: { from: 'a@example.com', to: [to] }, raw, messageId: '<x@example.com>' }) as Composed;
+      const [r1, r2] = await Promise.all([t.send(msg(Buffer.from(text1), 'b@example.com'), openGate()), t.send(msg(raw2, 'c@example.com'), openGate())]);
+      assert.deepEqual([r1.status, r2.status], ['sent', 'sent'], `${r1.response} ${r2.response}`);
+      assert.ok(received.length < text1.length, 'the server has not read the messages yet');
+      // What the dispatcher does once send() resolved; then the next message of that size is written.
+      give(raw2);
+      const next = lend(raw2.length);
+      assert.notEqual(next.buffer, raw2.buffer, 'memory the socket still writes is not lent');
+      next.fill(0x58);
+      await t.close();
+      while (!done) await new Promise((r) => setTimeout(r, 20));
+      const all = received.toString('latin1');
+      const second = all.slice(all.indexOf('\r\n.\r\n') + 5);
+      assert.equal(second.slice(second.indexOf('DATA\r\n') + 6, second.indexOf('\r\n.\r\n') + 2), text2, 'the second message arrived as it was composed');
+      // Its write done, the memory is reused.
+      const later = lend(raw2.length);
+      assert.equal(later.buffer, raw2.buffer, 'given back once the socket wrote it');
+      give(next);
+      give(later);
+    } finally {
+      socketOf?.destroy();
+      await t.close();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 });
