@@ -19,7 +19,7 @@
 // Shape: readCsv() returns { header, headerLine, records, close } rather than a bare iterable so
 // that a caller can look at the columns (to check template variables) without reading the rows.
 
-import { createReadStream } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import { pipeline } from 'node:stream';
 import { Parser } from 'csv-parse';
 import { MailcampError } from '../shared/errors.js';
@@ -52,6 +52,11 @@ export interface CsvReader {
    * problems that follow from them (duplicate or missing columns) are not reported as well.
    */
   readonly garbled: boolean;
+  /**
+   * How many records the whole file likely holds, from the records in the part of it parsed so
+   * far. Undefined until a megabyte is parsed.
+   */
+  estimateRecords(): number | undefined;
 }
 
 /**
@@ -62,6 +67,9 @@ export function readCsv(src: RecipientSource, diag: Diagnostics): CsvReader {
   const encoding = resolveEncoding(src.encoding, src.displayFile);
   return new Reader(src, diag, encoding);
 }
+
+/** Parsed bytes before estimateRecords() tells: enough rows for their average width. */
+const ESTIMATE_AFTER_BYTES = 1024 * 1024;
 
 type ParsedRecord = string[] | { error: Error };
 
@@ -110,6 +118,7 @@ class Reader implements CsvReader {
   /** The line of the first encoding error the decode stages reported. */
   private garbledAt: number | undefined;
   private readonly maxRecordBytes: number;
+  private fileSize = 0;
 
   constructor(
     private readonly src: RecipientSource,
@@ -154,6 +163,12 @@ class Reader implements CsvReader {
     return this.garbledAt !== undefined && this.garbledAt <= headerLine;
   }
 
+  estimateRecords(): number | undefined {
+    const info = this.parser?.info;
+    if (!info || info.bytes < ESTIMATE_AFTER_BYTES || !this.fileSize) return undefined;
+    return Math.ceil((info.records * this.fileSize) / info.bytes);
+  }
+
   close(): void {
     this.finished = true;
     this.parser?.destroy();
@@ -168,6 +183,11 @@ class Reader implements CsvReader {
       max_record_size: this.maxRecordBytes,
     });
     const file = createReadStream(this.src.file);
+    try {
+      this.fileSize = statSync(this.src.file).size;
+    } catch {
+      // The stream reports it.
+    }
     pipeline([file, ...decodeStages(this.encoding, this.src.displayFile, this.diag, (line) => (this.garbledAt ??= line)), parser], () => {
       // Errors reach us through the parser's 'error' event below.
     });

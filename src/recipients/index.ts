@@ -76,7 +76,7 @@ export async function* readRecipients(
       nameColumn = 'name';
     }
 
-    const seen = new SeenSet();
+    const seen = new SeenSet(undefined, () => reader.estimateRecords());
     let rows = 0;
     for await (const rec of reader.records) {
       rows++;

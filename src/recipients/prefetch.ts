@@ -120,6 +120,7 @@ export function prefetchList(src: RecipientSource, limit = PREFETCH_LIMIT): Pref
             }
           },
         },
+        estimateRecords: () => reader.estimateRecords(),
         close: () => reader.close(),
       };
     },

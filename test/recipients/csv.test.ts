@@ -287,3 +287,22 @@ describe('reading', () => {
     assert.deepEqual(await it.next(), { done: true, value: undefined });
   });
 });
+
+describe('estimateRecords', () => {
+  test('from the share of the file parsed: close to the number of rows, and nothing before a megabyte', async () => {
+    const rows = 60_000;
+    let text = 'email,name,city\n';
+    for (let i = 0; i < rows; i++) text += `user${i}@example.com,${i % 3 ? 'Anna Berg' : '张伟'},${'Stockholm'.slice(0, 3 + (i % 7))}\n`;
+    const reader = readCsv(sourceFor(text), new Diagnostics());
+    await reader.header;
+    assert.equal(reader.estimateRecords(), undefined, 'too little parsed to tell');
+    let n = 0;
+    let estimate: number | undefined;
+    for await (const _ of reader.records) {
+      if (++n === 40_000) estimate = reader.estimateRecords();
+    }
+    assert.equal(n, rows);
+    assert.ok(estimate !== undefined && Math.abs(estimate - rows) < rows * 0.05, `estimate ${estimate} for ${rows} rows`);
+  });
+});
+

@@ -45,4 +45,22 @@ describe('SeenSet', () => {
     assert.ok(s.byteLength < 20 * 1024 * 1024, `${s.byteLength} bytes`);
     assert.ok(s.byteLength >= 1_000_000 * 8, 'at least 8 bytes per key: the hashes are really stored');
   });
+
+  test('told how many keys are coming: one table of that size and a tenth more, not one doubled past it', () => {
+    let asked = 0;
+    const s = new SeenSet(16, () => (asked++, 1_000_000));
+    for (let i = 0; i < 1_000_000; i++) assert.equal(s.add(`u${i}@d.com`), true);
+    assert.equal(asked, 1, 'asked once, when the first table was full');
+    assert.ok(s.byteLength <= 11.8 * 1024 * 1024, `${s.byteLength} bytes (doubling: 16 MiB)`);
+    for (let i = 0; i < 1_000_000; i += 9) assert.equal(s.add(`u${i}@d.com`), false, `repeat ${i}`);
+  });
+
+  test('an estimate too low, or none yet: it grows on, and finds every key', () => {
+    for (const expect of [() => 1000, () => undefined]) {
+      const s = new SeenSet(16, expect);
+      for (let i = 0; i < 100_000; i++) assert.equal(s.add(`k${i}`), true);
+      for (let i = 0; i < 100_000; i += 3) assert.equal(s.add(`k${i}`), false);
+      assert.equal(s.size, 100_000);
+    }
+  });
 });
