@@ -1,8 +1,9 @@
 // Render + compose only, no network: the library functions `send` runs per recipient, measured
 // directly in a child process of its own (so its peak RSS is its own):
 // loadForSending (YAML, CSV header, MJML compiled once, shared parts encoded once), then
-// buildMessage over the streamed units. A sample of the messages is kept and, after the timed
-// loop, parsed back with mailparser and checked against its CSV row.
+// buildMessage over the streamed units, each message's memory given back as the dispatcher gives
+// it back once the message is delivered (compose/message-memory.ts). A sample of the messages is
+// copied and, after the timed loop, parsed back with mailparser and checked against its CSV row.
 //
 //   node <compiled>/bench/render-compose.js <campaign.yaml> <pdf> [samples]
 //
@@ -42,6 +43,7 @@ async function main(): Promise<void> {
     // Keep a spread-out sample: the first rows (all three scripts) and then every 997th.
     if (kept.length < samples && (n < 9 || n % 997 === 0)) {
       const f = u.members[0].fields;
+      // A copy: the message's memory is written over by later messages.
       kept.push({ raw: Buffer.from(m.raw), row: { id: f.id, email: f.email, name: f.name, city: f.city, plan: f.plan, points: f.points } });
     }
     give(m.raw);
