@@ -82,9 +82,11 @@ export class SeenSet {
   private grow(): void {
     const old = this.slots;
     const expected = this.expect?.();
-    // Room for what is expected and a tenth more; at least a quarter more than now.
-    const cap =
-      expected === undefined ? this.cap * 2 : Math.max(Math.ceil(this.cap * 1.25), Math.ceil((expected * 1.1 * MAX_LOAD_DEN) / MAX_LOAD_NUM) + 1);
+    // Room for what is expected and a tenth more: at least a quarter more than now, and at most
+    // 128 times as much (an estimate from the first rows can be far off; from a megabyte of a
+    // million-row list, ~12,000 rows in 16,384 slots, one step reaches the 1.5M slots it needs).
+    const wanted = expected === undefined ? this.cap * 2 : Math.ceil((expected * 1.1 * MAX_LOAD_DEN) / MAX_LOAD_NUM) + 1;
+    const cap = Math.min(this.cap * 128, Math.max(Math.ceil(this.cap * 1.25), wanted));
     this.slots = new Uint32Array(cap * 2);
     this.cap = cap;
     for (let j = 0; j < old.length; j += 2) {

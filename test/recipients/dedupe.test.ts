@@ -48,11 +48,18 @@ describe('SeenSet', () => {
 
   test('told how many keys are coming: one table of that size and a tenth more, not one doubled past it', () => {
     let asked = 0;
-    const s = new SeenSet(16, () => (asked++, 1_000_000));
+    // As when a megabyte of the list is parsed: ~12,000 rows in the table.
+    const s = new SeenSet(16_384, () => (asked++, 1_000_000));
     for (let i = 0; i < 1_000_000; i++) assert.equal(s.add(`u${i}@d.com`), true);
     assert.equal(asked, 1, 'asked once, when the first table was full');
     assert.ok(s.byteLength <= 11.8 * 1024 * 1024, `${s.byteLength} bytes (doubling: 16 MiB)`);
     for (let i = 0; i < 1_000_000; i += 9) assert.equal(s.add(`u${i}@d.com`), false, `repeat ${i}`);
+  });
+
+  test('an estimate far too high: the table grows at most 128 times at once', () => {
+    const s = new SeenSet(16, () => 1e9);
+    for (let i = 0; i < 13; i++) s.add(`k${i}`);
+    assert.equal(s.byteLength, 16 * 128 * 8);
   });
 
   test('an estimate too low, or none yet: it grows on, and finds every key', () => {
