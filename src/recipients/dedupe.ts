@@ -5,7 +5,7 @@
 // interleaved 32-bit words in one Uint32Array: 8 bytes per slot, load factor at most 3/4.
 // Capacity doubles, unless the caller can tell how many keys are coming (the share of the file
 // read so far): then the table grows once to that, plus a margin. 1M keys from a CSV file take
-// ~1.5M slots = 11.7 MB (doubling alone: 2^21 slots = 16 MiB, and 24 MiB while it doubles).
+// ~1.5M slots = 11.4 MiB (doubling alone: 2^21 slots = 16 MiB, and 24 MiB while it doubles).
 //
 // The trade-off: two different addresses whose 64-bit hashes collide are taken as duplicates, and
 // the second one is skipped (with a visible "duplicate" warning). The two 32-bit halves come from
