@@ -394,6 +394,7 @@ describe('message memory and the socket (issue 6)', () => {
     let received = Buffer.alloc(0);
     let done = false;
     let socketOf: net.Socket | undefined;
+    let paused = false;
     const server = net.createServer((socket) => {
       socketOf = socket;
       socket.on('error', () => {});
@@ -406,11 +407,11 @@ describe('message memory and the socket (issue 6)', () => {
           if (received.indexOf('\r\nQUIT\r\n') !== -1) socket.end('221 bye\r\n');
           if (received.length === chunk.length) {
             // Content has begun: the first message's 250, the second one's envelope and 354, then
-            // nothing more is read for a while; the second one's 250 comes before reading resumes.
+            // nothing more is read until the test says so; the second one's 250 comes before.
             socket.write('250 2.0.0 one queued\r\n250 2.0.0 ok\r\n250 2.1.5 ok\r\n354 go ahead\r\n');
             socket.pause();
-            setTimeout(() => socket.write('250 2.0.0 two queued before reading\r\n'), 100);
-            setTimeout(() => socket.resume(), 400);
+            paused = true;
+            setTimeout(() => socket.write('250 2.0.0 two queued before reading\r\n'), 250);
           }
           return;
         }
@@ -435,12 +436,13 @@ describe('message memory and the socket (issue 6)', () => {
       const msg = (raw: Buffer, to: string) => ({ envelope: { from: 'a@example.com', to: [to] }, raw, messageId: '<x@example.com>' }) as Composed;
       const [r1, r2] = await Promise.all([t.send(msg(Buffer.from(text1), 'b@example.com'), openGate()), t.send(msg(raw2, 'c@example.com'), openGate())]);
       assert.deepEqual([r1.status, r2.status], ['sent', 'sent'], `${r1.response} ${r2.response}`);
-      assert.ok(received.length < text1.length, 'the server has not read the messages yet');
+      assert.ok(paused && received.length < text1.length, 'the server has not read the messages yet');
       // What the dispatcher does once send() resolved; then the next message of that size is written.
       give(raw2);
       const next = lend(raw2.length);
       assert.notEqual(next.buffer, raw2.buffer, 'memory the socket still writes is not lent');
       next.fill(0x58);
+      socketOf!.resume();
       await t.close();
       while (!done) await new Promise((r) => setTimeout(r, 20));
       const all = received.toString('latin1');
