@@ -9,9 +9,9 @@
 //
 // Whoever reads a lent message past the moment its owner gives it back says so with hold()
 // and lets go with give() (the SMTP session, until the socket has written the content); both
-// take the Buffer lend() returned, not a part of it. A
-// Buffer not given back is simply collected. Only memory lent from here is ever reused:
-// give() of anything else, or of a Buffer already given back, does nothing.
+// take the Buffer lend() returned, not a part of it. A Buffer not given back is simply
+// collected. Only memory lent from here is ever reused: give() of anything else, or of a
+// Buffer already given back, does nothing.
 
 /** Blocks are kept by size class: the size rounded up to a multiple of this. */
 const STEP = 4096;
